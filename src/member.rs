@@ -1,0 +1,233 @@
+//! Member bytes: where a member's bytes come from. The archive file is opened and mapped here,
+//! once; stored members are ranges of the shared mapping (or positioned reads when mapping is
+//! off); deflated members are inflated on demand, never past their declared size, and their
+//! CRC-32 is checked once the whole member has been inflated.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use flate2::read::DeflateDecoder;
+use memmap2::Mmap;
+
+use crate::archive::{Compression, ZipEntry};
+use crate::error::{invalid, Invalid};
+
+/// The bytes of an archive file: one shared memory map, or the open file.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The whole file mapped read-only, shared by every column read from it.
+    Mapped(Arc<Mmap>),
+    /// The open file, read with positioned reads into owned memory.
+    File(Arc<File>),
+}
+
+impl Source {
+    /// Open `path`, mapping it when `memory_map` is true (and the file is not empty).
+    pub fn open(path: &Path, memory_map: bool) -> std::io::Result<(Source, u64)> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        if memory_map && len > 0 {
+            let map = crate::arrays::map_file(&file)?;
+            Ok((Source::Mapped(Arc::new(map)), len))
+        } else {
+            Ok((Source::File(Arc::new(file)), len))
+        }
+    }
+
+    /// The address range of the mapping, if mapped (for zero-copy diagnostics).
+    pub fn mapping_range(&self) -> Option<(usize, usize)> {
+        match self {
+            Source::Mapped(m) => Some((m.as_ptr() as usize, m.len())),
+            Source::File(_) => None,
+        }
+    }
+
+    fn reader(&self, start: u64, len: u64) -> RangeReader {
+        RangeReader { source: self.clone(), pos: start, end: start + len }
+    }
+}
+
+/// A range of the shared mapping.
+#[derive(Debug, Clone)]
+pub struct MappedRange {
+    /// The mapping.
+    pub map: Arc<Mmap>,
+    /// Start offset in the file.
+    pub start: usize,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl MappedRange {
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map[self.start..self.start + self.len]
+    }
+}
+
+/// Reads a byte range of the source sequentially.
+struct RangeReader {
+    source: Source,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.end - self.pos) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let n = match &self.source {
+            Source::Mapped(m) => {
+                let s = self.pos as usize;
+                buf[..n].copy_from_slice(&m[s..s + n]);
+                n
+            }
+            Source::File(f) => f.read_at(&mut buf[..n], self.pos)?,
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A sequential reader of one member's uncompressed bytes.
+pub struct MemberReader {
+    kind: ReaderKind,
+    /// Uncompressed bytes handed out so far.
+    pos: u64,
+    /// Uncompressed size of the member.
+    size: u64,
+}
+
+enum ReaderKind {
+    Stored { source: Source, data_start: u64 },
+    Deflated { decoder: Box<DeflateDecoder<RangeReader>>, crc: crc32fast::Hasher, expected_crc: u32 },
+}
+
+impl MemberReader {
+    /// A reader positioned at the start of `entry`'s uncompressed bytes. The entry's range has
+    /// been checked against the file by the archive layer.
+    pub fn new(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
+        if entry.encrypted {
+            return Err(invalid!("member is encrypted; encrypted archives are not supported"));
+        }
+        let kind = match entry.compression {
+            Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
+            Compression::Deflated => ReaderKind::Deflated {
+                decoder: Box::new(DeflateDecoder::new_with_buf(
+                    source.reader(entry.data_start, entry.compressed_size),
+                    vec![0; 64 * 1024],
+                )),
+                crc: crc32fast::Hasher::new(),
+                expected_crc: entry.crc32,
+            },
+            Compression::Other(m) => {
+                return Err(invalid!(
+                    "compression method {m} is not supported (numpy writes only stored and deflated members)"
+                ))
+            }
+        };
+        Ok(MemberReader { kind, pos: 0, size: entry.size })
+    }
+
+    /// Bytes not yet handed out.
+    pub fn remaining(&self) -> u64 {
+        self.size - self.pos
+    }
+
+    /// The next `len` bytes as a range of the shared mapping, if this member is stored and
+    /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
+    pub fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
+        let ReaderKind::Stored { source: Source::Mapped(map), data_start } = &self.kind else {
+            return Ok(None);
+        };
+        self.check_len(len)?;
+        let start = (data_start + self.pos) as usize;
+        let range = MappedRange { map: map.clone(), start, len };
+        self.pos += len as u64;
+        Ok(Some(range))
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), Invalid> {
+        if len as u64 > self.remaining() {
+            return Err(invalid!(
+                "member ends early: {} more bytes needed at offset {}, {} left",
+                len,
+                self.pos,
+                self.remaining()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fill `out` with the next bytes of the member.
+    pub fn read_exact(&mut self, out: &mut [u8]) -> Result<(), Invalid> {
+        self.check_len(out.len())?;
+        match &mut self.kind {
+            ReaderKind::Stored { source, data_start } => {
+                let at = *data_start + self.pos;
+                match source {
+                    Source::Mapped(m) => out.copy_from_slice(&m[at as usize..at as usize + out.len()]),
+                    Source::File(f) => f.read_exact_at(out, at).map_err(|e| invalid!("read failed: {e}"))?,
+                }
+            }
+            ReaderKind::Deflated { decoder, crc, .. } => {
+                decoder.read_exact(out).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => {
+                        invalid!("deflate stream ends before the member's declared size of {} bytes", self.size)
+                    }
+                    _ => invalid!("corrupt deflate stream: {e}"),
+                })?;
+                crc.update(out);
+            }
+        }
+        self.pos += out.len() as u64;
+        if self.pos == self.size {
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Skip `len` bytes (inflating and discarding them for a deflated member).
+    pub fn skip(&mut self, len: u64) -> Result<(), Invalid> {
+        self.check_len(usize::try_from(len).unwrap_or(usize::MAX))?;
+        if let ReaderKind::Stored { .. } = self.kind {
+            self.pos += len;
+            return Ok(());
+        }
+        let mut scratch = vec![0u8; (64 * 1024).min(len as usize)];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(scratch.len() as u64) as usize;
+            self.read_exact(&mut scratch[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// After the last byte: a deflated stream must end here and match its CRC-32.
+    fn finish(&mut self) -> Result<(), Invalid> {
+        if let ReaderKind::Deflated { decoder, crc, expected_crc } = &mut self.kind {
+            let mut extra = [0u8; 1];
+            match decoder.read(&mut extra) {
+                Ok(0) => {}
+                Ok(_) => {
+                    return Err(invalid!(
+                        "deflate stream inflates past the member's declared size of {} bytes",
+                        self.size
+                    ))
+                }
+                Err(e) => return Err(invalid!("corrupt deflate stream: {e}")),
+            }
+            let got = std::mem::replace(crc, crc32fast::Hasher::new()).finalize();
+            if got != *expected_crc {
+                return Err(invalid!("CRC-32 mismatch: computed {got:08x}, archive says {expected_crc:08x}"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,369 @@
+//! The archive as Polars sees it: members with their `.npy` headers, the schema, and readers
+//! that turn selected members into Series and DataFrames, batch by batch.
+
+use std::path::{Path, PathBuf};
+
+use polars_core::prelude::{Column as PlColumn, DataFrame, DataType, Schema, Series};
+
+use crate::archive::{self, Compression, ZipEntry};
+use crate::arrays::{ArrayRef, Decoder};
+use crate::dtype::NpyDtype;
+use crate::error::{invalid, NpzError, Result};
+use crate::header::{self, NpyHeader, DEFAULT_MAX_HEADER_SIZE, PREAMBLE_LEN};
+use crate::member::{MemberReader, Source};
+
+/// Options for opening an archive.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Map the file into memory (default). When false, members are read into owned memory.
+    pub memory_map: bool,
+    /// Largest `.npy` header dict accepted, in bytes (numpy's default is 10,000).
+    pub max_header_size: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { memory_map: true, max_header_size: DEFAULT_MAX_HEADER_SIZE }
+    }
+}
+
+/// An array member of the archive: its header and how its rows decode.
+#[derive(Debug, Clone)]
+pub struct ArrayMember {
+    /// Column name: the member name without `.npy`.
+    pub name: String,
+    /// The parsed `.npy` header.
+    pub header: NpyHeader,
+    /// The parsed dtype.
+    pub dtype: NpyDtype,
+    /// How rows decode, or why this member's type is refused.
+    pub decoder: std::result::Result<Decoder, String>,
+}
+
+impl ArrayMember {
+    /// Rows in the column: the first axis, or `None` for a 0-d array (a constant that
+    /// broadcasts to the frame's height).
+    pub fn rows(&self) -> Option<u64> {
+        self.header.shape.first().copied()
+    }
+}
+
+/// One member of the zip archive.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The zip entry (name, compression, sizes, offsets).
+    pub entry: ZipEntry,
+    /// The array, for `.npy` members; `None` for other files in the zip.
+    pub array: Option<ArrayMember>,
+}
+
+impl Member {
+    /// File offset of the array data, for stored members (inside the zip member otherwise).
+    pub fn data_offset(&self) -> Option<u64> {
+        let a = self.array.as_ref()?;
+        match self.entry.compression {
+            Compression::Stored => Some(self.entry.data_start + a.header.data_offset as u64),
+            _ => None,
+        }
+    }
+}
+
+/// An open `.npz` archive.
+#[derive(Debug, Clone)]
+pub struct NpzArchive {
+    path: PathBuf,
+    source: Source,
+    members: Vec<Member>,
+}
+
+impl NpzArchive {
+    /// Open an archive with default options (memory-mapped).
+    pub fn open(path: impl AsRef<Path>) -> Result<NpzArchive> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    /// Open an archive: read its central directory and the `.npy` header of every array
+    /// member (for a deflated member only the header prefix is inflated). No array data is read.
+    pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<NpzArchive> {
+        let path = path.as_ref().to_path_buf();
+        let io_err = |source| NpzError::Io { path: path.clone(), source };
+        let (source, file_len) = Source::open(&path, options.memory_map).map_err(io_err)?;
+        let zip_err = |e: crate::error::Invalid| NpzError::Zip { path: path.clone(), reason: e.0 };
+        let entries = match &source {
+            Source::Mapped(m) => archive::read_index(std::io::Cursor::new(&m[..]), file_len),
+            Source::File(f) => archive::read_index(std::io::BufReader::new(f.as_ref()), file_len),
+        }
+        .map_err(zip_err)?;
+        let mut members = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let array = match entry.name.strip_suffix(".npy") {
+                Some(name) => Some(
+                    read_array_member(&source, &entry, name, options.max_header_size)
+                        .map_err(|e| e.in_member(&path, &entry.name))?,
+                ),
+                None => None,
+            };
+            members.push(Member { entry, array });
+        }
+        Ok(NpzArchive { path, source, members })
+    }
+
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every member of the zip, in central-directory order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The address range of the file mapping (start, length), when mapped.
+    pub fn mapping_range(&self) -> Option<(usize, usize)> {
+        self.source.mapping_range()
+    }
+
+    /// Column names (array members), in archive order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.arrays().map(|(_, a)| a.name.as_str()).collect()
+    }
+
+    fn arrays(&self) -> impl Iterator<Item = (&Member, &ArrayMember)> {
+        self.members.iter().filter_map(|m| m.array.as_ref().map(|a| (m, a)))
+    }
+
+    fn find(&self, column: &str) -> Result<(&Member, &ArrayMember)> {
+        self.arrays().find(|(_, a)| a.name == column).ok_or_else(|| NpzError::Request {
+            path: self.path.clone(),
+            reason: format!("no array named '{column}' in the archive (it has: {})", self.column_names().join(", ")),
+        })
+    }
+
+    fn decoder<'a>(&self, m: &Member, a: &'a ArrayMember) -> Result<&'a Decoder> {
+        a.decoder.as_ref().map_err(|reason| NpzError::Unsupported {
+            path: self.path.clone(),
+            member: m.entry.name.clone(),
+            reason: reason.clone(),
+        })
+    }
+
+    /// The Polars type of one column.
+    pub fn column_dtype(&self, column: &str) -> Result<DataType> {
+        let (m, a) = self.find(column)?;
+        let d = self.decoder(m, a)?;
+        Ok(DataType::from_arrow_dtype(d.arrow_type()))
+    }
+
+    /// The Polars schema of every array member, without reading array data. Fails if any
+    /// member has a type that is refused.
+    pub fn schema(&self) -> Result<Schema> {
+        self.arrays()
+            .map(|(m, a)| Ok((a.name.as_str().into(), DataType::from_arrow_dtype(self.decoder(m, a)?.arrow_type()))))
+            .collect()
+    }
+
+    /// Whether the column's data would be handed to Polars without a copy.
+    pub fn is_zero_copy(&self, column: &str) -> bool {
+        let Ok((m, a)) = self.find(column) else { return false };
+        let (Some(offset), Ok(d), Source::Mapped(_)) = (m.data_offset(), &a.decoder, &self.source) else {
+            return false;
+        };
+        d.zero_copy_at(offset as usize)
+    }
+
+    /// Read the named columns (all when `columns` is `None`) into one DataFrame, at most
+    /// `n_rows` rows.
+    pub fn read(&self, columns: Option<&[&str]>, n_rows: Option<usize>) -> Result<DataFrame> {
+        let names: Vec<&str> = match columns {
+            Some(c) => c.to_vec(),
+            None => self.column_names(),
+        };
+        let mut reader = self.batches(&names, n_rows, None)?;
+        let mut out = reader.next_frame()?.unwrap_or_default();
+        while let Some(df) = reader.next_frame()? {
+            out.vstack_mut(&df).map_err(|e| reader.polars_err(e))?;
+        }
+        Ok(out)
+    }
+
+    /// A reader of the named columns in batches of `batch_rows` rows (one batch when `None`),
+    /// stopping after `n_rows` rows. The columns must share their first-axis length; 0-d
+    /// arrays broadcast.
+    pub fn batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
+        let mut cols = Vec::with_capacity(columns.len());
+        let mut height: Option<(u64, &str)> = None;
+        for &c in columns {
+            let (m, a) = self.find(c)?;
+            let decoder = self.decoder(m, a)?.clone();
+            let mut reader = MemberReader::new(&self.source, &m.entry).map_err(|e| e.in_member(&self.path, &m.entry.name))?;
+            reader.skip(a.header.data_offset as u64).map_err(|e| e.in_member(&self.path, &m.entry.name))?;
+            if let Some(rows) = a.rows() {
+                match height {
+                    Some((h, other)) if h != rows => {
+                        return Err(NpzError::Request {
+                            path: self.path.clone(),
+                            reason: format!(
+                                "arrays of different lengths cannot be read together: '{other}' has {h} rows, '{}' has {rows} rows; select them separately",
+                                a.name
+                            ),
+                        })
+                    }
+                    _ => height = Some((rows, a.name.as_str())),
+                }
+            }
+            cols.push(ColumnReader {
+                name: a.name.clone(),
+                member: m.entry.name.clone(),
+                decoder,
+                reader,
+                constant: a.rows().is_none(),
+                scalar: None,
+            });
+        }
+        let height = height.map_or(if cols.is_empty() { 0 } else { 1 }, |(h, _)| h);
+        let height = usize::try_from(height).unwrap_or(usize::MAX);
+        let total = n_rows.map_or(height, |n| n.min(height));
+        Ok(BatchReader {
+            path: self.path.clone(),
+            cols,
+            total,
+            done: 0,
+            batch_rows: batch_rows.filter(|&b| b > 0).unwrap_or(usize::MAX),
+            started: false,
+        })
+    }
+}
+
+fn read_array_member(
+    source: &Source,
+    entry: &ZipEntry,
+    name: &str,
+    max_header_size: usize,
+) -> std::result::Result<ArrayMember, crate::error::Invalid> {
+    let mut reader = MemberReader::new(source, entry)?;
+    let mut prefix = vec![0u8; PREAMBLE_LEN.min(entry.size as usize)];
+    reader.read_exact(&mut prefix)?;
+    let total = header::header_len(&prefix, max_header_size)?;
+    if total as u64 > entry.size {
+        return Err(invalid!("header of {total} bytes is larger than the member ({} bytes)", entry.size));
+    }
+    let mut bytes = prefix;
+    bytes.resize(total.max(bytes.len()), 0);
+    let have = PREAMBLE_LEN.min(entry.size as usize);
+    if total > have {
+        reader.read_exact(&mut bytes[have..total])?;
+    }
+    let header = header::parse(&bytes, max_header_size)?;
+    let dtype = NpyDtype::from_descr(&header.descr)?;
+    let count = header.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    let needed = count.and_then(|c| c.checked_mul(dtype.itemsize as u64));
+    let available = entry.size - header.data_offset as u64;
+    match needed {
+        Some(n) if n <= available => {}
+        _ => {
+            return Err(invalid!(
+                "shape {:?} of '{}' needs {} bytes but the member holds {available}",
+                header.shape,
+                dtype.text,
+                needed.map_or("more than 2^64".to_string(), |n| n.to_string())
+            ))
+        }
+    }
+    let inner = header.shape.get(1..).unwrap_or(&[]);
+    let decoder = if header.fortran_order && inner.len() > 1 {
+        Err("Fortran-order arrays of more than 2 dimensions are not supported yet".to_string())
+    } else if header.fortran_order && inner.len() == 1 {
+        Err("Fortran-order 2-D arrays are not supported yet".to_string())
+    } else {
+        Decoder::new(&dtype, inner)
+    };
+    Ok(ArrayMember { name: name.to_string(), header, dtype, decoder })
+}
+
+struct ColumnReader {
+    name: String,
+    member: String,
+    decoder: Decoder,
+    reader: MemberReader,
+    /// A 0-d array: decoded once, repeated.
+    constant: bool,
+    scalar: Option<Series>,
+}
+
+impl ColumnReader {
+    fn next(&mut self, rows: usize, path: &Path) -> Result<Series> {
+        if self.constant {
+            if self.scalar.is_none() {
+                let array = self.decode(1, path)?;
+                self.scalar = Some(self.series(array, path)?);
+            }
+            let s = self.scalar.as_ref().map(|s| s.new_from_index(0, rows));
+            return Ok(s.unwrap_or_default());
+        }
+        let array = self.decode(rows, path)?;
+        self.series(array, path)
+    }
+
+    fn decode(&mut self, rows: usize, path: &Path) -> Result<ArrayRef> {
+        self.decoder.decode(&mut self.reader, rows).map_err(|e| e.in_member(path, &self.member))
+    }
+
+    fn series(&self, array: ArrayRef, path: &Path) -> Result<Series> {
+        Series::from_arrow(self.name.as_str().into(), array).map_err(|e| NpzError::Member {
+            path: path.to_path_buf(),
+            member: self.member.clone(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Reads selected columns batch by batch. Each call decodes only the rows of that batch.
+pub struct BatchReader {
+    path: PathBuf,
+    cols: Vec<ColumnReader>,
+    total: usize,
+    done: usize,
+    batch_rows: usize,
+    started: bool,
+}
+
+impl BatchReader {
+    /// Rows this reader will produce in all.
+    pub fn height(&self) -> usize {
+        self.total
+    }
+
+    /// The next batch as Series (one per selected column), or `None` when done. An empty
+    /// selection or zero rows still gives one (empty) batch, so the types are known.
+    pub fn next_series(&mut self) -> Result<Option<Vec<Series>>> {
+        if self.started && self.done >= self.total {
+            return Ok(None);
+        }
+        self.started = true;
+        let rows = self.batch_rows.min(self.total - self.done);
+        let path = self.path.clone();
+        let series = self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>()?;
+        self.done += rows;
+        Ok(Some(series))
+    }
+
+    /// The next batch as a DataFrame, or `None` when done.
+    pub fn next_frame(&mut self) -> Result<Option<DataFrame>> {
+        let Some(series) = self.next_series()? else { return Ok(None) };
+        let height = series.first().map_or(0, |s| s.len());
+        let cols: Vec<PlColumn> = series.into_iter().map(PlColumn::from).collect();
+        DataFrame::new(height, cols).map(Some).map_err(|e| self.polars_err(e))
+    }
+
+    fn polars_err(&self, e: polars_core::error::PolarsError) -> NpzError {
+        NpzError::Request { path: self.path.clone(), reason: e.to_string() }
+    }
+}
+
+impl Iterator for BatchReader {
+    type Item = Result<DataFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_frame().transpose()
+    }
+}

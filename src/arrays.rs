@@ -213,3 +213,29 @@ fn pack_bools(bytes: &[u8]) -> Bitmap {
     }
     Bitmap::from_u8_vec(packed, bytes.len())
 }
+
+/// An array and its field exported through the Arrow C Data Interface, ready to be put in
+/// the two PyCapsules of the Arrow PyCapsule protocol.
+pub struct Exported {
+    /// The `ArrowSchema` struct (capsule name `arrow_schema`).
+    pub schema: SendPtr<polars_arrow::ffi::ArrowSchema>,
+    /// The `ArrowArray` struct (capsule name `arrow_array`).
+    pub array: SendPtr<polars_arrow::ffi::ArrowArray>,
+}
+
+/// A C Data Interface struct that may move to another thread.
+pub struct SendPtr<T>(pub T);
+
+// SAFETY: the C Data Interface structs own what they point to (exported, reference-counted
+// Arrow buffers that are themselves `Send + Sync`); the Arrow spec allows them to be moved to
+// and released on any thread, and nothing else aliases them after export.
+unsafe impl<T> Send for SendPtr<T> {}
+
+/// Export `array` (with its name) through the Arrow C Data Interface, zero-copy.
+pub fn export(name: &str, array: ArrayRef) -> Exported {
+    let field = polars_arrow::datatypes::Field::new(name.into(), array.dtype().clone(), true);
+    Exported {
+        schema: SendPtr(polars_arrow::ffi::export_field_to_c(&field)),
+        array: SendPtr(polars_arrow::ffi::export_array_to_c(array)),
+    }
+}

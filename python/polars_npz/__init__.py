@@ -1,0 +1,244 @@
+"""Lazy Polars frames over NumPy ``.npz`` archives.
+
+``scan_npz`` gives a :class:`polars.LazyFrame` whose columns are the arrays of an archive;
+only the arrays a query touches are read. Stored members are memory-mapped and handed to
+Polars without a copy when their data is aligned; deflated members are inflated straight
+into Arrow buffers, and only as far as the query needs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from polars_npz._internal import Archive as _Archive
+from polars_npz._internal import NpzError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["NpzError", "npz_members", "read_npz", "scan_npz"]
+__version__ = "0.1.0"
+
+
+def _open(source: str | Path, memory_map: bool) -> _Archive:
+    if not isinstance(source, (str, os.PathLike)):
+        msg = f"source must be a path, got {type(source).__name__}"
+        raise TypeError(msg)
+    return _Archive(os.fspath(source), memory_map)
+
+
+def _frame(columns: list[object]) -> pl.DataFrame:
+    return pl.DataFrame([pl.Series(c) for c in columns])
+
+
+def _array_schema(archive: _Archive) -> pl.Schema:
+    return pl.Schema([(s.name, s.dtype) for s in map(pl.Series, archive.schema_columns())])
+
+
+def scan_npz(
+    source: str | Path,
+    *,
+    n_rows: int | None = None,
+    row_index_name: str | None = None,
+    row_index_offset: int = 0,
+    include_file_paths: str | None = None,
+    memory_map: bool = True,
+) -> pl.LazyFrame:
+    """
+    Lazily read the arrays of a NumPy ``.npz`` archive as the columns of a LazyFrame.
+
+    Each array member becomes a column named like the member without ``.npy``, in archive
+    order; the first axis gives the rows and further axes an ``Array`` column. Only the arrays
+    a query selects are read, and with a row limit only the rows it needs.
+
+    Parameters
+    ----------
+    source
+        Path to the ``.npz`` file.
+    n_rows
+        Stop reading after this many rows of the archive.
+    row_index_name
+        If set, insert a row index column with this name as the first column.
+    row_index_offset
+        Start the row index at this offset.
+    include_file_paths
+        If set, add a column of this name holding the archive's path.
+    memory_map
+        Memory-map the file (default). Stored members whose data is aligned are then handed
+        to Polars without any copy. With ``False``, members are read into owned memory, which
+        is safe even if the file is truncated while the frame is alive.
+
+    Returns
+    -------
+    LazyFrame
+
+    Raises
+    ------
+    NpzError
+        If the archive or a member's header is invalid, or a member's type is unsupported
+        (at scan time); if a member's data is invalid (at ``collect()``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.savez("/tmp/doc.npz", x=np.arange(5), y=np.linspace(0, 1, 5))
+    >>> scan_npz("/tmp/doc.npz").filter(pl.col("x") > 2).collect()
+    shape: (2, 2)
+    ┌─────┬──────┐
+    │ x   ┆ y    │
+    │ --- ┆ ---  │
+    │ i64 ┆ f64  │
+    ╞═════╪══════╡
+    │ 3   ┆ 0.75 │
+    │ 4   ┆ 1.0  │
+    └─────┴──────┘
+    """
+    if n_rows is not None and n_rows < 0:
+        msg = "n_rows must be non-negative"
+        raise ValueError(msg)
+    path = os.fspath(source)
+    archive = _open(source, memory_map)
+    arrays = _array_schema(archive)
+    fields: list[tuple[str, pl.DataType]] = []
+    if row_index_name is not None:
+        fields.append((row_index_name, pl.get_index_type()))
+    fields.extend(arrays.items())
+    if include_file_paths is not None:
+        fields.append((include_file_paths, pl.String()))
+    names = [n for n, _ in fields]
+    if len(set(names)) != len(names):
+        msg = f"{path}: duplicate column names in {names}"
+        raise NpzError(msg)
+    schema = pl.Schema(fields)
+
+    def generate(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        limit: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        wanted = names if with_columns is None else list(with_columns)
+        selected = [c for c in wanted if c in arrays]
+        # With no array selected the frame still has the archive's height.
+        reader = archive.batches(selected or archive.column_names(), n_rows, batch_size)
+        offset = row_index_offset
+        remaining = limit
+        while remaining is None or remaining > 0:
+            cols = reader.next()
+            if cols is None:
+                break
+            df = _frame(cols)
+            height = df.height
+            if not selected:
+                df = pl.DataFrame()
+            if row_index_name is not None and row_index_name in wanted:
+                index = pl.int_range(offset, offset + height, dtype=pl.get_index_type(), eager=True)
+                df = df.with_columns(index.alias(row_index_name))
+            if include_file_paths is not None and include_file_paths in wanted:
+                df = df.with_columns(pl.repeat(path, height, dtype=pl.String, eager=True).alias(include_file_paths))
+            offset += height
+            df = df.select(wanted)
+            if predicate is not None:
+                df = df.filter(predicate)
+            if remaining is not None:
+                df = df.head(remaining)
+                remaining -= df.height
+            yield df
+
+    return register_io_source(generate, schema=schema, validate_schema=True)
+
+
+def read_npz(
+    source: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    n_rows: int | None = None,
+    memory_map: bool = True,
+) -> pl.DataFrame:
+    """
+    Read the arrays of a NumPy ``.npz`` archive into a DataFrame.
+
+    Parameters
+    ----------
+    source
+        Path to the ``.npz`` file.
+    columns
+        Names of the arrays to read (default: all), in the order given.
+    n_rows
+        Read at most this many rows.
+    memory_map
+        Memory-map the file (default); see :func:`scan_npz`.
+
+    Returns
+    -------
+    DataFrame
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.savez_compressed("/tmp/doc2.npz", a=np.arange(3, dtype=np.int32))
+    >>> read_npz("/tmp/doc2.npz")["a"].to_list()
+    [0, 1, 2]
+    """
+    archive = _open(source, memory_map)
+    names = archive.column_names() if columns is None else list(columns)
+    reader = archive.batches(names, n_rows, None)
+    frames = []
+    while (cols := reader.next()) is not None:
+        frames.append(_frame(cols))
+    if not names:
+        return pl.DataFrame()
+    return pl.concat(frames) if len(frames) > 1 else frames[0]
+
+
+def npz_members(source: str | Path) -> pl.DataFrame:
+    """
+    List the members of an ``.npz`` archive without reading any array data.
+
+    Returns
+    -------
+    DataFrame
+        One row per zip member: ``member`` (name in the zip), ``name`` (column name, null for
+        members that are not ``.npy`` arrays), ``numpy_dtype``, ``shape``, ``fortran_order``,
+        ``polars_dtype`` (null when the type is refused, with the reason in ``error``),
+        ``compression``, ``compressed_size``, ``size``, ``data_offset`` (file offset of the
+        array data, for stored members) and ``zero_copy`` (whether reading it maps the data
+        without a copy).
+    """
+    archive = _open(source, True)
+    rows = archive.members()
+    return pl.DataFrame(
+        {
+            "member": [r["member"] for r in rows],
+            "name": [r["name"] for r in rows],
+            "numpy_dtype": [r["numpy_dtype"] for r in rows],
+            "shape": [r["shape"] for r in rows],
+            "fortran_order": [r["fortran_order"] for r in rows],
+            "polars_dtype": [None if r["empty"] is None else str(pl.Series(r["empty"]).dtype) for r in rows],
+            "compression": [r["compression"] for r in rows],
+            "compressed_size": [r["compressed_size"] for r in rows],
+            "size": [r["size"] for r in rows],
+            "data_offset": [r["data_offset"] for r in rows],
+            "zero_copy": [r["zero_copy"] for r in rows],
+            "error": [r["error"] for r in rows],
+        },
+        schema={
+            "member": pl.String,
+            "name": pl.String,
+            "numpy_dtype": pl.String,
+            "shape": pl.List(pl.UInt64),
+            "fortran_order": pl.Boolean,
+            "polars_dtype": pl.String,
+            "compression": pl.String,
+            "compressed_size": pl.UInt64,
+            "size": pl.UInt64,
+            "data_offset": pl.UInt64,
+            "zero_copy": pl.Boolean,
+            "error": pl.String,
+        },
+    )

@@ -1,0 +1,67 @@
+"""Command line: inspect an ``.npz`` archive or run SQL on it.
+
+    polars-npz FILE              print the archive's members
+    polars-npz FILE "SQL"        run a SQL query; the archive is the table ``npz``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import polars as pl
+
+from polars_npz import NpzError, npz_members, scan_npz
+
+TABLE = "npz"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="polars-npz",
+        description=(
+            "Inspect a NumPy .npz archive, or query it with SQL. With only FILE, print one row "
+            "per member (name, numpy and Polars types, shape, compression, sizes, whether it "
+            f"maps zero-copy). With a query, run it with the archive registered as the table "
+            f"'{TABLE}' (each array is a column); only the arrays the query uses are read."
+        ),
+        epilog=f'example: polars-npz data.npz "SELECT x, y FROM {TABLE} WHERE x > 0 LIMIT 10"',
+    )
+    p.add_argument("file", help="path to the .npz archive")
+    p.add_argument("sql", nargs="?", help=f"SQL query over the table '{TABLE}'")
+    p.add_argument("--rows", type=int, default=20, help="rows of the result to print (default 20, -1 for all)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format")
+    p.add_argument("--no-mmap", action="store_true", help="read members into memory instead of mapping the file")
+    return p
+
+
+def _print(df: pl.DataFrame, fmt: str, rows: int) -> None:
+    if fmt == "csv":
+        sys.stdout.write(df.write_csv())
+    elif fmt == "json":
+        sys.stdout.write(df.write_json() + "\n")
+    else:
+        with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=60):
+            print(df)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.sql is None:
+            df = npz_members(args.file).drop("error") if args.format == "table" else npz_members(args.file)
+            print(f"{args.file}: {df.height} members") if args.format == "table" else None
+            _print(df, args.format, -1)
+        else:
+            lf = scan_npz(args.file, memory_map=not args.no_mmap)
+            with pl.SQLContext(frames={TABLE: lf}) as ctx:
+                df = ctx.execute(args.sql, eager=True)
+            _print(df, args.format, args.rows)
+    except (NpzError, pl.exceptions.PolarsError, OSError) as e:
+        print(f"polars-npz: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

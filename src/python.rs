@@ -1,0 +1,198 @@
+//! The Python module `polars_npz._internal`: archives, batch readers, and columns that cross
+//! to Python Polars through the Arrow PyCapsule interface (zero-copy).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use polars_core::prelude::{CompatLevel, Series};
+use pyo3::create_exception;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyDict};
+
+use crate::arrays::{export, ArrayRef};
+use crate::npz::{BatchReader, NpzArchive, OpenOptions};
+
+create_exception!(polars_npz, NpzError, pyo3::exceptions::PyException, "An error reading an .npz archive.");
+
+fn to_py(e: crate::NpzError) -> PyErr {
+    NpzError::new_err(e.to_string())
+}
+
+/// Run `f`, turning a Rust panic into `NpzError` so it never unwinds into Python.
+fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(NpzError::new_err(format!("internal error (please report it): {msg}")))
+        }
+    }
+}
+
+/// One column (an Arrow array) that Python Polars imports with `pl.Series(column)`.
+#[pyclass(frozen, module = "polars_npz._internal")]
+struct ArrowColumn {
+    name: String,
+    array: ArrayRef,
+}
+
+impl ArrowColumn {
+    fn from_series(s: &Series) -> ArrowColumn {
+        let s = if s.n_chunks() == 1 { s.clone() } else { s.rechunk() };
+        ArrowColumn { name: s.name().to_string(), array: s.to_arrow(0, CompatLevel::newest()) }
+    }
+}
+
+#[pymethods]
+impl ArrowColumn {
+    /// The Arrow PyCapsule protocol.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema;
+        let e = export(&self.name, self.array.clone());
+        let schema = PyCapsule::new_with_value(py, e.schema, c"arrow_schema")?;
+        let array = PyCapsule::new_with_value(py, e.array, c"arrow_array")?;
+        Ok((schema, array))
+    }
+
+    fn __len__(&self) -> usize {
+        self.array.len()
+    }
+}
+
+/// An open archive.
+#[pyclass(frozen, module = "polars_npz._internal")]
+struct Archive {
+    inner: Arc<NpzArchive>,
+}
+
+#[pymethods]
+impl Archive {
+    #[new]
+    #[pyo3(signature = (path, memory_map=true, max_header_size=crate::header::DEFAULT_MAX_HEADER_SIZE))]
+    fn new(py: Python<'_>, path: std::path::PathBuf, memory_map: bool, max_header_size: usize) -> PyResult<Archive> {
+        guarded(|| {
+            let opts = OpenOptions { memory_map, max_header_size };
+            let inner = py.detach(|| NpzArchive::open_with(&path, &opts)).map_err(to_py)?;
+            Ok(Archive { inner: Arc::new(inner) })
+        })
+    }
+
+    /// Column names in archive order.
+    fn column_names(&self) -> Vec<String> {
+        self.inner.column_names().into_iter().map(String::from).collect()
+    }
+
+    /// One empty column per array member, carrying its type (the schema).
+    fn schema_columns(&self) -> PyResult<Vec<ArrowColumn>> {
+        guarded(|| {
+            let schema = self.inner.schema().map_err(to_py)?;
+            Ok(schema.iter().map(|(n, dt)| ArrowColumn::from_series(&Series::new_empty(n.clone(), dt))).collect())
+        })
+    }
+
+    /// The address range of the file mapping, or None.
+    fn mapping_range(&self) -> Option<(usize, usize)> {
+        self.inner.mapping_range()
+    }
+
+    /// One dict per zip member.
+    fn members<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        guarded(|| {
+            let mut out = Vec::new();
+            for m in self.inner.members() {
+                let d = PyDict::new(py);
+                d.set_item("member", &m.entry.name)?;
+                d.set_item("compression", m.entry.compression.name())?;
+                d.set_item("compressed_size", m.entry.compressed_size)?;
+                d.set_item("size", m.entry.size)?;
+                d.set_item("data_offset", m.data_offset())?;
+                match &m.array {
+                    Some(a) => {
+                        d.set_item("name", &a.name)?;
+                        d.set_item("numpy_dtype", &a.dtype.text)?;
+                        d.set_item("shape", a.header.shape.clone())?;
+                        d.set_item("fortran_order", a.header.fortran_order)?;
+                        d.set_item("zero_copy", self.inner.is_zero_copy(&a.name))?;
+                        match &a.decoder {
+                            Ok(dec) => {
+                                let empty = polars_arrow::array::new_empty_array(dec.arrow_type().clone());
+                                d.set_item("empty", ArrowColumn { name: a.name.clone(), array: empty })?;
+                                d.set_item("error", py.None())?;
+                            }
+                            Err(e) => {
+                                d.set_item("empty", py.None())?;
+                                d.set_item("error", e)?;
+                            }
+                        }
+                    }
+                    None => {
+                        for k in ["name", "numpy_dtype", "shape", "fortran_order", "empty", "error"] {
+                            d.set_item(k, py.None())?;
+                        }
+                        d.set_item("zero_copy", false)?;
+                    }
+                }
+                out.push(d);
+            }
+            Ok(out)
+        })
+    }
+
+    /// A reader of `columns` in batches of `batch_rows` rows (all at once when None).
+    #[pyo3(signature = (columns, n_rows=None, batch_rows=None))]
+    fn batches(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>) -> PyResult<Batches> {
+        guarded(|| {
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let reader = py.detach(|| self.inner.batches(&names, n_rows, batch_rows)).map_err(to_py)?;
+            Ok(Batches { height: reader.height(), inner: Mutex::new(reader) })
+        })
+    }
+}
+
+/// Batches of selected columns; each call decodes only that batch's rows.
+#[pyclass(frozen, module = "polars_npz._internal")]
+struct Batches {
+    height: usize,
+    inner: Mutex<BatchReader>,
+}
+
+#[pymethods]
+impl Batches {
+    /// Rows this reader produces in all.
+    #[getter]
+    fn height(&self) -> usize {
+        self.height
+    }
+
+    /// The next batch as a list of columns, or None when done.
+    fn next(&self, py: Python<'_>) -> PyResult<Option<Vec<ArrowColumn>>> {
+        guarded(|| {
+            let batch = py.detach(|| {
+                let mut reader = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                reader.next_series()
+            });
+            let batch = batch.map_err(to_py)?;
+            Ok(batch.map(|cols| cols.iter().map(ArrowColumn::from_series).collect()))
+        })
+    }
+}
+
+/// The native module.
+#[pymodule]
+#[pyo3(name = "_internal")]
+fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Archive>()?;
+    m.add_class::<Batches>()?;
+    m.add_class::<ArrowColumn>()?;
+    m.add("NpzError", m.py().get_type::<NpzError>())?;
+    Ok(())
+}

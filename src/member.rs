@@ -166,6 +166,9 @@ impl MemberReader {
 
     /// Fill `out` with the next bytes of the member.
     pub fn read_exact(&mut self, out: &mut [u8]) -> Result<(), Invalid> {
+        if out.is_empty() {
+            return Ok(());
+        }
         self.check_len(out.len())?;
         match &mut self.kind {
             ReaderKind::Stored { source, data_start } => {

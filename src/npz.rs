@@ -191,26 +191,12 @@ impl NpzArchive {
     /// arrays broadcast.
     pub fn batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
         let mut cols = Vec::with_capacity(columns.len());
-        let mut height: Option<(u64, &str)> = None;
         for &c in columns {
             let (m, a) = self.find(c)?;
             let decoder = self.decoder(m, a)?.clone();
-            let mut reader = MemberReader::new(&self.source, &m.entry).map_err(|e| e.in_member(&self.path, &m.entry.name))?;
-            reader.skip(a.header.data_offset as u64).map_err(|e| e.in_member(&self.path, &m.entry.name))?;
-            if let Some(rows) = a.rows() {
-                match height {
-                    Some((h, other)) if h != rows => {
-                        return Err(NpzError::Request {
-                            path: self.path.clone(),
-                            reason: format!(
-                                "arrays of different lengths cannot be read together: '{other}' has {h} rows, '{}' has {rows} rows; select them separately",
-                                a.name
-                            ),
-                        })
-                    }
-                    _ => height = Some((rows, a.name.as_str())),
-                }
-            }
+            let in_member = |e: crate::error::Invalid| e.in_member(&self.path, &m.entry.name);
+            let mut reader = MemberReader::new(&self.source, &m.entry).map_err(in_member)?;
+            reader.skip(a.header.data_offset as u64).map_err(in_member)?;
             cols.push(ColumnReader {
                 name: a.name.clone(),
                 member: m.entry.name.clone(),
@@ -220,7 +206,13 @@ impl NpzArchive {
                 scalar: None,
             });
         }
-        let height = height.map_or(if cols.is_empty() { 0 } else { 1 }, |(h, _)| h);
+        // The frame's height: the common first axis of the selected arrays; when only 0-d
+        // arrays (or none) are selected, that of every array in the archive.
+        let selected: Vec<&ArrayMember> = columns.iter().filter_map(|c| self.find(c).ok().map(|(_, a)| a)).collect();
+        let height = match self.common_rows(selected.iter().copied())? {
+            Some(h) => h,
+            None => self.common_rows(self.arrays().map(|(_, a)| a))?.unwrap_or(1),
+        };
         let height = usize::try_from(height).unwrap_or(usize::MAX);
         let total = n_rows.map_or(height, |n| n.min(height));
         Ok(BatchReader {
@@ -231,6 +223,29 @@ impl NpzArchive {
             batch_rows: batch_rows.filter(|&b| b > 0).unwrap_or(usize::MAX),
             started: false,
         })
+    }
+}
+
+impl NpzArchive {
+    /// The first-axis length shared by `arrays` (0-d arrays aside), `None` if all are 0-d.
+    fn common_rows<'a>(&self, arrays: impl Iterator<Item = &'a ArrayMember>) -> Result<Option<u64>> {
+        let mut height: Option<(u64, &str)> = None;
+        for a in arrays {
+            let Some(rows) = a.rows() else { continue };
+            match height {
+                Some((h, other)) if h != rows => {
+                    return Err(NpzError::Request {
+                        path: self.path.clone(),
+                        reason: format!(
+                            "arrays of different lengths cannot be read together: '{other}' has {h} rows, '{}' has {rows} rows; select them separately",
+                            a.name
+                        ),
+                    })
+                }
+                _ => height = Some((rows, a.name.as_str())),
+            }
+        }
+        Ok(height.map(|(h, _)| h))
     }
 }
 
@@ -333,9 +348,9 @@ impl BatchReader {
         self.total
     }
 
-    /// The next batch as Series (one per selected column), or `None` when done. An empty
+    /// The next batch: its row count and one Series per selected column, or `None` when done. An empty
     /// selection or zero rows still gives one (empty) batch, so the types are known.
-    pub fn next_series(&mut self) -> Result<Option<Vec<Series>>> {
+    pub fn next_series(&mut self) -> Result<Option<(usize, Vec<Series>)>> {
         if self.started && self.done >= self.total {
             return Ok(None);
         }
@@ -344,13 +359,12 @@ impl BatchReader {
         let path = self.path.clone();
         let series = self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>()?;
         self.done += rows;
-        Ok(Some(series))
+        Ok(Some((rows, series)))
     }
 
     /// The next batch as a DataFrame, or `None` when done.
     pub fn next_frame(&mut self) -> Result<Option<DataFrame>> {
-        let Some(series) = self.next_series()? else { return Ok(None) };
-        let height = series.first().map_or(0, |s| s.len());
+        let Some((height, series)) = self.next_series()? else { return Ok(None) };
         let cols: Vec<PlColumn> = series.into_iter().map(PlColumn::from).collect();
         DataFrame::new(height, cols).map(Some).map_err(|e| self.polars_err(e))
     }

@@ -2,6 +2,7 @@
 //! to Python Polars through the Arrow PyCapsule interface (zero-copy).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use polars_core::prelude::{CompatLevel, Series};
@@ -41,9 +42,24 @@ struct ArrowColumn {
 }
 
 impl ArrowColumn {
-    fn from_series(s: &Series) -> ArrowColumn {
+    fn from_series(s: &Series) -> PyResult<ArrowColumn> {
         let s = if s.n_chunks() == 1 { s.clone() } else { s.rechunk() };
-        ArrowColumn { name: s.name().to_string(), array: s.to_arrow(0, CompatLevel::newest()) }
+        let array = s.to_arrow(0, CompatLevel::newest());
+        if !array.is_empty() && has_zero_width(array.dtype()) {
+            return Err(NpzError::new_err(format!(
+                "column '{}' has an inner dimension of length 0; Python Polars cannot import such Array columns, select the other columns",
+                s.name()
+            )));
+        }
+        Ok(ArrowColumn { name: s.name().to_string(), array })
+    }
+}
+
+/// Whether the type nests a fixed-size list of size 0 (Python Polars panics importing those).
+fn has_zero_width(dtype: &polars_arrow::datatypes::ArrowDataType) -> bool {
+    match dtype {
+        polars_arrow::datatypes::ArrowDataType::FixedSizeList(f, size) => *size == 0 || has_zero_width(f.dtype()),
+        _ => false,
     }
 }
 
@@ -95,7 +111,7 @@ impl Archive {
     fn schema_columns(&self) -> PyResult<Vec<ArrowColumn>> {
         guarded(|| {
             let schema = self.inner.schema().map_err(to_py)?;
-            Ok(schema.iter().map(|(n, dt)| ArrowColumn::from_series(&Series::new_empty(n.clone(), dt))).collect())
+            schema.iter().map(|(n, dt)| ArrowColumn::from_series(&Series::new_empty(n.clone(), dt))).collect()
         })
     }
 
@@ -153,7 +169,7 @@ impl Archive {
         guarded(|| {
             let names: Vec<&str> = columns.iter().map(String::as_str).collect();
             let reader = py.detach(|| self.inner.batches(&names, n_rows, batch_rows)).map_err(to_py)?;
-            Ok(Batches { height: reader.height(), inner: Mutex::new(reader) })
+            Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0) })
         })
     }
 }
@@ -163,6 +179,7 @@ impl Archive {
 struct Batches {
     height: usize,
     inner: Mutex<BatchReader>,
+    last_height: AtomicUsize,
 }
 
 #[pymethods]
@@ -173,6 +190,12 @@ impl Batches {
         self.height
     }
 
+    /// Rows in the batch last returned by `next`.
+    #[getter]
+    fn last_height(&self) -> usize {
+        self.last_height.load(Ordering::Relaxed)
+    }
+
     /// The next batch as a list of columns, or None when done.
     fn next(&self, py: Python<'_>) -> PyResult<Option<Vec<ArrowColumn>>> {
         guarded(|| {
@@ -181,7 +204,9 @@ impl Batches {
                 reader.next_series()
             });
             let batch = batch.map_err(to_py)?;
-            Ok(batch.map(|cols| cols.iter().map(ArrowColumn::from_series).collect()))
+            let Some((rows, cols)) = batch else { return Ok(None) };
+            self.last_height.store(rows, Ordering::Relaxed);
+            cols.iter().map(ArrowColumn::from_series).collect::<PyResult<Vec<_>>>().map(Some)
         })
     }
 }

@@ -124,25 +124,27 @@ def scan_npz(
     ) -> Iterator[pl.DataFrame]:
         wanted = names if with_columns is None else list(with_columns)
         selected = [c for c in wanted if c in arrays]
-        # With no array selected the frame still has the archive's height.
-        reader = archive.batches(selected or archive.column_names(), n_rows, batch_size)
+        # Rows to read from the archive: the scan's own limit, and Polars' limit when no
+        # predicate stands between the source and that limit.
+        source_rows = n_rows
+        if predicate is None and limit is not None:
+            source_rows = limit if source_rows is None else min(source_rows, limit)
+        reader = archive.batches(selected, source_rows, batch_size)
         offset = row_index_offset
         remaining = limit
         while remaining is None or remaining > 0:
             cols = reader.next()
             if cols is None:
                 break
-            df = _frame(cols)
-            height = df.height
-            if not selected:
-                df = pl.DataFrame()
+            height = reader.last_height
+            series = [pl.Series(c) for c in cols]
             if row_index_name is not None and row_index_name in wanted:
                 index = pl.int_range(offset, offset + height, dtype=pl.get_index_type(), eager=True)
-                df = df.with_columns(index.alias(row_index_name))
+                series.append(index.alias(row_index_name))
             if include_file_paths is not None and include_file_paths in wanted:
-                df = df.with_columns(pl.repeat(path, height, dtype=pl.String, eager=True).alias(include_file_paths))
+                series.append(pl.repeat(path, height, dtype=pl.String, eager=True).alias(include_file_paths))
             offset += height
-            df = df.select(wanted)
+            df = pl.DataFrame(series).select(wanted) if series else pl.DataFrame()
             if predicate is not None:
                 df = df.filter(predicate)
             if remaining is not None:

@@ -1,0 +1,128 @@
+//! Integration tests on the numpy-written fixtures of `tests/fixtures` (see make_fixtures.py
+//! there for the values each array holds).
+
+use std::path::PathBuf;
+
+use polars_core::prelude::*;
+use polars_npz::{NpzArchive, NpzError, OpenOptions};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+const N: usize = 10;
+const FILES: [&str; 2] = ["numeric.npz", "numeric_compressed.npz"];
+
+fn as_f64(s: &Series) -> Vec<f64> {
+    s.cast(&DataType::Float64).unwrap().f64().unwrap().into_no_null_iter().collect()
+}
+
+#[test]
+fn schema_in_archive_order() {
+    for f in FILES {
+        let a = NpzArchive::open(fixture(f)).unwrap();
+        let schema = a.schema().unwrap();
+        let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["flag", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "be_i4", "be_f8", "be_u2", "grid", "scale"]
+        );
+        let dt = |n: &str| schema.get(n).unwrap().clone();
+        assert_eq!(dt("flag"), DataType::Boolean);
+        assert_eq!(dt("i1"), DataType::Int8);
+        assert_eq!(dt("u8"), DataType::UInt64);
+        assert_eq!(dt("f2"), DataType::Float16);
+        assert_eq!(dt("be_f8"), DataType::Float64);
+        assert_eq!(dt("grid"), DataType::Array(Box::new(DataType::Int16), 3));
+        assert_eq!(dt("scale"), DataType::Float64);
+    }
+}
+
+#[test]
+fn values_match_what_numpy_wrote() {
+    for f in FILES {
+        for memory_map in [true, false] {
+            let opts = OpenOptions { memory_map, ..Default::default() };
+            let a = NpzArchive::open_with(fixture(f), &opts).unwrap();
+            let df = a.read(None, None).unwrap();
+            assert_eq!(df.height(), N);
+            let expect: Vec<f64> = (0..N).map(|i| i as f64).collect();
+            for name in ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "be_i4", "be_f8", "be_u2"] {
+                let s = df.column(name).unwrap().as_materialized_series();
+                assert_eq!(as_f64(s), expect, "{f} {name}");
+            }
+            let flags: Vec<bool> = df.column("flag").unwrap().bool().unwrap().iter().map(|b| b.unwrap()).collect();
+            assert_eq!(flags, (0..N).map(|i| i % 3 == 0).collect::<Vec<_>>());
+            let scale = df.column("scale").unwrap().as_materialized_series();
+            assert_eq!(as_f64(scale), vec![2.5; N]);
+            let grid = df.column("grid").unwrap().array().unwrap().clone();
+            for i in 0..N {
+                let row = grid.get_as_series(i).unwrap();
+                let row: Vec<i16> = row.i16().unwrap().into_no_null_iter().collect();
+                assert_eq!(row, vec![10 * i as i16, 10 * i as i16 + 1, 10 * i as i16 + 2]);
+            }
+        }
+    }
+}
+
+#[test]
+fn projection_row_limit_and_batches() {
+    for f in FILES {
+        let a = NpzArchive::open(fixture(f)).unwrap();
+        let df = a.read(Some(&["f8", "grid"]), Some(4)).unwrap();
+        assert_eq!(df.get_column_names().iter().map(|n| n.as_str()).collect::<Vec<_>>(), ["f8", "grid"]);
+        assert_eq!(df.height(), 4);
+        let batches: Vec<DataFrame> = a.batches(&["i4", "scale"], Some(7), Some(3)).unwrap().map(Result::unwrap).collect();
+        assert_eq!(batches.iter().map(|b| b.height()).collect::<Vec<_>>(), [3, 3, 1]);
+        let mut all = batches[0].clone();
+        for b in &batches[1..] {
+            all.vstack_mut(b).unwrap();
+        }
+        let s = all.column("i4").unwrap().as_materialized_series();
+        assert_eq!(as_f64(s), (0..7).map(|i| i as f64).collect::<Vec<_>>());
+        let only_scalar = a.read(Some(&["scale"]), None).unwrap();
+        assert_eq!(only_scalar.height(), N);
+    }
+}
+
+#[test]
+fn zero_copy_only_where_aligned_stored_and_mapped() {
+    let a = NpzArchive::open(fixture("numeric.npz")).unwrap();
+    for m in a.members() {
+        let arr = m.array.as_ref().unwrap();
+        let offset = m.data_offset().unwrap();
+        let size = arr.dtype.itemsize as u64;
+        let numeric = !matches!(arr.name.as_str(), "flag") && !arr.name.starts_with("be_");
+        let expect = numeric && offset % size == 0;
+        assert_eq!(a.is_zero_copy(&arr.name), expect, "{}", arr.name);
+    }
+    let c = NpzArchive::open(fixture("numeric_compressed.npz")).unwrap();
+    assert!(c.column_names().iter().all(|n| !c.is_zero_copy(n)));
+    let (start, len) = a.mapping_range().unwrap();
+    // A zero-copy column's buffer lies inside the mapping.
+    for name in a.column_names() {
+        if !a.is_zero_copy(name) || name == "grid" {
+            continue;
+        }
+        let df = a.read(Some(&[name]), None).unwrap();
+        let s = df.column(name).unwrap().as_materialized_series().to_physical_repr().into_owned();
+        let arr = s.to_arrow(0, CompatLevel::newest());
+        let addr = match s.dtype() {
+            DataType::Float64 => s.f64().unwrap().downcast_iter().next().unwrap().values().as_ptr() as usize,
+            DataType::Int64 => s.i64().unwrap().downcast_iter().next().unwrap().values().as_ptr() as usize,
+            _ => continue,
+        };
+        assert!(arr.len() == N);
+        assert!(addr >= start && addr < start + len, "{name}");
+    }
+}
+
+#[test]
+fn errors_name_file_and_member() {
+    let a = NpzArchive::open(fixture("numeric.npz")).unwrap();
+    let e = a.read(Some(&["nope"]), None).unwrap_err();
+    assert!(matches!(e, NpzError::Request { .. }));
+    assert!(e.to_string().contains("numeric.npz") && e.to_string().contains("nope"), "{e}");
+    let e = NpzArchive::open(fixture("missing.npz")).unwrap_err();
+    assert!(e.to_string().contains("missing.npz"));
+}

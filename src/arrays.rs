@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use bytemuck::Pod;
 use memmap2::Mmap;
-use polars_arrow::array::{Array, BooleanArray, FixedSizeListArray, PrimitiveArray};
+use polars_arrow::array::{Array, BooleanArray, FixedSizeListArray, PrimitiveArray, StructArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_buffer::Buffer;
 use polars_arrow::datatypes::ArrowDataType;
@@ -18,6 +18,8 @@ use polars_utils::float16::pf16;
 use crate::dtype::{self, Element, NpyDtype};
 use crate::error::{invalid, Invalid};
 use crate::member::{MappedRange, MemberReader};
+use crate::strings;
+use crate::temporal::{Target, NAT};
 
 /// An Arrow array, as Polars takes it.
 pub type ArrayRef = Box<dyn Array>;
@@ -85,13 +87,23 @@ impl Decoder {
         self.row_bytes
     }
 
-    /// Whether `rows` rows read at the reader's position would be a view of the mapping.
-    pub fn zero_copy_at(&self, data_addr: usize) -> bool {
-        match (&self.dtype.element, self.dtype.itemsize) {
-            (Element::Int { .. } | Element::Float, size) => {
-                !self.dtype.needs_swap() && data_addr % size.max(1) == 0
-            }
-            _ => false,
+    /// Whether rows whose data starts at file offset `data_offset` of a mapped, stored member
+    /// become a view of the mapping (no copy of the values).
+    pub fn zero_copy_at(&self, data_offset: usize) -> bool {
+        let lane = match &self.dtype.element {
+            Element::Int { .. } | Element::Float => self.dtype.itemsize,
+            Element::Complex => self.dtype.itemsize / 2,
+            Element::Datetime { .. } | Element::Timedelta { .. } if self.time_target().is_some_and(|t| t.is_identity()) => 8,
+            _ => return false,
+        };
+        !self.dtype.needs_swap() && lane > 0 && data_offset % lane == 0
+    }
+
+    fn time_target(&self) -> Option<Target> {
+        match self.dtype.element {
+            Element::Datetime { unit, mult } => Target::new(unit, mult, true, &self.dtype.text).ok(),
+            Element::Timedelta { unit, mult } => Target::new(unit, mult, false, &self.dtype.text).ok(),
+            _ => None,
         }
     }
 
@@ -104,34 +116,154 @@ impl Decoder {
         Ok(wrap_rows(leaf, &self.arrow, rows, &self.inner_shape))
     }
 
+    /// Decode `rows` rows from C-order bytes already in memory.
+    pub fn decode_bytes(&self, bytes: &[u8], rows: usize) -> Result<ArrayRef, Invalid> {
+        let n = rows
+            .checked_mul(self.values_per_row)
+            .ok_or_else(|| invalid!("{rows} rows overflow the address space"))?;
+        let leaf = decode_elements(&self.dtype, bytes, n)?;
+        Ok(wrap_rows(leaf, &self.arrow, rows, &self.inner_shape))
+    }
+
+    /// `n` elements from the reader: numeric and time values go straight into their Arrow
+    /// buffer (a view of the mapping when possible); other types are decoded from bytes.
     fn decode_leaf(&self, reader: &mut MemberReader, n: usize) -> Result<ArrayRef, Invalid> {
         let d = &self.dtype;
         let swap = d.needs_swap();
-        macro_rules! prim {
-            ($t:ty, $arrow:expr) => {{
-                let values = primitive_values::<$t>(reader, n, swap)?;
-                Ok(Box::new(PrimitiveArray::<$t>::new($arrow, values, None)) as ArrayRef)
-            }};
-        }
-        match (&d.element, d.itemsize) {
-            (Element::Bool, 1) => {
-                let bytes = read_bytes(reader, n)?;
-                Ok(Box::new(BooleanArray::new(ArrowDataType::Boolean, pack_bools(&bytes), None)))
+        match &d.element {
+            Element::Int { .. } | Element::Float | Element::Complex => {
+                numeric(d, n, |lanes| Source::Reader(reader, lanes, swap))
             }
-            (Element::Int { signed: true }, 1) => prim!(i8, ArrowDataType::Int8),
-            (Element::Int { signed: true }, 2) => prim!(i16, ArrowDataType::Int16),
-            (Element::Int { signed: true }, 4) => prim!(i32, ArrowDataType::Int32),
-            (Element::Int { signed: true }, 8) => prim!(i64, ArrowDataType::Int64),
-            (Element::Int { signed: false }, 1) => prim!(u8, ArrowDataType::UInt8),
-            (Element::Int { signed: false }, 2) => prim!(u16, ArrowDataType::UInt16),
-            (Element::Int { signed: false }, 4) => prim!(u32, ArrowDataType::UInt32),
-            (Element::Int { signed: false }, 8) => prim!(u64, ArrowDataType::UInt64),
-            (Element::Float, 2) => prim!(pf16, ArrowDataType::Float16),
-            (Element::Float, 4) => prim!(f32, ArrowDataType::Float32),
-            (Element::Float, 8) => prim!(f64, ArrowDataType::Float64),
-            _ => Err(invalid!("numpy type '{}' cannot be decoded", d.text)),
+            Element::Datetime { .. } | Element::Timedelta { .. } => {
+                let values = primitive_values::<i64>(Source::Reader(reader, n, swap))?;
+                let datetime = matches!(d.element, Element::Datetime { .. });
+                let target = self.time_target().ok_or_else(|| invalid!("unsupported time type '{}'", d.text))?;
+                time_array(values, target, datetime)
+            }
+            _ => {
+                let nbytes = n
+                    .checked_mul(d.itemsize)
+                    .ok_or_else(|| invalid!("{n} values overflow the address space"))?;
+                with_bytes(reader, nbytes, |raw| decode_elements(d, raw, n))
+            }
         }
     }
+}
+
+/// Where the values of a primitive array come from.
+enum Source<'a> {
+    /// The next `.1` values of a member (`.2`: swap bytes).
+    Reader(&'a mut MemberReader, usize, bool),
+    /// Bytes in memory, `.1`: swap bytes.
+    Bytes(&'a [u8], bool),
+}
+
+/// An array of `n` numeric elements of `d` (ints, floats, complex as [re, im] pairs).
+fn numeric<'a>(d: &NpyDtype, n: usize, source: impl FnOnce(usize) -> Source<'a>) -> Result<ArrayRef, Invalid> {
+    let lane = if d.element == Element::Complex { d.base_size() / 2 } else { d.base_size() };
+    let lanes = if d.element == Element::Complex { n.checked_mul(2).ok_or_else(|| invalid!("too many values"))? } else { n };
+    macro_rules! prim {
+        ($t:ty, $arrow:expr) => {{
+            let values = primitive_values::<$t>(source(lanes))?;
+            Box::new(PrimitiveArray::<$t>::new($arrow, values, None)) as ArrayRef
+        }};
+    }
+    let values = match (&d.element, lane) {
+        (Element::Int { signed: true }, 1) => prim!(i8, ArrowDataType::Int8),
+        (Element::Int { signed: true }, 2) => prim!(i16, ArrowDataType::Int16),
+        (Element::Int { signed: true }, 4) => prim!(i32, ArrowDataType::Int32),
+        (Element::Int { signed: true }, 8) => prim!(i64, ArrowDataType::Int64),
+        (Element::Int { signed: false }, 1) => prim!(u8, ArrowDataType::UInt8),
+        (Element::Int { signed: false }, 2) => prim!(u16, ArrowDataType::UInt16),
+        (Element::Int { signed: false }, 4) => prim!(u32, ArrowDataType::UInt32),
+        (Element::Int { signed: false }, 8) => prim!(u64, ArrowDataType::UInt64),
+        (Element::Float, 2) => prim!(pf16, ArrowDataType::Float16),
+        (Element::Float | Element::Complex, 4) => prim!(f32, ArrowDataType::Float32),
+        (Element::Float | Element::Complex, 8) => prim!(f64, ArrowDataType::Float64),
+        _ => return Err(invalid!("numpy type '{}' cannot be decoded", d.text)),
+    };
+    if d.element == Element::Complex {
+        let arrow = dtype::wrap_fixed_size(values.dtype().clone(), &[2]);
+        return Ok(Box::new(FixedSizeListArray::new(arrow, n, values, None)));
+    }
+    Ok(values)
+}
+
+/// Datetime/Duration/Date values from numpy's i64 ticks: NaT becomes null; values convert to
+/// the Polars unit. When no conversion is needed the values buffer is kept as it is (possibly
+/// a view of the mapping) and only a validity bitmap is built.
+fn time_array(values: Buffer<i64>, target: Target, datetime: bool) -> Result<ArrayRef, Invalid> {
+    let arrow = target.arrow_type(datetime);
+    let has_nat = values.iter().any(|&v| v == NAT);
+    let validity = has_nat.then(|| values.iter().map(|&v| v != NAT).collect::<Bitmap>());
+    if target.is_identity() {
+        return Ok(Box::new(PrimitiveArray::<i64>::new(arrow, values, validity)));
+    }
+    if let Target::Ticks { .. } = target {
+        let mut owned = match values.into_mut() {
+            polars_arrow::Either::Right(v) => v,
+            polars_arrow::Either::Left(shared) => shared.as_slice().to_vec(),
+        };
+        target.convert_i64(&mut owned)?;
+        return Ok(Box::new(PrimitiveArray::<i64>::new(arrow, owned.into(), validity)));
+    }
+    let days = target.to_days(&values)?;
+    Ok(Box::new(PrimitiveArray::<i32>::new(arrow, days.into(), validity)))
+}
+
+/// Decode `n` elements of `d` (with its sub-array shape, if any) from bytes in memory.
+/// One pass per field, no per-element allocation for fixed-width types.
+pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<ArrayRef, Invalid> {
+    if !d.shape.is_empty() {
+        // A sub-array field: decode the base elements, then nest.
+        let count = d.itemsize / d.base_size().max(1);
+        let base = NpyDtype { shape: Vec::new(), itemsize: d.base_size(), ..d.clone() };
+        let total = n.checked_mul(count).ok_or_else(|| invalid!("too many values"))?;
+        let leaf = decode_elements(&base, bytes, total)?;
+        let arrow = dtype::arrow_type(d).map_err(Invalid)?;
+        return Ok(wrap_rows(leaf, &arrow, n, &d.shape));
+    }
+    let need = n.checked_mul(d.itemsize).ok_or_else(|| invalid!("too many values"))?;
+    let bytes = bytes.get(..need).ok_or_else(|| invalid!("data ends early: {} bytes, {need} needed", bytes.len()))?;
+    let swap = d.needs_swap();
+    match &d.element {
+        Element::Bool => Ok(Box::new(BooleanArray::new(ArrowDataType::Boolean, pack_bools(bytes), None))),
+        Element::Int { .. } | Element::Float | Element::Complex => numeric(d, n, |_| Source::Bytes(bytes, swap)),
+        Element::Datetime { unit, mult } | Element::Timedelta { unit, mult } => {
+            let datetime = matches!(d.element, Element::Datetime { .. });
+            let target = Target::new(*unit, *mult, datetime, &d.text).map_err(Invalid)?;
+            let values = primitive_values::<i64>(Source::Bytes(bytes, swap))?;
+            time_array(values, target, datetime)
+        }
+        Element::Unicode => Ok(Box::new(strings::utf32(bytes, n, d.itemsize / 4, d.endian)?)),
+        Element::Bytes => Ok(Box::new(strings::fixed_bytes(bytes, n, d.itemsize, true)?)),
+        Element::Void => Ok(Box::new(strings::fixed_bytes(bytes, n, d.itemsize, false)?)),
+        Element::Record(fields) => {
+            let arrow = dtype::arrow_type(d).map_err(Invalid)?;
+            let mut children = Vec::with_capacity(fields.len());
+            for f in fields {
+                let gathered = gather_field(bytes, n, d.itemsize, f.offset, f.dtype.itemsize)?;
+                children.push(decode_elements(&f.dtype, &gathered, n)?);
+            }
+            Ok(Box::new(StructArray::new(arrow, n, children, None)))
+        }
+        Element::Object => Err(invalid!("object arrays are never loaded")),
+    }
+}
+
+/// The bytes of one field of `n` records, made contiguous.
+fn gather_field(bytes: &[u8], n: usize, record: usize, offset: usize, width: usize) -> Result<Vec<u8>, Invalid> {
+    if offset.checked_add(width).is_none_or(|end| end > record) {
+        return Err(invalid!("structured field at offset {offset} of {width} bytes lies outside its {record}-byte record"));
+    }
+    let mut out = Vec::with_capacity(n * width);
+    if record == 0 {
+        return Ok(out);
+    }
+    for rec in bytes.chunks_exact(record).take(n) {
+        out.extend_from_slice(&rec[offset..offset + width]);
+    }
+    Ok(out)
 }
 
 /// Wrap `leaf` (all elements of `rows` rows) in one fixed-size list per row dimension.
@@ -151,25 +283,27 @@ fn wrap_rows(leaf: ArrayRef, arrow: &ArrowDataType, rows: usize, inner_shape: &[
     array
 }
 
-/// The next `n` values of type `T`: a view of the mapping when the member is stored, mapped,
-/// aligned and native-endian; otherwise one copy (with a byte swap when `swap`).
-fn primitive_values<T: NativeType + Pod>(
-    reader: &mut MemberReader,
-    n: usize,
-    swap: bool,
-) -> Result<Buffer<T>, Invalid> {
-    let nbytes = n
-        .checked_mul(size_of::<T>())
-        .ok_or_else(|| invalid!("{n} values overflow the address space"))?;
-    let mut values: Vec<T> = if let Some(range) = reader.next_mapped(nbytes)? {
-        if !swap && bytemuck::try_cast_slice::<u8, T>(range.bytes()).is_ok() {
-            return Ok(Buffer::from_owner(MappedValues::<T> { range, _t: PhantomData }));
+/// Values of type `T`: a view of the mapping when they come from a stored, mapped member and
+/// are aligned and native-endian; otherwise one copy (with a byte swap when needed). Read
+/// from a deflated member, they are inflated straight into the buffer.
+fn primitive_values<T: NativeType + Pod>(source: Source<'_>) -> Result<Buffer<T>, Invalid> {
+    let (mut values, swap): (Vec<T>, bool) = match source {
+        Source::Reader(reader, n, swap) => {
+            let nbytes = n
+                .checked_mul(size_of::<T>())
+                .ok_or_else(|| invalid!("{n} values overflow the address space"))?;
+            if let Some(range) = reader.next_mapped(nbytes)? {
+                if !swap && bytemuck::try_cast_slice::<u8, T>(range.bytes()).is_ok() {
+                    return Ok(Buffer::from_owner(MappedValues::<T> { range, _t: PhantomData }));
+                }
+                (copy_values(range.bytes()), swap)
+            } else {
+                let mut v = vec![T::zeroed(); n];
+                reader.read_exact(bytemuck::cast_slice_mut(&mut v))?;
+                (v, swap)
+            }
         }
-        copy_values(range.bytes())
-    } else {
-        let mut v = vec![T::zeroed(); n];
-        reader.read_exact(bytemuck::cast_slice_mut(&mut v))?;
-        v
+        Source::Bytes(bytes, swap) => (copy_values(bytes), swap),
     };
     if swap {
         swap_in_place(bytemuck::cast_slice_mut(&mut values), size_of::<T>());
@@ -191,14 +325,57 @@ fn swap_in_place(bytes: &mut [u8], width: usize) {
     }
 }
 
-/// The next `n` bytes, copied.
-fn read_bytes(reader: &mut MemberReader, n: usize) -> Result<Vec<u8>, Invalid> {
+/// Call `f` with the next `n` bytes of the member: a slice of the mapping when mapped,
+/// otherwise read (or inflated) into a temporary buffer.
+pub(crate) fn with_bytes<R>(
+    reader: &mut MemberReader,
+    n: usize,
+    f: impl FnOnce(&[u8]) -> Result<R, Invalid>,
+) -> Result<R, Invalid> {
     if let Some(range) = reader.next_mapped(n)? {
-        return Ok(range.bytes().to_vec());
+        return f(range.bytes());
     }
     let mut v = vec![0u8; n];
     reader.read_exact(&mut v)?;
-    Ok(v)
+    f(&v)
+}
+
+/// Reorder the elements of a Fortran-order (column-major) array of `shape` into C order.
+pub(crate) fn fortran_to_c(bytes: &[u8], shape: &[u64], itemsize: usize) -> Result<Vec<u8>, Invalid> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let count: usize = dims.iter().product();
+    let total = count.checked_mul(itemsize).ok_or_else(|| invalid!("array too large"))?;
+    let src = bytes.get(..total).ok_or_else(|| invalid!("data ends early"))?;
+    let mut out = vec![0u8; total];
+    if count == 0 || itemsize == 0 {
+        return Ok(out);
+    }
+    // Fortran strides, in elements: the first axis varies fastest.
+    let mut strides = Vec::with_capacity(dims.len());
+    let mut acc = 1usize;
+    for &d in &dims {
+        strides.push(acc);
+        acc *= d;
+    }
+    let last = dims.len() - 1;
+    let mut index = vec![0usize; dims.len()];
+    let mut offset = 0usize;
+    for dst in out.chunks_exact_mut(itemsize) {
+        dst.copy_from_slice(&src[offset * itemsize..(offset + 1) * itemsize]);
+        // Advance the C-order index (last axis fastest), keeping the Fortran offset.
+        let mut axis = last;
+        loop {
+            index[axis] += 1;
+            offset += strides[axis];
+            if index[axis] < dims[axis] || axis == 0 {
+                break;
+            }
+            offset -= strides[axis] * dims[axis];
+            index[axis] = 0;
+            axis -= 1;
+        }
+    }
+    Ok(out)
 }
 
 /// numpy booleans (one byte each, nonzero is true) packed into a bitmap.

@@ -319,12 +319,35 @@ fn base_arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
         (Element::Float, 2) => ArrowDataType::Float16,
         (Element::Float, 4) => ArrowDataType::Float32,
         (Element::Float, 8) => ArrowDataType::Float64,
-        (Element::Float, _) => {
+        (Element::Complex, 8 | 16) => {
+            let part = if size == 8 { ArrowDataType::Float32 } else { ArrowDataType::Float64 };
+            wrap_fixed_size(part, &[2])
+        }
+        (Element::Float | Element::Complex, _) => {
             return Err(format!(
-                "'{}' is a long double (float{}); Polars has no type that holds it exactly: convert it with `arr.astype('f8')` before saving",
+                "'{}' is a long double ({} bits); Polars has no type that holds it exactly: convert it with `arr.astype('{}')` before saving",
                 dtype.text,
-                size * 8
+                size * 8,
+                if dtype.element == Element::Float { "f8" } else { "c16" }
             ))
+        }
+        (Element::Datetime { unit, mult }, _) => {
+            crate::temporal::Target::new(*unit, *mult, true, &dtype.text)?.arrow_type(true)
+        }
+        (Element::Timedelta { unit, mult }, _) => {
+            crate::temporal::Target::new(*unit, *mult, false, &dtype.text)?.arrow_type(false)
+        }
+        (Element::Unicode, _) => ArrowDataType::Utf8View,
+        (Element::Bytes | Element::Void, _) => ArrowDataType::BinaryView,
+        (Element::Record(fields), _) => {
+            if fields.is_empty() {
+                return Err("a structured dtype with no fields has no Polars equivalent".to_string());
+            }
+            let fields = fields
+                .iter()
+                .map(|f| Ok(Field::new(f.name.as_str().into(), arrow_type(&f.dtype)?, true)))
+                .collect::<Result<Vec<_>, String>>()?;
+            ArrowDataType::Struct(fields)
         }
         (Element::Object, _) => {
             return Err(format!(
@@ -332,7 +355,7 @@ fn base_arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
                 dtype.text
             ))
         }
-        _ => return Err(format!("numpy type '{}' is not supported yet", dtype.text)),
+        _ => return Err(format!("numpy type '{}' is not supported", dtype.text)),
     })
 }
 
@@ -356,6 +379,10 @@ mod tests {
         assert_eq!(arrow_type(&dt("'<u4'")).unwrap(), ArrowDataType::UInt32);
         assert!(arrow_type(&dt("'|O'")).unwrap_err().contains("pickle"));
         assert!(arrow_type(&dt("'<f16'")).unwrap_err().contains("long double"));
+        assert!(arrow_type(&dt("'<c32'")).unwrap_err().contains("long double"));
+        assert!(arrow_type(&dt("'<m8[Y]'")).unwrap_err().contains("no fixed length"));
+        assert_eq!(arrow_type(&dt("'<M8[D]'")).unwrap(), ArrowDataType::Date32);
+        assert_eq!(arrow_type(&dt("'<U3'")).unwrap(), ArrowDataType::Utf8View);
         for bad in ["'<x4'", "'<i3'", "'<M8[parsec]'", "'<f'", "1", "'<U99999999999999'"] {
             assert!(NpyDtype::from_descr(&parse(bad).unwrap()).is_err(), "{bad}");
         }

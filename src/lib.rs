@@ -34,6 +34,8 @@ pub mod header;
 pub mod member;
 pub mod npz;
 pub mod pyliteral;
+pub mod strings;
+pub mod temporal;
 #[cfg(feature = "python")]
 mod python;
 

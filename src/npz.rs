@@ -197,13 +197,17 @@ impl NpzArchive {
             let in_member = |e: crate::error::Invalid| e.in_member(&self.path, &m.entry.name);
             let mut reader = MemberReader::new(&self.source, &m.entry).map_err(in_member)?;
             reader.skip(a.header.data_offset as u64).map_err(in_member)?;
+            let transposed = a.header.fortran_order && a.header.shape.len() > 1;
             cols.push(ColumnReader {
                 name: a.name.clone(),
                 member: m.entry.name.clone(),
                 decoder,
                 reader,
-                constant: a.rows().is_none(),
-                scalar: None,
+                mode: match a.rows() {
+                    None => Mode::Constant(None),
+                    Some(_) if transposed => Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, array: None, offset: 0 },
+                    Some(_) => Mode::Rows,
+                },
             });
         }
         // The frame's height: the common first axis of the selected arrays; when only 0-d
@@ -285,13 +289,7 @@ fn read_array_member(
         }
     }
     let inner = header.shape.get(1..).unwrap_or(&[]);
-    let decoder = if header.fortran_order && inner.len() > 1 {
-        Err("Fortran-order arrays of more than 2 dimensions are not supported yet".to_string())
-    } else if header.fortran_order && inner.len() == 1 {
-        Err("Fortran-order 2-D arrays are not supported yet".to_string())
-    } else {
-        Decoder::new(&dtype, inner)
-    };
+    let decoder = Decoder::new(&dtype, inner);
     Ok(ArrayMember { name: name.to_string(), header, dtype, decoder })
 }
 
@@ -300,36 +298,54 @@ struct ColumnReader {
     member: String,
     decoder: Decoder,
     reader: MemberReader,
-    /// A 0-d array: decoded once, repeated.
-    constant: bool,
-    scalar: Option<Series>,
+    mode: Mode,
+}
+
+/// How a column's rows are produced.
+enum Mode {
+    /// C order: each batch decodes just its rows.
+    Rows,
+    /// A 0-d array: decoded once, repeated to each batch's height.
+    Constant(Option<Series>),
+    /// Fortran order (2+ dimensions): rows are not contiguous, so the whole array is
+    /// transposed to C order once and sliced per batch.
+    Whole { shape: Vec<u64>, itemsize: usize, array: Option<ArrayRef>, offset: usize },
 }
 
 impl ColumnReader {
     fn next(&mut self, rows: usize, path: &Path) -> Result<Series> {
-        if self.constant {
-            if self.scalar.is_none() {
-                let array = self.decode(1, path)?;
-                self.scalar = Some(self.series(array, path)?);
+        let in_member = |e: crate::error::Invalid| e.in_member(path, &self.member);
+        let array = match &mut self.mode {
+            Mode::Rows => self.decoder.decode(&mut self.reader, rows).map_err(in_member)?,
+            Mode::Constant(scalar) => {
+                if scalar.is_none() {
+                    let array = self.decoder.decode(&mut self.reader, 1).map_err(in_member)?;
+                    *scalar = Some(to_series(&self.name, array).map_err(in_member)?);
+                }
+                return Ok(scalar.as_ref().map(|s| s.new_from_index(0, rows)).unwrap_or_default());
             }
-            let s = self.scalar.as_ref().map(|s| s.new_from_index(0, rows));
-            return Ok(s.unwrap_or_default());
-        }
-        let array = self.decode(rows, path)?;
-        self.series(array, path)
+            Mode::Whole { shape, itemsize, array, offset } => {
+                if array.is_none() {
+                    let total = shape.iter().product::<u64>() as usize * *itemsize;
+                    let decoder = &self.decoder;
+                    let whole = crate::arrays::with_bytes(&mut self.reader, total, |bytes| {
+                        let c_order = crate::arrays::fortran_to_c(bytes, shape, *itemsize)?;
+                        decoder.decode_bytes(&c_order, shape[0] as usize)
+                    })
+                    .map_err(in_member)?;
+                    *array = Some(whole);
+                }
+                let whole = array.as_ref().map(|a| a.sliced(*offset, rows));
+                *offset += rows;
+                whole.ok_or_else(|| in_member(invalid!("internal: array missing")))?
+            }
+        };
+        to_series(&self.name, array).map_err(in_member)
     }
+}
 
-    fn decode(&mut self, rows: usize, path: &Path) -> Result<ArrayRef> {
-        self.decoder.decode(&mut self.reader, rows).map_err(|e| e.in_member(path, &self.member))
-    }
-
-    fn series(&self, array: ArrayRef, path: &Path) -> Result<Series> {
-        Series::from_arrow(self.name.as_str().into(), array).map_err(|e| NpzError::Member {
-            path: path.to_path_buf(),
-            member: self.member.clone(),
-            reason: e.to_string(),
-        })
-    }
+fn to_series(name: &str, array: ArrayRef) -> std::result::Result<Series, crate::error::Invalid> {
+    Series::from_arrow(name.into(), array).map_err(|e| invalid!("{e}"))
 }
 
 /// Reads selected columns batch by batch. Each call decodes only the rows of that batch.

@@ -1,0 +1,163 @@
+//! numpy datetime64/timedelta64 values converted to Polars' units: exact scaling, NaT to
+//! null, and an error (never a wrap) when a value does not fit.
+
+use polars_arrow::datatypes::{ArrowDataType, TimeUnit as ArrowUnit};
+
+use crate::dtype::TimeUnit;
+use crate::error::{invalid, Invalid};
+
+/// numpy's "not a time".
+pub const NAT: i64 = i64::MIN;
+
+/// What a numpy time type becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Datetime/Duration in `unit`, each tick `factor` of that unit (1 = no conversion).
+    Ticks {
+        /// Polars unit.
+        unit: ArrowUnit,
+        /// Multiplier from numpy ticks to that unit.
+        factor: i64,
+    },
+    /// Date (days since the epoch): numpy ticks of `factor` days.
+    Days {
+        /// Days per tick.
+        factor: i64,
+    },
+    /// Date from months since 1970-01 (`factor` months per tick).
+    Months {
+        /// Months per tick.
+        factor: i64,
+    },
+}
+
+impl Target {
+    /// For `M8[mult unit]` (`datetime`) or `m8[mult unit]`, or why it is refused.
+    pub fn new(unit: TimeUnit, mult: u64, datetime: bool, text: &str) -> Result<Target, String> {
+        let mult = i64::try_from(mult).map_err(|_| format!("'{text}': time multiplier too large"))?;
+        let ticks = |unit, per: i64| {
+            per.checked_mul(mult).map(|factor| Target::Ticks { unit, factor }).ok_or_else(|| format!("'{text}': time multiplier too large"))
+        };
+        match unit {
+            TimeUnit::Nano => ticks(ArrowUnit::Nanosecond, 1),
+            TimeUnit::Micro => ticks(ArrowUnit::Microsecond, 1),
+            TimeUnit::Milli => ticks(ArrowUnit::Millisecond, 1),
+            TimeUnit::Second => ticks(ArrowUnit::Millisecond, 1_000),
+            TimeUnit::Minute => ticks(ArrowUnit::Millisecond, 60_000),
+            TimeUnit::Hour => ticks(ArrowUnit::Millisecond, 3_600_000),
+            TimeUnit::Day if datetime => Ok(Target::Days { factor: mult }),
+            TimeUnit::Week if datetime => mult.checked_mul(7).map(|factor| Target::Days { factor }).ok_or_else(|| format!("'{text}': time multiplier too large")),
+            TimeUnit::Day => ticks(ArrowUnit::Millisecond, 86_400_000),
+            TimeUnit::Week => ticks(ArrowUnit::Millisecond, 604_800_000),
+            TimeUnit::Month | TimeUnit::Year if datetime => {
+                let per = if unit == TimeUnit::Year { 12 } else { 1 };
+                Ok(Target::Months { factor: per * mult })
+            }
+            TimeUnit::Month | TimeUnit::Year => Err(format!(
+                "'{text}': a timedelta in months or years has no fixed length, so no Polars Duration holds it; convert it to days first"
+            )),
+            TimeUnit::Other(u) => Err(format!(
+                "'{text}': the unit '{u}' has no Polars equivalent; convert it to 'ns', 'us' or 'ms' first"
+            )),
+        }
+    }
+
+    /// The Arrow type of the converted values.
+    pub fn arrow_type(&self, datetime: bool) -> ArrowDataType {
+        match (self, datetime) {
+            (Target::Ticks { unit, .. }, true) => ArrowDataType::Timestamp(*unit, None),
+            (Target::Ticks { unit, .. }, false) => ArrowDataType::Duration(*unit),
+            _ => ArrowDataType::Date32,
+        }
+    }
+
+    /// Whether the numpy values are already the Polars values (no conversion).
+    pub fn is_identity(&self) -> bool {
+        matches!(self, Target::Ticks { factor: 1, .. })
+    }
+
+    /// Convert in place (NaT stays NaT, to become null); `Err` names the first value out of
+    /// range.
+    pub fn convert_i64(&self, values: &mut [i64]) -> Result<(), Invalid> {
+        let Target::Ticks { factor, .. } = *self else {
+            return Err(invalid!("internal: date conversion called on ticks"));
+        };
+        if factor == 1 {
+            return Ok(());
+        }
+        for v in values.iter_mut().filter(|v| **v != NAT) {
+            *v = v.checked_mul(factor).filter(|&x| x != NAT).ok_or_else(|| out_of_range(*v))?;
+        }
+        Ok(())
+    }
+
+    /// Convert to days since the epoch; NaT becomes 0 (masked by the validity).
+    pub fn to_days(&self, values: &[i64]) -> Result<Vec<i32>, Invalid> {
+        values
+            .iter()
+            .map(|&v| {
+                if v == NAT {
+                    return Ok(0);
+                }
+                let days = match *self {
+                    Target::Days { factor } => v.checked_mul(factor),
+                    Target::Months { factor } => v.checked_mul(factor).and_then(days_from_months),
+                    Target::Ticks { .. } => None,
+                };
+                days.and_then(|d| i32::try_from(d).ok()).ok_or_else(|| out_of_range(v))
+            })
+            .collect()
+    }
+}
+
+fn out_of_range(v: i64) -> Invalid {
+    invalid!("value {v} is out of the range of the Polars type after conversion")
+}
+
+/// Days from 1970-01-01 to the first day of the month `months` after 1970-01.
+fn days_from_months(months: i64) -> Option<i64> {
+    let year = 1970i64.checked_add(months.div_euclid(12))?;
+    let month = months.rem_euclid(12) + 1;
+    days_from_civil(year, month, 1)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
+    if y.abs() > 10_000_000 {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2000, 3, 1), Some(11_017));
+        assert_eq!(days_from_civil(1969, 12, 1), Some(-31));
+        assert_eq!(days_from_months(-1), Some(-31));
+        assert_eq!(days_from_months(12 * 30 + 2), days_from_civil(2000, 3, 1));
+    }
+
+    #[test]
+    fn scaling_and_overflow() {
+        let t = Target::new(TimeUnit::Second, 1, true, "<M8[s]").unwrap();
+        let mut v = vec![1, NAT, -2];
+        t.convert_i64(&mut v).unwrap();
+        assert_eq!(v, vec![1000, NAT, -2000]);
+        assert!(t.convert_i64(&mut [i64::MAX / 10]).is_err());
+        assert!(Target::new(TimeUnit::Month, 1, false, "<m8[M]").is_err());
+        let d = Target::new(TimeUnit::Week, 1, true, "<M8[W]").unwrap();
+        assert_eq!(d.to_days(&[1, NAT]).unwrap(), vec![7, 0]);
+        assert!(d.to_days(&[i64::MAX / 2]).is_err());
+    }
+}

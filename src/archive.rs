@@ -60,6 +60,7 @@ impl ZipEntry {
 /// names must be unique.
 pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEntry>, Invalid> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| invalid!("{e}"))?;
+    let cd_start = zip.central_directory_start();
     let mut entries = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
         let f = zip.by_index_raw(i).map_err(|e| invalid!("member #{i}: {e}"))?;
@@ -105,10 +106,50 @@ pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEnt
                 entry.size
             ));
         }
+        if entry.compression == Compression::Deflated && entry.size > max_inflated_size(entry.compressed_size) {
+            return Err(invalid!(
+                "member '{}': declares {} bytes inflated from {} compressed bytes, more than deflate can produce",
+                entry.name,
+                entry.size,
+                entry.compressed_size
+            ));
+        }
         entries.push(entry);
     }
     check_unique_and_disjoint(&entries)?;
+    // The zip crate keys members by name, so a repeated name would silently hide one member:
+    // count the central directory's records ourselves.
+    check_no_repeated_names(zip.into_inner(), cd_start, entries.len())?;
     Ok(entries)
+}
+
+/// Walk the central directory's file headers from `start` (at most `limit` + 1 of them) and
+/// fail on a name seen twice.
+fn check_no_repeated_names<R: Read + Seek>(mut r: R, start: u64, limit: usize) -> Result<(), Invalid> {
+    let io = |e: std::io::Error| invalid!("reading the central directory: {e}");
+    r.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
+    let mut r = std::io::BufReader::new(r);
+    let mut seen = std::collections::HashSet::with_capacity(limit);
+    let mut fixed = [0u8; 46];
+    while seen.len() <= limit {
+        if r.read_exact(&mut fixed).is_err() || fixed[..4] != [0x50, 0x4b, 0x01, 0x02] {
+            break;
+        }
+        let var = |i: usize| u16::from_le_bytes([fixed[i], fixed[i + 1]]);
+        let mut name = vec![0u8; var(28) as usize];
+        r.read_exact(&mut name).map_err(io)?;
+        r.seek_relative(var(30) as i64 + var(32) as i64).map_err(io)?;
+        if !seen.insert(name.clone()) {
+            return Err(invalid!("member name '{}' appears more than once", String::from_utf8_lossy(&name)));
+        }
+    }
+    Ok(())
+}
+
+/// The most bytes a deflate stream of `compressed` bytes can inflate to (deflate's best ratio
+/// is 1032:1), so a declared size above it is a lie and nothing is allocated for it.
+pub fn max_inflated_size(compressed: u64) -> u64 {
+    compressed.saturating_mul(1032).saturating_add(1024)
 }
 
 fn check_unique_and_disjoint(entries: &[ZipEntry]) -> Result<(), Invalid> {

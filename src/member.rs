@@ -50,6 +50,28 @@ impl Source {
     }
 }
 
+/// Check a stored member's CRC-32 against the central directory (reads every byte).
+pub fn verify_stored(source: &Source, entry: &ZipEntry) -> Result<(), Invalid> {
+    if entry.compression != Compression::Stored {
+        return Ok(());
+    }
+    let mut hasher = crc32fast::Hasher::new();
+    let mut reader = source.reader(entry.data_start, entry.compressed_size);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| invalid!("read failed: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let got = hasher.finalize();
+    if got != entry.crc32 {
+        return Err(invalid!("CRC-32 mismatch: computed {got:08x}, archive says {:08x}", entry.crc32));
+    }
+    Ok(())
+}
+
 /// A range of the shared mapping.
 #[derive(Debug, Clone)]
 pub struct MappedRange {

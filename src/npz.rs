@@ -19,11 +19,14 @@ pub struct OpenOptions {
     pub memory_map: bool,
     /// Largest `.npy` header dict accepted, in bytes (numpy's default is 10,000).
     pub max_header_size: usize,
+    /// Check the CRC-32 of stored members too when they are read (reads every byte of them;
+    /// deflated members are always checked once wholly inflated).
+    pub verify_checksums: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { memory_map: true, max_header_size: DEFAULT_MAX_HEADER_SIZE }
+        OpenOptions { memory_map: true, max_header_size: DEFAULT_MAX_HEADER_SIZE, verify_checksums: false }
     }
 }
 
@@ -74,6 +77,7 @@ pub struct NpzArchive {
     path: PathBuf,
     source: Source,
     members: Vec<Member>,
+    verify_checksums: bool,
 }
 
 impl NpzArchive {
@@ -105,7 +109,7 @@ impl NpzArchive {
             };
             members.push(Member { entry, array });
         }
-        Ok(NpzArchive { path, source, members })
+        Ok(NpzArchive { path, source, members, verify_checksums: options.verify_checksums })
     }
 
     /// The archive's path.
@@ -195,6 +199,9 @@ impl NpzArchive {
             let (m, a) = self.find(c)?;
             let decoder = self.decoder(m, a)?.clone();
             let in_member = |e: crate::error::Invalid| e.in_member(&self.path, &m.entry.name);
+            if self.verify_checksums {
+                crate::member::verify_stored(&self.source, &m.entry).map_err(in_member)?;
+            }
             let mut reader = MemberReader::new(&self.source, &m.entry).map_err(in_member)?;
             reader.skip(a.header.data_offset as u64).map_err(in_member)?;
             let transposed = a.header.fortran_order && a.header.shape.len() > 1;

@@ -93,10 +93,10 @@ struct Archive {
 #[pymethods]
 impl Archive {
     #[new]
-    #[pyo3(signature = (path, memory_map=true, max_header_size=crate::header::DEFAULT_MAX_HEADER_SIZE))]
-    fn new(py: Python<'_>, path: std::path::PathBuf, memory_map: bool, max_header_size: usize) -> PyResult<Archive> {
+    #[pyo3(signature = (path, memory_map=true, max_header_size=crate::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
+    fn new(py: Python<'_>, path: std::path::PathBuf, memory_map: bool, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
         guarded(|| {
-            let opts = OpenOptions { memory_map, max_header_size };
+            let opts = OpenOptions { memory_map, max_header_size, verify_checksums };
             let inner = py.detach(|| NpzArchive::open_with(&path, &opts)).map_err(to_py)?;
             Ok(Archive { inner: Arc::new(inner) })
         })

@@ -25,11 +25,11 @@ __all__ = ["NpzError", "npz_members", "read_npz", "scan_npz"]
 __version__ = "0.1.0"
 
 
-def _open(source: str | Path, memory_map: bool) -> _Archive:
+def _open(source: str | Path, memory_map: bool, max_header_size: int = 10_000, verify_checksums: bool = False) -> _Archive:
     if not isinstance(source, (str, os.PathLike)):
         msg = f"source must be a path, got {type(source).__name__}"
         raise TypeError(msg)
-    return _Archive(os.fspath(source), memory_map)
+    return _Archive(os.fspath(source), memory_map, max_header_size, verify_checksums)
 
 
 def _frame(columns: list[object]) -> pl.DataFrame:
@@ -48,6 +48,8 @@ def scan_npz(
     row_index_offset: int = 0,
     include_file_paths: str | None = None,
     memory_map: bool = True,
+    verify_checksums: bool = False,
+    max_header_size: int = 10_000,
 ) -> pl.LazyFrame:
     """
     Lazily read the arrays of a NumPy ``.npz`` archive as the columns of a LazyFrame.
@@ -72,6 +74,11 @@ def scan_npz(
         Memory-map the file (default). Stored members whose data is aligned are then handed
         to Polars without any copy. With ``False``, members are read into owned memory, which
         is safe even if the file is truncated while the frame is alive.
+    verify_checksums
+        Also check the CRC-32 of stored members when they are read (this reads every byte of
+        them). Deflated members are always checked once wholly inflated.
+    max_header_size
+        Largest ``.npy`` header accepted, in bytes (numpy's default, 10,000).
 
     Returns
     -------
@@ -102,7 +109,7 @@ def scan_npz(
         msg = "n_rows must be non-negative"
         raise ValueError(msg)
     path = os.fspath(source)
-    archive = _open(source, memory_map)
+    archive = _open(source, memory_map, max_header_size, verify_checksums)
     arrays = _array_schema(archive)
     fields: list[tuple[str, pl.DataType]] = []
     if row_index_name is not None:
@@ -161,6 +168,8 @@ def read_npz(
     columns: Sequence[str] | None = None,
     n_rows: int | None = None,
     memory_map: bool = True,
+    verify_checksums: bool = False,
+    max_header_size: int = 10_000,
 ) -> pl.DataFrame:
     """
     Read the arrays of a NumPy ``.npz`` archive into a DataFrame.
@@ -175,6 +184,10 @@ def read_npz(
         Read at most this many rows.
     memory_map
         Memory-map the file (default); see :func:`scan_npz`.
+    verify_checksums
+        Also check the CRC-32 of stored members; see :func:`scan_npz`.
+    max_header_size
+        Largest ``.npy`` header accepted, in bytes.
 
     Returns
     -------
@@ -187,7 +200,7 @@ def read_npz(
     >>> read_npz("/tmp/doc2.npz")["a"].to_list()
     [0, 1, 2]
     """
-    archive = _open(source, memory_map)
+    archive = _open(source, memory_map, max_header_size, verify_checksums)
     names = archive.column_names() if columns is None else list(columns)
     reader = archive.batches(names, n_rows, None)
     frames = []

@@ -216,7 +216,7 @@ fn time_array(values: Buffer<i64>, target: Target, datetime: bool) -> Result<Arr
 pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<ArrayRef, Invalid> {
     if !d.shape.is_empty() {
         // A sub-array field: decode the base elements, then nest.
-        let count = d.itemsize / d.base_size().max(1);
+        let count = if d.base_size() == 0 { 0 } else { d.itemsize / d.base_size() };
         let base = NpyDtype { shape: Vec::new(), itemsize: d.base_size(), ..d.clone() };
         let total = n.checked_mul(count).ok_or_else(|| invalid!("too many values"))?;
         let leaf = decode_elements(&base, bytes, total)?;

@@ -107,6 +107,8 @@ pub struct NpyDtype {
     pub endian: Endian,
     /// Size in bytes of one element (of the whole sub-array for fields with a shape).
     pub itemsize: usize,
+    /// Size in bytes of one base element (equals `itemsize` without a sub-array shape).
+    pub base_itemsize: usize,
     /// Sub-array shape (structured fields only; empty otherwise).
     pub shape: Vec<u64>,
     /// The descr text as numpy wrote it, for messages (`<f8`, `[...]` for records).
@@ -134,8 +136,7 @@ impl NpyDtype {
 
     /// Size of one element of the base type (without the sub-array shape).
     pub fn base_size(&self) -> usize {
-        let n: u64 = self.shape.iter().product();
-        if n == 0 { 0 } else { self.itemsize / n as usize }
+        self.base_itemsize
     }
 
     /// Whether bytes must be swapped to read this type natively.
@@ -198,7 +199,7 @@ fn parse_type_string(s: &str) -> Result<NpyDtype, Invalid> {
     } else {
         size
     };
-    Ok(NpyDtype { element, endian, itemsize, shape: Vec::new(), text: s.to_string() })
+    Ok(NpyDtype { element, endian, itemsize, base_itemsize: itemsize, shape: Vec::new(), text: s.to_string() })
 }
 
 fn parse_time(unit: Option<&str>, s: &str) -> Result<(TimeUnit, u64), Invalid> {
@@ -285,6 +286,7 @@ fn parse_record(fields: &[Literal], depth: usize) -> Result<NpyDtype, Invalid> {
         element: Element::Record(out),
         endian: Endian::NATIVE,
         itemsize: offset,
+        base_itemsize: offset,
         shape: Vec::new(),
         text: "[structured]".to_string(),
     })
@@ -306,6 +308,9 @@ pub fn wrap_fixed_size(inner: ArrowDataType, dims: &[u64]) -> ArrowDataType {
 
 fn base_arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
     let size = dtype.base_size();
+    if dtype.itemsize == 0 && dtype.shape.is_empty() {
+        return Err(format!("'{}' has elements of 0 bytes, which have no Polars equivalent", dtype.text));
+    }
     Ok(match (&dtype.element, size) {
         (Element::Bool, _) => ArrowDataType::Boolean,
         (Element::Int { signed: true }, 1) => ArrowDataType::Int8,

@@ -31,6 +31,7 @@ pub mod arrays;
 pub mod dtype;
 pub mod error;
 pub mod header;
+pub mod inflate;
 pub mod member;
 pub mod npz;
 pub mod pyliteral;

@@ -9,11 +9,11 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use flate2::read::DeflateDecoder;
 use memmap2::Mmap;
 
 use crate::archive::{Compression, ZipEntry};
 use crate::error::{invalid, Invalid};
+use crate::inflate::Inflater;
 
 /// The bytes of an archive file: one shared memory map, or the open file.
 #[derive(Debug, Clone)]
@@ -35,6 +35,14 @@ impl Source {
         } else {
             Ok((Source::File(Arc::new(file)), len))
         }
+    }
+
+    /// Archive bytes held in memory (an anonymous mapping holding a copy of `bytes`).
+    pub fn from_bytes(bytes: &[u8]) -> std::io::Result<(Source, u64)> {
+        let mut map = memmap2::MmapMut::map_anon(bytes.len().max(1))?;
+        map[..bytes.len()].copy_from_slice(bytes);
+        let map = map.make_read_only()?;
+        Ok((Source::Mapped(Arc::new(map)), bytes.len() as u64))
     }
 
     /// The address range of the mapping, if mapped (for zero-copy diagnostics).
@@ -127,7 +135,7 @@ pub struct MemberReader {
 
 enum ReaderKind {
     Stored { source: Source, data_start: u64 },
-    Deflated { decoder: Box<DeflateDecoder<RangeReader>>, crc: crc32fast::Hasher, expected_crc: u32 },
+    Deflated { inflater: Box<Inflater>, crc: crc32fast::Hasher, expected_crc: u32 },
 }
 
 impl MemberReader {
@@ -140,10 +148,7 @@ impl MemberReader {
         let kind = match entry.compression {
             Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
             Compression::Deflated => ReaderKind::Deflated {
-                decoder: Box::new(DeflateDecoder::new_with_buf(
-                    source.reader(entry.data_start, entry.compressed_size),
-                    vec![0; 64 * 1024],
-                )),
+                inflater: Box::new(Inflater::new(source.clone(), entry.data_start, entry.compressed_size)),
                 crc: crc32fast::Hasher::new(),
                 expected_crc: entry.crc32,
             },
@@ -200,12 +205,13 @@ impl MemberReader {
                     Source::File(f) => f.read_exact_at(out, at).map_err(|e| invalid!("read failed: {e}"))?,
                 }
             }
-            ReaderKind::Deflated { decoder, crc, .. } => {
-                decoder.read_exact(out).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => {
+            ReaderKind::Deflated { inflater, crc, .. } => {
+                inflater.fill(out).map_err(|e| {
+                    if e.0.contains("ends early") {
                         invalid!("deflate stream ends before the member's declared size of {} bytes", self.size)
+                    } else {
+                        e
                     }
-                    _ => invalid!("corrupt deflate stream: {e}"),
                 })?;
                 crc.update(out);
             }
@@ -236,17 +242,13 @@ impl MemberReader {
 
     /// After the last byte: a deflated stream must end here and match its CRC-32.
     fn finish(&mut self) -> Result<(), Invalid> {
-        if let ReaderKind::Deflated { decoder, crc, expected_crc } = &mut self.kind {
+        if let ReaderKind::Deflated { inflater, crc, expected_crc } = &mut self.kind {
             let mut extra = [0u8; 1];
-            match decoder.read(&mut extra) {
-                Ok(0) => {}
-                Ok(_) => {
-                    return Err(invalid!(
-                        "deflate stream inflates past the member's declared size of {} bytes",
-                        self.size
-                    ))
-                }
-                Err(e) => return Err(invalid!("corrupt deflate stream: {e}")),
+            if !inflater.finished() && inflater.inflate(&mut extra)? > 0 {
+                return Err(invalid!(
+                    "deflate stream inflates past the member's declared size of {} bytes",
+                    self.size
+                ));
             }
             let got = std::mem::replace(crc, crc32fast::Hasher::new()).finalize();
             if got != *expected_crc {

@@ -92,6 +92,18 @@ impl NpzArchive {
         let path = path.as_ref().to_path_buf();
         let io_err = |source| NpzError::Io { path: path.clone(), source };
         let (source, file_len) = Source::open(&path, options.memory_map).map_err(io_err)?;
+        Self::from_source(path, source, file_len, options)
+    }
+
+    /// An archive whose bytes are in memory (copied once into an anonymous mapping);
+    /// `name` stands for the path in messages.
+    pub fn from_bytes(name: impl Into<PathBuf>, bytes: &[u8], options: &OpenOptions) -> Result<NpzArchive> {
+        let path = name.into();
+        let (source, len) = Source::from_bytes(bytes).map_err(|source| NpzError::Io { path: path.clone(), source })?;
+        Self::from_source(path, source, len, options)
+    }
+
+    fn from_source(path: PathBuf, source: Source, file_len: u64, options: &OpenOptions) -> Result<NpzArchive> {
         let zip_err = |e: crate::error::Invalid| NpzError::Zip { path: path.clone(), reason: e.0 };
         let entries = match &source {
             Source::Mapped(m) => archive::read_index(std::io::Cursor::new(&m[..]), file_len),
@@ -296,6 +308,15 @@ fn read_array_member(
         }
     }
     let inner = header.shape.get(1..).unwrap_or(&[]);
+    // Rows of zero bytes (an inner dimension of 0) are not bounded by the member's size:
+    // cap them, so a tiny file cannot declare a frame of 2^60 rows.
+    let row_elems = inner.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    if let (Some(&rows), Some(0)) = (header.shape.first(), row_elems.map(|e| e.saturating_mul(dtype.itemsize as u64))) {
+        let cap = entry.size.max(1 << 20);
+        if rows > cap {
+            return Err(invalid!("{rows} rows of 0 bytes each: more than the {cap} rows accepted for such arrays"));
+        }
+    }
     let decoder = Decoder::new(&dtype, inner);
     Ok(ArrayMember { name: name.to_string(), header, dtype, decoder })
 }
@@ -380,8 +401,10 @@ impl BatchReader {
         self.started = true;
         let rows = self.batch_rows.min(self.total - self.done);
         let path = self.path.clone();
-        let series = self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>()?;
-        self.done += rows;
+        let series = self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>();
+        // After an error the reader is finished: its members are in an unknown position.
+        self.done = if series.is_ok() { self.done + rows } else { self.total };
+        let series = series?;
         Ok(Some((rows, series)))
     }
 

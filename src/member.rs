@@ -80,12 +80,30 @@ pub fn verify_stored(source: &Source, entry: &ZipEntry) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// A range of the shared mapping.
+/// Memory that ranges handed to Arrow buffers point into.
+#[derive(Debug, Clone)]
+pub enum Backing {
+    /// The shared mapping of the archive file.
+    Map(Arc<Mmap>),
+    /// A whole member inflated into 8-byte-aligned heap memory.
+    Heap(Arc<Vec<u64>>),
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m,
+            Backing::Heap(v) => bytemuck::cast_slice(v.as_slice()),
+        }
+    }
+}
+
+/// A range of the shared mapping (or of a wholly inflated member).
 #[derive(Debug, Clone)]
 pub struct MappedRange {
-    /// The mapping.
-    pub map: Arc<Mmap>,
-    /// Start offset in the file.
+    /// The memory.
+    pub backing: Backing,
+    /// Start offset.
     pub start: usize,
     /// Length in bytes.
     pub len: usize,
@@ -94,7 +112,7 @@ pub struct MappedRange {
 impl MappedRange {
     /// The bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.map[self.start..self.start + self.len]
+        &self.backing.bytes()[self.start..self.start + self.len]
     }
 }
 
@@ -135,6 +153,8 @@ pub struct MemberReader {
 
 enum ReaderKind {
     Stored { source: Source, data_start: u64 },
+    /// A deflated member inflated whole (CRC checked) into heap memory.
+    Inflated { buf: Backing },
     Deflated { inflater: Box<Inflater>, crc: crc32fast::Hasher, expected_crc: u32 },
 }
 
@@ -161,6 +181,41 @@ impl MemberReader {
         Ok(MemberReader { kind, pos: 0, size: entry.size })
     }
 
+    /// A reader over the whole member inflated at once (libdeflate, output size known) into
+    /// aligned memory that the columns then point into; for stored members, the usual reader.
+    pub fn new_whole(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
+        if entry.compression != Compression::Deflated || entry.encrypted {
+            return Self::new(source, entry);
+        }
+        let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
+        let mut out = vec![0u64; size.div_ceil(8)];
+        let compressed_owned;
+        let compressed: &[u8] = match source {
+            Source::Mapped(m) => &m[entry.data_start as usize..(entry.data_start + entry.compressed_size) as usize],
+            Source::File(f) => {
+                let mut v = vec![0u8; entry.compressed_size as usize];
+                f.read_exact_at(&mut v, entry.data_start).map_err(|e| invalid!("read failed: {e}"))?;
+                compressed_owned = v;
+                &compressed_owned
+            }
+        };
+        let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size];
+        let n = libdeflater::Decompressor::new().deflate_decompress(compressed, dst).map_err(|e| match e {
+            libdeflater::DecompressionError::InsufficientSpace => {
+                invalid!("deflate stream inflates past the member's declared size of {size} bytes")
+            }
+            libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream"),
+        })?;
+        if n != size {
+            return Err(invalid!("deflate stream ends before the member's declared size of {size} bytes"));
+        }
+        let got = crc32fast::hash(dst);
+        if got != entry.crc32 {
+            return Err(invalid!("CRC-32 mismatch: computed {got:08x}, archive says {:08x}", entry.crc32));
+        }
+        Ok(MemberReader { kind: ReaderKind::Inflated { buf: Backing::Heap(Arc::new(out)) }, pos: 0, size: entry.size })
+    }
+
     /// Bytes not yet handed out.
     pub fn remaining(&self) -> u64 {
         self.size - self.pos
@@ -169,12 +224,14 @@ impl MemberReader {
     /// The next `len` bytes as a range of the shared mapping, if this member is stored and
     /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
     pub fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
-        let ReaderKind::Stored { source: Source::Mapped(map), data_start } = &self.kind else {
-            return Ok(None);
+        let (backing, start) = match &self.kind {
+            ReaderKind::Stored { source: Source::Mapped(map), data_start } => (Backing::Map(map.clone()), *data_start),
+            ReaderKind::Inflated { buf } => (buf.clone(), 0),
+            _ => return Ok(None),
         };
         self.check_len(len)?;
-        let start = (data_start + self.pos) as usize;
-        let range = MappedRange { map: map.clone(), start, len };
+        let start = (start + self.pos) as usize;
+        let range = MappedRange { backing, start, len };
         self.pos += len as u64;
         Ok(Some(range))
     }
@@ -198,6 +255,10 @@ impl MemberReader {
         }
         self.check_len(out.len())?;
         match &mut self.kind {
+            ReaderKind::Inflated { buf } => {
+                let at = self.pos as usize;
+                out.copy_from_slice(&buf.bytes()[at..at + out.len()]);
+            }
             ReaderKind::Stored { source, data_start } => {
                 let at = *data_start + self.pos;
                 match source {
@@ -226,7 +287,7 @@ impl MemberReader {
     /// Skip `len` bytes (inflating and discarding them for a deflated member).
     pub fn skip(&mut self, len: u64) -> Result<(), Invalid> {
         self.check_len(usize::try_from(len).unwrap_or(usize::MAX))?;
-        if let ReaderKind::Stored { .. } = self.kind {
+        if let ReaderKind::Stored { .. } | ReaderKind::Inflated { .. } = self.kind {
             self.pos += len;
             return Ok(());
         }

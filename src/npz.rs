@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use polars_core::prelude::{Column as PlColumn, DataFrame, DataType, Schema, Series};
+use polars_core::runtime::THREAD_POOL;
+use rayon::prelude::*;
 
 use crate::archive::{self, Compression, ZipEntry};
 use crate::arrays::{ArrayRef, Decoder};
@@ -214,7 +216,16 @@ impl NpzArchive {
             if self.verify_checksums {
                 crate::member::verify_stored(&self.source, &m.entry).map_err(in_member)?;
             }
-            let mut reader = MemberReader::new(&self.source, &m.entry).map_err(in_member)?;
+            // A deflated member read whole in one batch is inflated at once (faster, and its
+            // columns then point into the inflated memory); otherwise it streams.
+            let whole = batch_rows.is_none_or(|b| b == 0 || b as u64 >= a.rows().unwrap_or(1))
+                && n_rows.is_none_or(|n| n as u64 >= a.rows().unwrap_or(1));
+            let mut reader = if whole {
+                MemberReader::new_whole(&self.source, &m.entry)
+            } else {
+                MemberReader::new(&self.source, &m.entry)
+            }
+            .map_err(in_member)?;
             reader.skip(a.header.data_offset as u64).map_err(in_member)?;
             let transposed = a.header.fortran_order && a.header.shape.len() > 1;
             cols.push(ColumnReader {
@@ -401,7 +412,13 @@ impl BatchReader {
         self.started = true;
         let rows = self.batch_rows.min(self.total - self.done);
         let path = self.path.clone();
-        let series = self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>();
+        // Columns decode in parallel on Polars' thread pool (sized like Polars':
+        // POLARS_MAX_THREADS), so decoding does not oversubscribe the cores.
+        let series = if self.cols.len() > 1 {
+            THREAD_POOL.install(|| self.cols.par_iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>())
+        } else {
+            self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>()
+        };
         // After an error the reader is finished: its members are in an unknown position.
         self.done = if series.is_ok() { self.done + rows } else { self.total };
         let series = series?;

@@ -35,10 +35,12 @@ test-python: build
 
 test: build test-rust test-python
 
-bench:
+bench: venv
+	$(PY) benches/datasets.py /tmp/polars-npz-bench 4000000
 	cargo bench
 
 compare: build
+	$(PY) -m pip install --quiet ztensor spdl matplotlib
 	$(PY) benches/compare.py
 
 clean:

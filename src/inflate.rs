@@ -27,6 +27,11 @@ pub struct Inflater {
 impl Inflater {
     /// An inflater for the compressed range `[start, start + len)` of `source`.
     pub fn new(source: Source, start: u64, len: u64) -> Inflater {
+        // Stream compressed bytes from the file, not the mapping, when there is one.
+        let source = match source {
+            Source::Mapped(_, Some(file)) => Source::File(file),
+            other => other,
+        };
         Inflater { source, pos: start, end: start + len, buf: Vec::new(), buf_pos: 0, z: Decompress::new(false), finished: false }
     }
 
@@ -51,7 +56,7 @@ impl Inflater {
             let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
             let input_left = self.input_available()?;
             let input = match &self.source {
-                Source::Mapped(m) => &m[self.pos as usize..self.end as usize],
+                Source::Mapped(m, _) => &m[self.pos as usize..self.end as usize],
                 Source::File(_) => &self.buf[self.buf_pos..],
             };
             let status = self
@@ -80,7 +85,7 @@ impl Inflater {
     /// Make compressed input available; false when none is left.
     fn input_available(&mut self) -> Result<bool, Invalid> {
         match &self.source {
-            Source::Mapped(_) => Ok(self.pos < self.end),
+            Source::Mapped(..) => Ok(self.pos < self.end),
             Source::File(f) => {
                 if self.buf_pos < self.buf.len() {
                     return Ok(true);
@@ -99,7 +104,7 @@ impl Inflater {
 
     fn consume(&mut self, n: usize) {
         match &self.source {
-            Source::Mapped(_) => self.pos += n as u64,
+            Source::Mapped(..) => self.pos += n as u64,
             Source::File(_) => self.buf_pos += n,
         }
     }

@@ -18,8 +18,10 @@ use crate::inflate::Inflater;
 /// The bytes of an archive file: one shared memory map, or the open file.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// The whole file mapped read-only, shared by every column read from it.
-    Mapped(Arc<Mmap>),
+    /// The whole file mapped read-only, shared by every column read from it; and the open
+    /// file (none for bytes held in memory), from which deflated members stream their input
+    /// so that inflating batch by batch does not fault the whole compressed file into memory.
+    Mapped(Arc<Mmap>, Option<Arc<File>>),
     /// The open file, read with positioned reads into owned memory.
     File(Arc<File>),
 }
@@ -31,7 +33,7 @@ impl Source {
         let len = file.metadata()?.len();
         if memory_map && len > 0 {
             let map = crate::arrays::map_file(&file)?;
-            Ok((Source::Mapped(Arc::new(map)), len))
+            Ok((Source::Mapped(Arc::new(map), Some(Arc::new(file))), len))
         } else {
             Ok((Source::File(Arc::new(file)), len))
         }
@@ -42,13 +44,13 @@ impl Source {
         let mut map = memmap2::MmapMut::map_anon(bytes.len().max(1))?;
         map[..bytes.len()].copy_from_slice(bytes);
         let map = map.make_read_only()?;
-        Ok((Source::Mapped(Arc::new(map)), bytes.len() as u64))
+        Ok((Source::Mapped(Arc::new(map), None), bytes.len() as u64))
     }
 
     /// The address range of the mapping, if mapped (for zero-copy diagnostics).
     pub fn mapping_range(&self) -> Option<(usize, usize)> {
         match self {
-            Source::Mapped(m) => Some((m.as_ptr() as usize, m.len())),
+            Source::Mapped(m, _) => Some((m.as_ptr() as usize, m.len())),
             Source::File(_) => None,
         }
     }
@@ -130,7 +132,7 @@ impl Read for RangeReader {
             return Ok(0);
         }
         let n = match &self.source {
-            Source::Mapped(m) => {
+            Source::Mapped(m, _) => {
                 let s = self.pos as usize;
                 buf[..n].copy_from_slice(&m[s..s + n]);
                 n
@@ -191,7 +193,7 @@ impl MemberReader {
         let mut out = vec![0u64; size.div_ceil(8)];
         let compressed_owned;
         let compressed: &[u8] = match source {
-            Source::Mapped(m) => &m[entry.data_start as usize..(entry.data_start + entry.compressed_size) as usize],
+            Source::Mapped(m, _) => &m[entry.data_start as usize..(entry.data_start + entry.compressed_size) as usize],
             Source::File(f) => {
                 let mut v = vec![0u8; entry.compressed_size as usize];
                 f.read_exact_at(&mut v, entry.data_start).map_err(|e| invalid!("read failed: {e}"))?;
@@ -225,7 +227,7 @@ impl MemberReader {
     /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
     pub fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
         let (backing, start) = match &self.kind {
-            ReaderKind::Stored { source: Source::Mapped(map), data_start } => (Backing::Map(map.clone()), *data_start),
+            ReaderKind::Stored { source: Source::Mapped(map, _), data_start } => (Backing::Map(map.clone()), *data_start),
             ReaderKind::Inflated { buf } => (buf.clone(), 0),
             _ => return Ok(None),
         };
@@ -262,7 +264,7 @@ impl MemberReader {
             ReaderKind::Stored { source, data_start } => {
                 let at = *data_start + self.pos;
                 match source {
-                    Source::Mapped(m) => out.copy_from_slice(&m[at as usize..at as usize + out.len()]),
+                    Source::Mapped(m, _) => out.copy_from_slice(&m[at as usize..at as usize + out.len()]),
                     Source::File(f) => f.read_exact_at(out, at).map_err(|e| invalid!("read failed: {e}"))?,
                 }
             }

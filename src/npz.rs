@@ -108,7 +108,7 @@ impl NpzArchive {
     fn from_source(path: PathBuf, source: Source, file_len: u64, options: &OpenOptions) -> Result<NpzArchive> {
         let zip_err = |e: crate::error::Invalid| NpzError::Zip { path: path.clone(), reason: e.0 };
         let entries = match &source {
-            Source::Mapped(m) => archive::read_index(std::io::Cursor::new(&m[..]), file_len),
+            Source::Mapped(m, _) => archive::read_index(std::io::Cursor::new(&m[..]), file_len),
             Source::File(f) => archive::read_index(std::io::BufReader::new(f.as_ref()), file_len),
         }
         .map_err(zip_err)?;
@@ -183,7 +183,7 @@ impl NpzArchive {
     /// Whether the column's data would be handed to Polars without a copy.
     pub fn is_zero_copy(&self, column: &str) -> bool {
         let Ok((m, a)) = self.find(column) else { return false };
-        let (Some(offset), Ok(d), Source::Mapped(_)) = (m.data_offset(), &a.decoder, &self.source) else {
+        let (Some(offset), Ok(d), Source::Mapped(..)) = (m.data_offset(), &a.decoder, &self.source) else {
             return false;
         };
         d.zero_copy_at(offset as usize)

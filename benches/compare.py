@@ -206,7 +206,7 @@ def main():
     ap.add_argument("--rows", type=int, default=4_000_000)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "polars-npz-bench")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     paths = datasets.make(args.data, args.rows)
     members = npz_members(paths["stored"])

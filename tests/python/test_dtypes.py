@@ -116,8 +116,8 @@ def test_type_table_property(tmp_path_factory, case):
     if fortran:
         arr = np.asfortranarray(arr)
     arrays = {name: arr}
-    if scalar:
-        arrays["scalar_meta"] = make_values(np.dtype("f8"), (), rng)
+    if scalar:  # a 0-d member of the same type, broadcast to the frame's height
+        arrays["scalar_meta"] = make_values(dt, (), rng).astype(with_order(dt, order))
     path = tmp_path_factory.mktemp("h") / "t.npz"
     (np.savez_compressed if compressed else np.savez)(path, **arrays)
     ref = np.load(path, allow_pickle=False)

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use polars_core::prelude::{CompatLevel, Series};
+use polars_core::prelude::{CompatLevel, NamedFrom, Series};
 use pyo3::create_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
@@ -211,6 +211,30 @@ impl Batches {
     }
 }
 
+/// A row-index column: `offset, offset + 1, ...` (`len` values), UInt32 or UInt64.
+#[pyfunction]
+#[pyo3(signature = (name, offset, len, wide))]
+fn index_column(name: &str, offset: u64, len: usize, wide: bool) -> PyResult<ArrowColumn> {
+    guarded(|| {
+        let end = offset.checked_add(len as u64).filter(|&e| wide || e <= u32::MAX as u64 + 1);
+        let Some(_) = end else {
+            return Err(NpzError::new_err(format!("row index {offset} + {len} overflows its type")));
+        };
+        let s = if wide {
+            Series::new(name.into(), (offset..offset + len as u64).collect::<Vec<u64>>())
+        } else {
+            Series::new(name.into(), (offset as u32..).take(len).collect::<Vec<u32>>())
+        };
+        ArrowColumn::from_series(&s)
+    })
+}
+
+/// A String column holding `value` `len` times.
+#[pyfunction]
+fn constant_column(name: &str, value: &str, len: usize) -> PyResult<ArrowColumn> {
+    guarded(|| ArrowColumn::from_series(&Series::new(name.into(), [value]).new_from_index(0, len)))
+}
+
 /// The native module.
 #[pymodule]
 #[pyo3(name = "_internal")]
@@ -218,6 +242,8 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Archive>()?;
     m.add_class::<Batches>()?;
     m.add_class::<ArrowColumn>()?;
+    m.add_function(wrap_pyfunction!(index_column, m)?)?;
+    m.add_function(wrap_pyfunction!(constant_column, m)?)?;
     m.add("NpzError", m.py().get_type::<NpzError>())?;
     Ok(())
 }

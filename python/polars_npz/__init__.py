@@ -16,6 +16,8 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from polars_npz._internal import Archive as _Archive
+from polars_npz._internal import constant_column as _constant_column
+from polars_npz._internal import index_column as _index_column
 from polars_npz._internal import NpzError
 
 if TYPE_CHECKING:
@@ -122,6 +124,7 @@ def scan_npz(
         msg = f"{path}: duplicate column names in {names}"
         raise NpzError(msg)
     schema = pl.Schema(fields)
+    wide_index = pl.get_index_type() == pl.UInt64
 
     def generate(
         with_columns: list[str] | None,
@@ -146,10 +149,9 @@ def scan_npz(
             height = reader.last_height
             by_name = {s.name: s for s in map(pl.Series, cols)}
             if row_index_name is not None and row_index_name in wanted:
-                index = pl.int_range(offset, offset + height, dtype=pl.get_index_type(), eager=True)
-                by_name[row_index_name] = index.alias(row_index_name)
+                by_name[row_index_name] = pl.Series(_index_column(row_index_name, offset, height, wide_index))
             if include_file_paths is not None and include_file_paths in wanted:
-                by_name[include_file_paths] = pl.repeat(path, height, dtype=pl.String, eager=True).alias(include_file_paths)
+                by_name[include_file_paths] = pl.Series(_constant_column(include_file_paths, path, height))
             offset += height
             # Built directly in the wanted order: an eager `select` would run a query on
             # Polars' engine from inside its own source, which costs milliseconds.

@@ -20,9 +20,10 @@
 //! ```
 //!
 //! Layers, lowest first (data flows one way): [`archive`] (zip central directory),
-//! [`header`] (`.npy` header), [`dtype`] (numpy -> Arrow types), [`member`] (member bytes:
-//! mapping, reads, inflation), [`arrays`] (bytes -> Arrow arrays; the only `unsafe`),
-//! [`npz`] (Series, DataFrames, batches), and the Python module (feature `python`).
+//! [`header`] (`.npy` header, with [`pyliteral`] for its dict), [`dtype`] (numpy -> Arrow
+//! types), [`member`] (member bytes: mapping, reads, [`inflate`]), [`arrays`] (bytes -> Arrow
+//! arrays, with [`temporal`] and [`strings`] conversions; the only `unsafe`), [`npz`] (Series,
+//! DataFrames, batches), and the Python module (feature `python`).
 
 #![warn(missing_docs)]
 

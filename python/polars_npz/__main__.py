@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.sql is None:
-            df = npz_members(args.file).drop("error") if args.format == "table" else npz_members(args.file)
-            print(f"{args.file}: {df.height} members") if args.format == "table" else None
+            df = npz_members(args.file)
+            if args.format == "table":
+                df = df.drop("error")
+                print(f"{args.file}: {df.height} members")
             _print(df, args.format, -1)
         else:
             lf = scan_npz(args.file, memory_map=not args.no_mmap)

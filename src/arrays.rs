@@ -1,13 +1,11 @@
 //! Arrays: member bytes turned into Arrow arrays (polars-arrow). Aligned, native-endian data of
 //! a mapped stored member becomes a buffer that points into the shared mapping and keeps it
-//! alive; everything else is one explicit copy or conversion, in functions named for it.
-//! All `unsafe` of the crate lives in this module.
+//! alive (`Buffer::from_owner`, safe code); everything else is one explicit copy or conversion,
+//! in functions named for it.
 
-use std::fs::File;
 use std::marker::PhantomData;
 
 use bytemuck::Pod;
-use memmap2::Mmap;
 use polars_arrow::array::{Array, BooleanArray, FixedSizeListArray, PrimitiveArray, StructArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_buffer::Buffer;
@@ -23,14 +21,6 @@ use crate::temporal::{Target, NAT};
 
 /// An Arrow array, as Polars takes it.
 pub type ArrayRef = Box<dyn Array>;
-
-/// Map `file` read-only.
-pub(crate) fn map_file(file: &File) -> std::io::Result<Mmap> {
-    // SAFETY: the mapping is read-only and private to this process. The one hazard is another
-    // process truncating the file while it is mapped (reads then fault with SIGBUS); that is
-    // documented for users, and `memory_map=False` avoids mapping altogether.
-    unsafe { Mmap::map(file) }
-}
 
 /// Values of type `T` that live in the shared mapping; the owner of a zero-copy buffer.
 struct MappedValues<T> {
@@ -389,30 +379,4 @@ fn pack_bools(bytes: &[u8]) -> Bitmap {
         *out = b;
     }
     Bitmap::from_u8_vec(packed, bytes.len())
-}
-
-/// An array and its field exported through the Arrow C Data Interface, ready to be put in
-/// the two PyCapsules of the Arrow PyCapsule protocol.
-pub struct Exported {
-    /// The `ArrowSchema` struct (capsule name `arrow_schema`).
-    pub schema: SendPtr<polars_arrow::ffi::ArrowSchema>,
-    /// The `ArrowArray` struct (capsule name `arrow_array`).
-    pub array: SendPtr<polars_arrow::ffi::ArrowArray>,
-}
-
-/// A C Data Interface struct that may move to another thread.
-pub struct SendPtr<T>(pub T);
-
-// SAFETY: the C Data Interface structs own what they point to (exported, reference-counted
-// Arrow buffers that are themselves `Send + Sync`); the Arrow spec allows them to be moved to
-// and released on any thread, and nothing else aliases them after export.
-unsafe impl<T> Send for SendPtr<T> {}
-
-/// Export `array` (with its name) through the Arrow C Data Interface, zero-copy.
-pub fn export(name: &str, array: ArrayRef) -> Exported {
-    let field = polars_arrow::datatypes::Field::new(name.into(), array.dtype().clone(), true);
-    Exported {
-        schema: SendPtr(polars_arrow::ffi::export_field_to_c(&field)),
-        array: SendPtr(polars_arrow::ffi::export_array_to_c(array)),
-    }
 }

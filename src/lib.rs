@@ -22,8 +22,8 @@
 //! Layers, lowest first (data flows one way): [`archive`] (zip central directory),
 //! [`header`] (`.npy` header, with [`pyliteral`] for its dict), [`dtype`] (numpy -> Arrow
 //! types), [`member`] (member bytes: mapping, reads, [`inflate`]), [`arrays`] (bytes -> Arrow
-//! arrays, with [`temporal`] and [`strings`] conversions; the only `unsafe`), [`npz`] (Series,
-//! DataFrames, batches), and the Python module (feature `python`).
+//! arrays, with [`temporal`] and [`strings`] conversions), [`npz`] (Series,
+//! DataFrames, batches), and the Python module (feature `python`). All `unsafe` is in [`raw`].
 
 #![warn(missing_docs)]
 
@@ -36,6 +36,7 @@ pub mod inflate;
 pub mod member;
 pub mod npz;
 pub mod pyliteral;
+pub mod raw;
 pub mod strings;
 pub mod temporal;
 #[cfg(feature = "python")]

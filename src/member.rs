@@ -32,7 +32,7 @@ impl Source {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         if memory_map && len > 0 {
-            let map = crate::arrays::map_file(&file)?;
+            let map = crate::raw::map_file(&file)?;
             Ok((Source::Mapped(Arc::new(map), Some(Arc::new(file))), len))
         } else {
             Ok((Source::File(Arc::new(file)), len))

@@ -10,7 +10,8 @@ use pyo3::create_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 
-use crate::arrays::{export, ArrayRef};
+use crate::arrays::ArrayRef;
+use crate::raw::export;
 use crate::npz::{BatchReader, NpzArchive, OpenOptions};
 
 create_exception!(polars_npz, NpzError, pyo3::exceptions::PyException, "An error reading an .npz archive.");

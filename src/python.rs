@@ -103,6 +103,17 @@ impl Archive {
         })
     }
 
+    /// An archive whose bytes are given (copied once into anonymous memory).
+    #[staticmethod]
+    #[pyo3(signature = (name, data, max_header_size=crate::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
+    fn from_bytes(py: Python<'_>, name: String, data: Vec<u8>, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
+        guarded(|| {
+            let opts = OpenOptions { memory_map: true, max_header_size, verify_checksums };
+            let inner = py.detach(|| NpzArchive::from_bytes(name, &data, &opts)).map_err(to_py)?;
+            Ok(Archive { inner: Arc::new(inner) })
+        })
+    }
+
     /// Column names in archive order.
     fn column_names(&self) -> Vec<String> {
         self.inner.column_names().into_iter().map(String::from).collect()

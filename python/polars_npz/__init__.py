@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import IO, Union
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -20,18 +20,29 @@ from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._internal import NpzError
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 __all__ = ["NpzError", "npz_members", "read_npz", "scan_npz"]
 __version__ = "0.1.0"
 
 
-def _open(source: str | Path, memory_map: bool, max_header_size: int = 10_000, verify_checksums: bool = False) -> _Archive:
-    if not isinstance(source, (str, os.PathLike)):
-        msg = f"source must be a path, got {type(source).__name__}"
-        raise TypeError(msg)
-    return _Archive(os.fspath(source), memory_map, max_header_size, verify_checksums)
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+
+
+def _open(source: Source, memory_map: bool, max_header_size: int = 10_000, verify_checksums: bool = False) -> _Archive:
+    if isinstance(source, (str, os.PathLike)):
+        return _Archive(os.fspath(source), memory_map, max_header_size, verify_checksums)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _Archive.from_bytes("<bytes>", bytes(source), max_header_size, verify_checksums)
+    if hasattr(source, "read"):
+        name = str(getattr(source, "name", "<file object>"))
+        return _Archive.from_bytes(name, source.read(), max_header_size, verify_checksums)
+    msg = f"source must be a path, bytes or a binary file object, got {type(source).__name__}"
+    raise TypeError(msg)
+
+
+def _source_name(source: Source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return str(getattr(source, "name", "<bytes>"))
 
 
 def _frame(columns: list[object]) -> pl.DataFrame:
@@ -43,7 +54,7 @@ def _array_schema(archive: _Archive) -> pl.Schema:
 
 
 def scan_npz(
-    source: str | Path,
+    source: Source,
     *,
     n_rows: int | None = None,
     row_index_name: str | None = None,
@@ -63,7 +74,8 @@ def scan_npz(
     Parameters
     ----------
     source
-        Path to the ``.npz`` file.
+        Path to the ``.npz`` file; or its bytes, or a binary file object (read once into
+        memory).
     n_rows
         Stop reading after this many rows of the archive.
     row_index_name
@@ -110,7 +122,7 @@ def scan_npz(
     if n_rows is not None and n_rows < 0:
         msg = "n_rows must be non-negative"
         raise ValueError(msg)
-    path = os.fspath(source)
+    path = _source_name(source)
     archive = _open(source, memory_map, max_header_size, verify_checksums)
     arrays = _array_schema(archive)
     fields: list[tuple[str, pl.DataType]] = []
@@ -167,7 +179,7 @@ def scan_npz(
 
 
 def read_npz(
-    source: str | Path,
+    source: Source,
     *,
     columns: Sequence[str] | None = None,
     n_rows: int | None = None,
@@ -181,7 +193,7 @@ def read_npz(
     Parameters
     ----------
     source
-        Path to the ``.npz`` file.
+        Path to the ``.npz`` file, its bytes, or a binary file object.
     columns
         Names of the arrays to read (default: all), in the order given.
     n_rows
@@ -215,7 +227,7 @@ def read_npz(
     return pl.concat(frames) if len(frames) > 1 else frames[0]
 
 
-def npz_members(source: str | Path) -> pl.DataFrame:
+def npz_members(source: Source) -> pl.DataFrame:
     """
     List the members of an ``.npz`` archive without reading any array data.
 

@@ -278,3 +278,22 @@ def test_unknown_column(tmp_npz):
         read_npz(path, columns=["zz"])
     with pytest.raises(pl.exceptions.ColumnNotFoundError):
         scan_npz(path).select("zz").collect()
+
+
+def test_bytes_and_file_objects(tmp_npz):
+    import io
+
+    arrays = {"a": np.arange(10), "b": np.linspace(0, 1, 10)}
+    for compressed in (False, True):
+        path = tmp_npz(arrays, compressed)
+        data = path.read_bytes()
+        expected = read_npz(path)
+        assert read_npz(data).equals(expected)
+        assert collect_both(scan_npz(io.BytesIO(data))).equals(expected)
+        with open(path, "rb") as f:
+            assert scan_npz(f, include_file_paths="p").collect()["p"][0] == str(path)
+        assert npz_members(data)["name"].to_list() == ["a", "b"]
+    with pytest.raises(NpzError, match="<bytes>"):
+        read_npz(b"not a zip")
+    with pytest.raises(TypeError):
+        read_npz(42)

@@ -208,6 +208,10 @@ impl NpzArchive {
     /// stopping after `n_rows` rows. The columns must share their first-axis length; 0-d
     /// arrays broadcast.
     pub fn batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
+        // When every selected column is a view of the mapping, a batch costs nothing to make
+        // and holds no memory of its own: read them as one batch, whatever size was asked.
+        let all_views = !columns.is_empty() && columns.iter().all(|c| self.is_zero_copy(c));
+        let batch_rows = if all_views { None } else { batch_rows };
         let mut cols = Vec::with_capacity(columns.len());
         for &c in columns {
             let (m, a) = self.find(c)?;

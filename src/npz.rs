@@ -211,7 +211,23 @@ impl NpzArchive {
         // When every selected column is a view of the mapping, a batch costs nothing to make
         // and holds no memory of its own: read them as one batch, whatever size was asked.
         let all_views = !columns.is_empty() && columns.iter().all(|c| self.is_zero_copy(c));
-        let batch_rows = if all_views { None } else { batch_rows };
+        // Stored members of a mapped archive are already in memory (the page cache), so a
+        // batch copies them at memcpy speed: batches of at least 16 MiB keep the per-batch
+        // overhead small. Deflated members keep the requested size (bounded memory).
+        let mapped_stored = matches!(self.source, Source::Mapped(..))
+            && columns.iter().all(|c| self.find(c).is_ok_and(|(m, _)| m.entry.compression == Compression::Stored));
+        let batch_rows = if all_views {
+            None
+        } else if mapped_stored {
+            let row_bytes: usize = columns
+                .iter()
+                .filter_map(|c| self.find(c).ok().and_then(|(m, a)| self.decoder(m, a).ok()))
+                .map(Decoder::row_bytes)
+                .sum();
+            batch_rows.map(|b| b.max((16 << 20) / row_bytes.max(1)))
+        } else {
+            batch_rows
+        };
         let mut cols = Vec::with_capacity(columns.len());
         for &c in columns {
             let (m, a) = self.find(c)?;

@@ -204,19 +204,18 @@ impl NpzArchive {
         Ok(out)
     }
 
-    /// A reader of the named columns in batches of `batch_rows` rows (one batch when `None`),
-    /// stopping after `n_rows` rows. The columns must share their first-axis length; 0-d
-    /// arrays broadcast.
-    pub fn batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
-        // When every selected column is a view of the mapping, a batch costs nothing to make
-        // and holds no memory of its own: read them as one batch, whatever size was asked.
+    /// The batch size to use when a consumer (Polars' streaming engine) suggests `requested`
+    /// rows: columns that are all views of the mapping are read as one batch (a batch of
+    /// views costs nothing and holds no memory of its own); batches of stored members of a
+    /// mapped archive (already in the page cache, copied at memcpy speed) hold at least
+    /// 16 MiB so the per-batch overhead stays small; deflated members keep the requested size,
+    /// which bounds memory.
+    pub fn suggested_batch_rows(&self, columns: &[&str], requested: Option<usize>) -> Option<usize> {
+        let batch_rows = requested;
         let all_views = !columns.is_empty() && columns.iter().all(|c| self.is_zero_copy(c));
-        // Stored members of a mapped archive are already in memory (the page cache), so a
-        // batch copies them at memcpy speed: batches of at least 16 MiB keep the per-batch
-        // overhead small. Deflated members keep the requested size (bounded memory).
         let mapped_stored = matches!(self.source, Source::Mapped(..))
             && columns.iter().all(|c| self.find(c).is_ok_and(|(m, _)| m.entry.compression == Compression::Stored));
-        let batch_rows = if all_views {
+        if all_views {
             None
         } else if mapped_stored {
             let row_bytes: usize = columns
@@ -227,7 +226,13 @@ impl NpzArchive {
             batch_rows.map(|b| b.max((16 << 20) / row_bytes.max(1)))
         } else {
             batch_rows
-        };
+        }
+    }
+
+    /// A reader of the named columns in batches of `batch_rows` rows (one batch when `None`),
+    /// stopping after `n_rows` rows. The columns must share their first-axis length; 0-d
+    /// arrays broadcast.
+    pub fn batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
         let mut cols = Vec::with_capacity(columns.len());
         for &c in columns {
             let (m, a) = self.find(c)?;

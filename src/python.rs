@@ -180,6 +180,7 @@ impl Archive {
     fn batches(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>) -> PyResult<Batches> {
         guarded(|| {
             let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let batch_rows = self.inner.suggested_batch_rows(&names, batch_rows);
             let reader = py.detach(|| self.inner.batches(&names, n_rows, batch_rows)).map_err(to_py)?;
             Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0) })
         })

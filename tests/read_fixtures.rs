@@ -126,3 +126,17 @@ fn errors_name_file_and_member() {
     let e = NpzArchive::open(fixture("missing.npz")).unwrap_err();
     assert!(e.to_string().contains("missing.npz"));
 }
+
+#[test]
+fn suggested_batch_sizes() {
+    let stored = NpzArchive::open(fixture("numeric.npz")).unwrap();
+    let views: Vec<&str> = stored.column_names().into_iter().filter(|n| stored.is_zero_copy(n)).collect();
+    if !views.is_empty() {
+        assert_eq!(stored.suggested_batch_rows(&views, Some(3)), None, "views: one batch");
+    }
+    let b = stored.suggested_batch_rows(&["flag", "f8"], Some(3)).unwrap();
+    assert_eq!(b, (16 << 20) / 9, "stored and mapped: at least 16 MiB per batch");
+    let deflated = NpzArchive::open(fixture("numeric_compressed.npz")).unwrap();
+    assert_eq!(deflated.suggested_batch_rows(&["f8"], Some(3)), Some(3), "deflated: as asked");
+    assert_eq!(deflated.suggested_batch_rows(&["f8"], None), None);
+}

@@ -157,6 +157,9 @@ enum ReaderKind {
     Stored { source: Source, data_start: u64 },
     /// A deflated member inflated whole (CRC checked) into heap memory.
     Inflated { buf: Backing },
+    /// A deflated member to be inflated whole on its first read (so that readers created
+    /// together inflate later, in parallel, and only if read).
+    PendingWhole { source: Source, entry: Box<ZipEntry> },
     Deflated { inflater: Box<Inflater>, crc: crc32fast::Hasher, expected_crc: u32 },
 }
 
@@ -183,39 +186,24 @@ impl MemberReader {
         Ok(MemberReader { kind, pos: 0, size: entry.size })
     }
 
-    /// A reader over the whole member inflated at once (libdeflate, output size known) into
-    /// aligned memory that the columns then point into; for stored members, the usual reader.
+    /// A reader over the whole member, inflated at once on its first read (libdeflate, output
+    /// size known) into aligned memory that the columns then point into; for stored members,
+    /// the usual reader.
     pub fn new_whole(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
         if entry.compression != Compression::Deflated || entry.encrypted {
             return Self::new(source, entry);
         }
-        let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
-        let mut out = vec![0u64; size.div_ceil(8)];
-        let compressed_owned;
-        let compressed: &[u8] = match source {
-            Source::Mapped(m, _) => &m[entry.data_start as usize..(entry.data_start + entry.compressed_size) as usize],
-            Source::File(f) => {
-                let mut v = vec![0u8; entry.compressed_size as usize];
-                f.read_exact_at(&mut v, entry.data_start).map_err(|e| invalid!("read failed: {e}"))?;
-                compressed_owned = v;
-                &compressed_owned
-            }
-        };
-        let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size];
-        let n = libdeflater::Decompressor::new().deflate_decompress(compressed, dst).map_err(|e| match e {
-            libdeflater::DecompressionError::InsufficientSpace => {
-                invalid!("deflate stream inflates past the member's declared size of {size} bytes")
-            }
-            libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream"),
-        })?;
-        if n != size {
-            return Err(invalid!("deflate stream ends before the member's declared size of {size} bytes"));
+        let kind = ReaderKind::PendingWhole { source: source.clone(), entry: Box::new(entry.clone()) };
+        Ok(MemberReader { kind, pos: 0, size: entry.size })
+    }
+
+    /// Inflate a pending whole member now.
+    fn materialize(&mut self) -> Result<(), Invalid> {
+        if let ReaderKind::PendingWhole { source, entry } = &self.kind {
+            let buf = inflate_whole(source, entry)?;
+            self.kind = ReaderKind::Inflated { buf };
         }
-        let got = crc32fast::hash(dst);
-        if got != entry.crc32 {
-            return Err(invalid!("CRC-32 mismatch: computed {got:08x}, archive says {:08x}", entry.crc32));
-        }
-        Ok(MemberReader { kind: ReaderKind::Inflated { buf: Backing::Heap(Arc::new(out)) }, pos: 0, size: entry.size })
+        Ok(())
     }
 
     /// Bytes not yet handed out.
@@ -226,6 +214,7 @@ impl MemberReader {
     /// The next `len` bytes as a range of the shared mapping, if this member is stored and
     /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
     pub fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
+        self.materialize()?;
         let (backing, start) = match &self.kind {
             ReaderKind::Stored { source: Source::Mapped(map, _), data_start } => (Backing::Map(map.clone()), *data_start),
             ReaderKind::Inflated { buf } => (buf.clone(), 0),
@@ -256,7 +245,9 @@ impl MemberReader {
             return Ok(());
         }
         self.check_len(out.len())?;
+        self.materialize()?;
         match &mut self.kind {
+            ReaderKind::PendingWhole { .. } => return Err(invalid!("internal: member not inflated")),
             ReaderKind::Inflated { buf } => {
                 let at = self.pos as usize;
                 out.copy_from_slice(&buf.bytes()[at..at + out.len()]);
@@ -289,7 +280,7 @@ impl MemberReader {
     /// Skip `len` bytes (inflating and discarding them for a deflated member).
     pub fn skip(&mut self, len: u64) -> Result<(), Invalid> {
         self.check_len(usize::try_from(len).unwrap_or(usize::MAX))?;
-        if let ReaderKind::Stored { .. } | ReaderKind::Inflated { .. } = self.kind {
+        if let ReaderKind::Stored { .. } | ReaderKind::Inflated { .. } | ReaderKind::PendingWhole { .. } = self.kind {
             self.pos += len;
             return Ok(());
         }
@@ -320,4 +311,35 @@ impl MemberReader {
         }
         Ok(())
     }
+}
+
+/// Inflate a whole deflated member (libdeflate) into 8-aligned memory, CRC checked.
+fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
+    let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
+    let mut out = vec![0u64; size.div_ceil(8)];
+    let compressed_owned;
+    let compressed: &[u8] = match source {
+        Source::Mapped(m, _) => &m[entry.data_start as usize..(entry.data_start + entry.compressed_size) as usize],
+        Source::File(f) => {
+            let mut v = vec![0u8; entry.compressed_size as usize];
+            f.read_exact_at(&mut v, entry.data_start).map_err(|e| invalid!("read failed: {e}"))?;
+            compressed_owned = v;
+            &compressed_owned
+        }
+    };
+    let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size];
+    let n = libdeflater::Decompressor::new().deflate_decompress(compressed, dst).map_err(|e| match e {
+        libdeflater::DecompressionError::InsufficientSpace => {
+            invalid!("deflate stream inflates past the member's declared size of {size} bytes")
+        }
+        libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream"),
+    })?;
+    if n != size {
+        return Err(invalid!("deflate stream ends before the member's declared size of {size} bytes"));
+    }
+    let got = crc32fast::hash(dst);
+    if got != entry.crc32 {
+        return Err(invalid!("CRC-32 mismatch: computed {got:08x}, archive says {:08x}", entry.crc32));
+    }
+    Ok(Backing::Heap(Arc::new(out)))
 }

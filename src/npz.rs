@@ -233,6 +233,15 @@ impl NpzArchive {
     /// stopping after `n_rows` rows. The columns must share their first-axis length; 0-d
     /// arrays broadcast.
     pub fn batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
+        // The frame's height: the common first axis of the selected arrays; when only 0-d
+        // arrays (or none) are selected, that of every array in the archive.
+        let selected = columns.iter().map(|c| self.find(c).map(|(_, a)| a)).collect::<Result<Vec<_>>>()?;
+        let height = match self.common_rows(selected.iter().copied())? {
+            Some(h) => h,
+            None => self.common_rows(self.arrays().map(|(_, a)| a))?.unwrap_or(1),
+        };
+        let height = usize::try_from(height).unwrap_or(usize::MAX);
+        let total = n_rows.map_or(height, |n| n.min(height));
         let mut cols = Vec::with_capacity(columns.len());
         for &c in columns {
             let (m, a) = self.find(c)?;
@@ -241,8 +250,9 @@ impl NpzArchive {
             if self.verify_checksums {
                 crate::member::verify_stored(&self.source, &m.entry).map_err(in_member)?;
             }
-            // A deflated member read whole in one batch is inflated at once (faster, and its
-            // columns then point into the inflated memory); otherwise it streams.
+            // A deflated member read whole in one batch is inflated at once, on the first read
+            // (faster, in parallel with the other columns, and its column then points into
+            // the inflated memory); otherwise it streams.
             let whole = batch_rows.is_none_or(|b| b == 0 || b as u64 >= a.rows().unwrap_or(1))
                 && n_rows.is_none_or(|n| n as u64 >= a.rows().unwrap_or(1));
             let mut reader = if whole {
@@ -265,15 +275,6 @@ impl NpzArchive {
                 },
             });
         }
-        // The frame's height: the common first axis of the selected arrays; when only 0-d
-        // arrays (or none) are selected, that of every array in the archive.
-        let selected: Vec<&ArrayMember> = columns.iter().filter_map(|c| self.find(c).ok().map(|(_, a)| a)).collect();
-        let height = match self.common_rows(selected.iter().copied())? {
-            Some(h) => h,
-            None => self.common_rows(self.arrays().map(|(_, a)| a))?.unwrap_or(1),
-        };
-        let height = usize::try_from(height).unwrap_or(usize::MAX);
-        let total = n_rows.map_or(height, |n| n.min(height));
         Ok(BatchReader {
             path: self.path.clone(),
             cols,

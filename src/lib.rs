@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod align;
 pub mod archive;
 pub mod arrays;
 pub mod dtype;
@@ -39,8 +40,10 @@ pub mod pyliteral;
 pub mod raw;
 pub mod strings;
 pub mod temporal;
+pub mod zipwrite;
 #[cfg(feature = "python")]
 mod python;
 
 pub use error::{NpzError, Result};
+pub use align::{align_npz, AlignOptions};
 pub use npz::{ArrayMember, BatchReader, Member, NpzArchive, OpenOptions};

@@ -47,6 +47,13 @@ impl Source {
         Ok((Source::Mapped(Arc::new(map), None), bytes.len() as u64))
     }
 
+    /// A copy of `len` bytes at `start` (checked against the archive by the caller's index).
+    pub fn read_range(&self, start: u64, len: u64) -> Result<Vec<u8>, Invalid> {
+        let mut v = vec![0u8; usize::try_from(len).map_err(|_| invalid!("range too large"))?];
+        self.reader(start, len).read_exact(&mut v).map_err(|e| invalid!("read failed: {e}"))?;
+        Ok(v)
+    }
+
     /// The address range of the mapping, if mapped (for zero-copy diagnostics).
     pub fn mapping_range(&self) -> Option<(usize, usize)> {
         match self {

@@ -136,6 +136,11 @@ impl NpzArchive {
         &self.members
     }
 
+    /// Where the archive's bytes come from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
     /// The address range of the file mapping (start, length), when mapped.
     pub fn mapping_range(&self) -> Option<(usize, usize)> {
         self.source.mapping_range()

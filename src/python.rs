@@ -248,6 +248,16 @@ fn constant_column(name: &str, value: &str, len: usize) -> PyResult<ArrowColumn>
     guarded(|| ArrowColumn::from_series(&Series::new(name.into(), [value]).new_from_index(0, len)))
 }
 
+/// Rewrite `src` as `dst` with every stored member's array data aligned to `align` bytes.
+#[pyfunction]
+#[pyo3(signature = (src, dst, align=64, decompress=false))]
+fn align_npz(py: Python<'_>, src: std::path::PathBuf, dst: std::path::PathBuf, align: usize, decompress: bool) -> PyResult<()> {
+    guarded(|| {
+        let opts = crate::align::AlignOptions { align, decompress };
+        py.detach(|| crate::align::align_npz(&src, &dst, &opts)).map_err(to_py)
+    })
+}
+
 /// The native module.
 #[pymodule]
 #[pyo3(name = "_internal")]
@@ -256,6 +266,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Batches>()?;
     m.add_class::<ArrowColumn>()?;
     m.add_function(wrap_pyfunction!(index_column, m)?)?;
+    m.add_function(wrap_pyfunction!(align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(constant_column, m)?)?;
     m.add("NpzError", m.py().get_type::<NpzError>())?;
     Ok(())

@@ -140,3 +140,20 @@ fn suggested_batch_sizes() {
     assert_eq!(deflated.suggested_batch_rows(&["f8"], Some(3)), Some(3), "deflated: as asked");
     assert_eq!(deflated.suggested_batch_rows(&["f8"], None), None);
 }
+
+#[test]
+fn aligning_makes_every_native_member_zero_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("aligned.npz");
+    polars_npz::align_npz(fixture("numeric.npz"), &dst, &polars_npz::AlignOptions::default()).unwrap();
+    let src = NpzArchive::open(fixture("numeric.npz")).unwrap();
+    let a = NpzArchive::open(&dst).unwrap();
+    assert!(a.read(None, None).unwrap().equals(&src.read(None, None).unwrap()));
+    for m in a.members() {
+        assert_eq!(m.data_offset().unwrap() % 64, 0, "{}", m.entry.name);
+    }
+    for name in a.column_names() {
+        let native = name != "flag" && !name.starts_with("be_");
+        assert_eq!(a.is_zero_copy(name), native, "{name}");
+    }
+}

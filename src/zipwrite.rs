@@ -1,0 +1,124 @@
+//! A small zip writer for archives whose member data starts where we say: every member gets a
+//! zip64 extra field (as `np.savez` writes) and, for alignment, a padding extra field (id
+//! 0xD935, as Android's zipalign uses), so numpy and any zip reader load it unchanged.
+
+use std::io::{Seek, Write};
+
+/// Extra-field id of the alignment padding.
+const PADDING_ID: u16 = 0xD935;
+
+struct CdEntry {
+    name: Vec<u8>,
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    size: u64,
+    offset: u64,
+}
+
+/// Writes members one after another, then the central directory.
+pub struct ZipWriter<W: Write + Seek> {
+    out: W,
+    pos: u64,
+    entries: Vec<CdEntry>,
+}
+
+impl<W: Write + Seek> ZipWriter<W> {
+    /// A writer at the start of `out`.
+    pub fn new(out: W) -> ZipWriter<W> {
+        ZipWriter { out, pos: 0, entries: Vec::new() }
+    }
+
+    /// Write one member: `data` as stored in the zip (already deflated for method 8), with
+    /// `size` and `crc` of its uncompressed bytes. The local header is padded so that the byte
+    /// `inner_offset` of `data` lands at a file offset that is a multiple of `align`.
+    pub fn add(&mut self, name: &str, method: u16, crc: u32, size: u64, data: &[u8], align: usize, inner_offset: usize) -> std::io::Result<()> {
+        let name_bytes = name.as_bytes().to_vec();
+        let fixed = 30 + name_bytes.len() as u64 + 20 + 4;
+        let align = align.max(1) as u64;
+        let pad = (align - (self.pos + fixed + inner_offset as u64) % align) % align;
+        let mut h = Vec::with_capacity(fixed as usize + pad as usize);
+        h.extend(0x0403_4b50u32.to_le_bytes());
+        h.extend(45u16.to_le_bytes()); // version needed: zip64
+        h.extend(0x0800u16.to_le_bytes()); // UTF-8 names
+        h.extend(method.to_le_bytes());
+        h.extend(0u16.to_le_bytes()); // time
+        h.extend(0x0021u16.to_le_bytes()); // date: 1980-01-01
+        h.extend(crc.to_le_bytes());
+        h.extend(u32::MAX.to_le_bytes()); // sizes in the zip64 field
+        h.extend(u32::MAX.to_le_bytes());
+        h.extend((name_bytes.len() as u16).to_le_bytes());
+        h.extend((20 + 4 + pad as u16).to_le_bytes());
+        h.extend(&name_bytes);
+        h.extend(1u16.to_le_bytes());
+        h.extend(16u16.to_le_bytes());
+        h.extend(size.to_le_bytes());
+        h.extend((data.len() as u64).to_le_bytes());
+        h.extend(PADDING_ID.to_le_bytes());
+        h.extend((pad as u16).to_le_bytes());
+        h.resize(h.len() + pad as usize, 0);
+        self.out.write_all(&h)?;
+        self.out.write_all(data)?;
+        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed: data.len() as u64, size, offset: self.pos });
+        self.pos += h.len() as u64 + data.len() as u64;
+        Ok(())
+    }
+
+    /// Write the central directory and the (zip64) end records; returns the output.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        let cd_start = self.pos;
+        let mut cd = Vec::new();
+        for e in &self.entries {
+            cd.extend(0x0201_4b50u32.to_le_bytes());
+            cd.extend((45u16 | (3 << 8)).to_le_bytes()); // made by: unix, zip64
+            cd.extend(45u16.to_le_bytes());
+            cd.extend(0x0800u16.to_le_bytes());
+            cd.extend(e.method.to_le_bytes());
+            cd.extend(0u16.to_le_bytes());
+            cd.extend(0x0021u16.to_le_bytes());
+            cd.extend(e.crc.to_le_bytes());
+            cd.extend(u32::MAX.to_le_bytes());
+            cd.extend(u32::MAX.to_le_bytes());
+            cd.extend((e.name.len() as u16).to_le_bytes());
+            cd.extend(28u16.to_le_bytes()); // extra: zip64 with sizes and offset
+            cd.extend(0u16.to_le_bytes()); // comment
+            cd.extend(0u16.to_le_bytes()); // disk
+            cd.extend(0u16.to_le_bytes()); // internal attributes
+            cd.extend((0o100644u32 << 16).to_le_bytes()); // external: a regular file
+            cd.extend(u32::MAX.to_le_bytes()); // offset in the zip64 field
+            cd.extend(&e.name);
+            cd.extend(1u16.to_le_bytes());
+            cd.extend(24u16.to_le_bytes());
+            cd.extend(e.size.to_le_bytes());
+            cd.extend(e.compressed.to_le_bytes());
+            cd.extend(e.offset.to_le_bytes());
+        }
+        let n = self.entries.len() as u64;
+        let eocd64 = cd_start + cd.len() as u64;
+        cd.extend(0x0606_4b50u32.to_le_bytes());
+        cd.extend(44u64.to_le_bytes());
+        cd.extend(45u16.to_le_bytes());
+        cd.extend(45u16.to_le_bytes());
+        cd.extend(0u32.to_le_bytes());
+        cd.extend(0u32.to_le_bytes());
+        cd.extend(n.to_le_bytes());
+        cd.extend(n.to_le_bytes());
+        cd.extend((eocd64 - cd_start).to_le_bytes());
+        cd.extend(cd_start.to_le_bytes());
+        cd.extend(0x0706_4b50u32.to_le_bytes());
+        cd.extend(0u32.to_le_bytes());
+        cd.extend(eocd64.to_le_bytes());
+        cd.extend(1u32.to_le_bytes());
+        cd.extend(0x0605_4b50u32.to_le_bytes());
+        cd.extend(0u16.to_le_bytes());
+        cd.extend(0u16.to_le_bytes());
+        cd.extend((n.min(0xFFFF) as u16).to_le_bytes());
+        cd.extend((n.min(0xFFFF) as u16).to_le_bytes());
+        cd.extend(((eocd64 - cd_start).min(u32::MAX as u64) as u32).to_le_bytes());
+        cd.extend(u32::MAX.to_le_bytes());
+        cd.extend(0u16.to_le_bytes());
+        self.out.write_all(&cd)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}

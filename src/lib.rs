@@ -40,6 +40,7 @@ pub mod pyliteral;
 pub mod raw;
 pub mod strings;
 pub mod temporal;
+pub mod writer;
 pub mod zipwrite;
 #[cfg(feature = "python")]
 mod python;

@@ -258,6 +258,21 @@ fn align_npz(py: Python<'_>, src: std::path::PathBuf, dst: std::path::PathBuf, a
     })
 }
 
+/// Write `.npy` members `(name, header, data)` to `path` (stored and aligned, or deflated).
+#[pyfunction]
+#[pyo3(signature = (path, members, compress=false, align=64))]
+fn write_members(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String, Vec<u8>, pyo3::buffer::PyBuffer<u8>)>, compress: bool, align: usize) -> PyResult<()> {
+    guarded(|| {
+        let data: Vec<Vec<u8>> = members.iter().map(|(_, _, b)| b.to_vec(py)).collect::<PyResult<_>>()?;
+        let list: Vec<crate::writer::NpyMember<'_>> = members
+            .iter()
+            .zip(&data)
+            .map(|((name, header, _), d)| crate::writer::NpyMember { name, header, data: d })
+            .collect();
+        py.detach(|| crate::writer::write_members(&path, &list, compress, align)).map_err(to_py)
+    })
+}
+
 /// The native module.
 #[pymodule]
 #[pyo3(name = "_internal")]
@@ -267,6 +282,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArrowColumn>()?;
     m.add_function(wrap_pyfunction!(index_column, m)?)?;
     m.add_function(wrap_pyfunction!(align_npz, m)?)?;
+    m.add_function(wrap_pyfunction!(write_members, m)?)?;
     m.add_function(wrap_pyfunction!(constant_column, m)?)?;
     m.add("NpzError", m.py().get_type::<NpzError>())?;
     Ok(())

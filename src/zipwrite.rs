@@ -33,6 +33,13 @@ impl<W: Write + Seek> ZipWriter<W> {
     /// `size` and `crc` of its uncompressed bytes. The local header is padded so that the byte
     /// `inner_offset` of `data` lands at a file offset that is a multiple of `align`.
     pub fn add(&mut self, name: &str, method: u16, crc: u32, size: u64, data: &[u8], align: usize, inner_offset: usize) -> std::io::Result<()> {
+        self.add_parts(name, method, crc, size, &[data], align, inner_offset)
+    }
+
+    /// As [`ZipWriter::add`], with the member's bytes given in consecutive parts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_parts(&mut self, name: &str, method: u16, crc: u32, size: u64, parts: &[&[u8]], align: usize, inner_offset: usize) -> std::io::Result<()> {
+        let data_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let name_bytes = name.as_bytes().to_vec();
         let fixed = 30 + name_bytes.len() as u64 + 20 + 4;
         let align = align.max(1) as u64;
@@ -53,14 +60,16 @@ impl<W: Write + Seek> ZipWriter<W> {
         h.extend(1u16.to_le_bytes());
         h.extend(16u16.to_le_bytes());
         h.extend(size.to_le_bytes());
-        h.extend((data.len() as u64).to_le_bytes());
+        h.extend(data_len.to_le_bytes());
         h.extend(PADDING_ID.to_le_bytes());
         h.extend((pad as u16).to_le_bytes());
         h.resize(h.len() + pad as usize, 0);
         self.out.write_all(&h)?;
-        self.out.write_all(data)?;
-        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed: data.len() as u64, size, offset: self.pos });
-        self.pos += h.len() as u64 + data.len() as u64;
+        for p in parts {
+            self.out.write_all(p)?;
+        }
+        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed: data_len, size, offset: self.pos });
+        self.pos += h.len() as u64 + data_len;
         Ok(())
     }
 

@@ -20,8 +20,9 @@ from polars_npz._internal import align_npz as _align_npz
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._internal import NpzError
+from polars_npz._write import write_npz
 
-__all__ = ["NpzError", "align_npz", "npz_members", "read_npz", "scan_npz"]
+__all__ = ["NpzError", "align_npz", "npz_members", "read_npz", "scan_npz", "write_npz"]
 __version__ = "0.1.0"
 
 
@@ -308,3 +309,15 @@ def align_npz(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, align
     [True, True]
     """
     _align_npz(os.fspath(src), os.fspath(dst), align, decompress)
+
+
+@pl.api.register_dataframe_namespace("npz")
+class NpzFrame:
+    """``df.npz.write(path, ...)``: write the frame with :func:`write_npz`."""
+
+    def __init__(self, df: pl.DataFrame) -> None:
+        self._df = df
+
+    def write(self, path: str | os.PathLike[str], *, compress: bool = False, align: int = 64, fill: object = None) -> None:
+        """Write the frame to an ``.npz`` archive; see :func:`write_npz`."""
+        write_npz(self._df, path, compress=compress, align=align, fill=fill)

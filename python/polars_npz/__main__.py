@@ -3,6 +3,7 @@
     polars-npz FILE              print the archive's members
     polars-npz FILE "SQL"        run a SQL query; the archive is the table ``npz``
     polars-npz align SRC DST     rewrite SRC so every stored member maps without a copy
+    polars-npz write SRC DST     write a Parquet, CSV or IPC file as an aligned .npz archive
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import polars as pl
 
-from polars_npz import NpzError, align_npz, npz_members, scan_npz
+from polars_npz import NpzError, align_npz, npz_members, scan_npz, write_npz
 
 TABLE = "npz"
 
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             f'example: polars-npz data.npz "SELECT x, y FROM {TABLE} WHERE x > 0 LIMIT 10"\n'
             "also:    polars-npz align SRC DST [--align 64] [--decompress]   "
-            "(rewrite an archive so every stored member maps without a copy)"
+            "(rewrite an archive so every stored member maps without a copy)\n"
+            "         polars-npz write SRC DST [--compress]   (Parquet/CSV/IPC to .npz)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -67,8 +69,42 @@ def _align_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _write_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="polars-npz write",
+        description=(
+            "Write a Parquet (.parquet), CSV (.csv) or Arrow IPC (.arrow/.ipc/.feather) file as an "
+            ".npz archive that numpy loads; stored members are aligned so they map without a copy."
+        ),
+    )
+    p.add_argument("src", help="input file; its format is taken from the extension")
+    p.add_argument("dst", help="the .npz archive to write (replaced atomically)")
+    p.add_argument("--compress", action="store_true", help="deflate the members (like np.savez_compressed)")
+    return p
+
+
+_READERS = {".parquet": pl.scan_parquet, ".csv": pl.scan_csv, ".arrow": pl.scan_ipc, ".ipc": pl.scan_ipc, ".feather": pl.scan_ipc}
+
+
+def _write(argv: list[str]) -> int:
+    a = _write_parser().parse_args(argv)
+    ext = "." + a.src.rsplit(".", 1)[-1].lower() if "." in a.src else ""
+    if ext not in _READERS:
+        print(f"polars-npz: cannot tell the format of {a.src!r} (use .parquet, .csv, .arrow, .ipc or .feather)", file=sys.stderr)
+        return 2
+    try:
+        write_npz(_READERS[ext](a.src), a.dst, compress=a.compress)
+    except (NpzError, pl.exceptions.PolarsError, OSError) as e:
+        print(f"polars-npz: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {a.dst}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["write"]:
+        return _write(argv[1:])
     if argv[:1] == ["align"]:
         a = _align_parser().parse_args(argv[1:])
         try:

@@ -1,0 +1,59 @@
+//! Writing archives of `.npy` members: stored members with their array data aligned (so they
+//! map without a copy), or deflated; written to a temporary file renamed into place.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::align::temp_path;
+use crate::error::{NpzError, Result};
+use crate::zipwrite::ZipWriter;
+
+/// One member to write: the `.npy` header and the array data that follows it.
+pub struct NpyMember<'a> {
+    /// Member name, `.npy` included.
+    pub name: &'a str,
+    /// The `.npy` header (magic, version, dict, padding); its length sets where the data starts.
+    pub header: &'a [u8],
+    /// The array data.
+    pub data: &'a [u8],
+}
+
+/// Write `members` to `path`: stored with every array's data at a multiple of `align` in the
+/// file, or deflated when `compress`. Nothing is left at `path` if writing fails.
+pub fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bool, align: usize) -> Result<()> {
+    if !align.is_power_of_two() || align > 4096 {
+        return Err(NpzError::Request { path: path.to_path_buf(), reason: format!("align must be a power of two up to 4096, not {align}") });
+    }
+    let tmp = temp_path(path);
+    let io = |source| NpzError::Io { path: path.to_path_buf(), source };
+    let result = (|| -> std::io::Result<()> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
+        for m in members {
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(m.header);
+            crc.update(m.data);
+            let crc = crc.finalize();
+            let size = (m.header.len() + m.data.len()) as u64;
+            if compress {
+                let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(m.header)?;
+                enc.write_all(m.data)?;
+                let packed = enc.finish()?;
+                zip.add(m.name, 8, crc, size, &packed, 1, 0)?;
+            } else {
+                zip.add_parts(m.name, 0, crc, size, &[m.header, m.data], align, m.header.len())?;
+            }
+        }
+        let out = zip.finish()?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    })();
+    match result {
+        Ok(()) => std::fs::rename(&tmp, path).map_err(io),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(io(e))
+        }
+    }
+}

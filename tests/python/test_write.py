@@ -1,0 +1,157 @@
+"""write_npz: numpy loads what we write, scan_npz reads it back equal, stored members aligned."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import array_data_offset
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+from polars_npz import NpzError, npz_members, read_npz, scan_npz, write_npz
+from polars_npz._internal import Archive
+
+DTYPES = [pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.Boolean,
+          pl.String, pl.Binary, pl.Date, pl.Datetime("ms"), pl.Datetime("us"), pl.Datetime("ns"), pl.Duration("us")]
+
+
+def column(dtype: pl.DataType, n: int, rng: np.random.Generator) -> pl.Series:
+    if dtype == pl.Boolean:
+        return pl.Series(rng.random(n) > 0.5)
+    if dtype == pl.String:
+        return pl.Series([("é" * int(k)) + str(k) for k in rng.integers(0, 4, n)], dtype=pl.String)
+    if dtype == pl.Binary:
+        return pl.Series([bytes(rng.integers(1, 256, int(k), dtype=np.uint8)) for k in rng.integers(0, 5, n)], dtype=pl.Binary)
+    if dtype in (pl.Float32, pl.Float64):
+        return pl.Series(rng.normal(0, 1e3, n)).cast(dtype)
+    if dtype == pl.Date:
+        return pl.Series(rng.integers(-10**5, 10**5, n)).cast(pl.Int32).cast(pl.Date)
+    if isinstance(dtype, (pl.Datetime, pl.Duration)):
+        return pl.Series(rng.integers(-2**50, 2**50, n)).cast(dtype)
+    info = np.iinfo(pl.Series([], dtype=dtype).to_numpy().dtype)
+    return pl.Series(rng.integers(info.min, info.max, n, endpoint=True, dtype=info.dtype)).cast(dtype)
+
+
+@st.composite
+def frames(draw):
+    n = draw(st.integers(0, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    cols = {}
+    for i in range(draw(st.integers(1, 5))):
+        dtype = draw(st.sampled_from(DTYPES))
+        s = column(dtype, n, rng).alias(f"c{i}")
+        shape = draw(st.sampled_from([(), (), (2,), (2, 3)]))
+        if shape and dtype not in (pl.String, pl.Binary):
+            k = int(np.prod(shape))
+            s = column(dtype, n * k, rng).reshape((n, *shape)).alias(f"c{i}") if n else pl.Series(f"c{i}", [], dtype=pl.Array(dtype, shape))
+        if draw(st.integers(0, 4)) == 0:
+            s = pl.DataFrame({"a": s, "b": column(pl.Int16, n, rng)}).select(pl.struct("a", "b").alias(f"c{i}")).to_series()
+        cols[f"c{i}"] = s
+    return pl.DataFrame(cols), draw(st.booleans())
+
+
+@seed(7)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames())
+def test_round_trip_property(tmp_path_factory, case):
+    df, compress = case
+    path = tmp_path_factory.mktemp("w") / "w.npz"
+    write_npz(df, path, compress=compress)
+    back = read_npz(path)
+    assert back.equals(df), (df.schema, back.schema)
+    assert scan_npz(path).collect().equals(df)
+    ref = np.load(path, allow_pickle=False)
+    assert ref.files == df.columns
+    for name in df.columns:
+        assert len(ref[name]) == df.height
+    if not compress:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                assert array_data_offset(path, info.filename) % 64 == 0
+
+
+def test_every_fixed_width_member_maps_zero_copy(tmp_path):
+    n = 100_000
+    df = pl.DataFrame({"a": np.arange(n, dtype=np.float64), "bb": np.arange(n, dtype=np.int32),
+                       "t": pl.Series(np.arange(n)).cast(pl.Datetime("ns")), "v": pl.Series(np.ones((n, 3))) })
+    path = tmp_path / "z.npz"
+    df.npz.write(path)
+    m = npz_members(path)
+    assert m["zero_copy"].all()
+    archive = Archive(str(path))
+    lo, size = archive.mapping_range()
+    cols = archive.batches(["a", "bb"]).next()
+    for c in cols:
+        addr = pl.Series(c).to_numpy(allow_copy=False).ctypes.data
+        assert lo <= addr < lo + size
+
+
+def test_nulls(tmp_path):
+    path = tmp_path / "n.npz"
+    df = pl.DataFrame({"d": [dt.date(2020, 1, 1), None], "t": pl.Series([1, None]).cast(pl.Datetime("us")), "x": [1.0, None]})
+    with pytest.raises(NpzError, match="'x' has 1 nulls"):
+        write_npz(df, path)
+    assert not path.exists()
+    write_npz(df.drop("x"), path)
+    back = read_npz(path)
+    assert back.equals(df.drop("x"))
+    assert np.isnat(np.load(path)["d"][1])
+    write_npz(df, path, fill=-1.0)
+    assert read_npz(path)["x"].to_list() == [1.0, -1.0]
+
+
+def test_mapping_of_numpy_arrays_and_series(tmp_path):
+    path = tmp_path / "m.npz"
+    write_npz({"a": np.arange(5, dtype=">i2"), "b": pl.Series([1.5] * 5), "g": np.ones((5, 2, 2), dtype=np.float32, order="F")}, path)
+    ref = np.load(path)
+    np.testing.assert_array_equal(ref["a"], np.arange(5, dtype=">i2"), strict=True)
+    np.testing.assert_array_equal(ref["g"], np.ones((5, 2, 2), dtype=np.float32))
+    assert read_npz(path)["b"].to_list() == [1.5] * 5
+    with pytest.raises(NpzError, match="object"):
+        write_npz({"o": np.array([1, "a"], dtype=object)}, path)
+
+
+def test_lazyframe_and_cli(tmp_path):
+    df = pl.DataFrame({"a": np.arange(1000), "s": [f"v{i}" for i in range(1000)]})
+    path = tmp_path / "lf.npz"
+    write_npz(df.lazy().filter(pl.col("a") % 2 == 0), path)
+    assert read_npz(path).equals(df.filter(pl.col("a") % 2 == 0))
+    pq = tmp_path / "in.parquet"
+    df.write_parquet(pq)
+    out = tmp_path / "out.npz"
+    r = subprocess.run([sys.executable, "-m", "polars_npz", "write", str(pq), str(out)], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert read_npz(out).equals(df)
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_bytes(b"old")
+    with pytest.raises(NpzError):
+        write_npz(pl.DataFrame({"l": [[1], [2, 3]]}), path)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npz"]
+
+
+def test_killed_write_leaves_no_file_at_path(tmp_path):
+    path = tmp_path / "big.npz"
+    code = (
+        "import sys, numpy as np, polars_npz\n"
+        "arrays = {f'c{i}': np.ones(4_000_000) for i in range(20)}\n"
+        "print('start', flush=True)\n"
+        "polars_npz.write_npz(arrays, sys.argv[1])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "start"
+    import time
+
+    time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert not path.exists()

@@ -35,6 +35,7 @@ pub mod error;
 pub mod header;
 pub mod inflate;
 pub mod member;
+pub mod npywrite;
 pub mod npz;
 pub mod pyliteral;
 pub mod raw;
@@ -47,4 +48,5 @@ mod python;
 
 pub use error::{NpzError, Result};
 pub use align::{align_npz, AlignOptions};
+pub use npywrite::write_npz;
 pub use npz::{ArrayMember, BatchReader, Member, NpzArchive, OpenOptions};

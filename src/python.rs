@@ -273,6 +273,21 @@ fn write_members(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String,
     })
 }
 
+/// A Python Polars Series (its `__arrow_c_stream__` capsule) as a `.npy` member:
+/// `(header, data)`, by the inverse of the type table.
+#[pyfunction]
+fn series_to_npy<'py>(py: Python<'py>, stream: Bound<'py, PyCapsule>) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
+    guarded(|| {
+        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
+        let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
+        let (header, data) = py.detach(|| crate::npywrite::series_to_npy(&s)).map_err(|e| match e {
+            crate::NpzError::Request { reason, .. } => NpzError::new_err(reason),
+            other => to_py(other),
+        })?;
+        Ok((pyo3::types::PyBytes::new(py, &header), pyo3::types::PyBytes::new(py, &data)))
+    })
+}
+
 /// The native module.
 #[pymodule]
 #[pyo3(name = "_internal")]
@@ -283,6 +298,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(index_column, m)?)?;
     m.add_function(wrap_pyfunction!(align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write_members, m)?)?;
+    m.add_function(wrap_pyfunction!(series_to_npy, m)?)?;
     m.add_function(wrap_pyfunction!(constant_column, m)?)?;
     m.add("NpzError", m.py().get_type::<NpzError>())?;
     Ok(())

@@ -42,3 +42,39 @@ pub fn export(name: &str, array: Box<dyn Array>) -> Exported {
         array: SendPtr(polars_arrow::ffi::export_array_to_c(array)),
     }
 }
+
+/// Import the Arrow C stream held by a PyCapsule named `arrow_array_stream` (what
+/// `__arrow_c_stream__` returns), taking it over as the Arrow PyCapsule protocol says: returns
+/// the field and every array of the stream.
+#[cfg(feature = "python")]
+pub fn import_capsule_stream(
+    capsule: &pyo3::Bound<'_, pyo3::types::PyCapsule>,
+) -> pyo3::PyResult<(polars_arrow::datatypes::Field, Vec<Box<dyn Array>>)> {
+    use pyo3::types::PyCapsuleMethods;
+    let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // SAFETY: a capsule named `arrow_array_stream` holds an ArrowArrayStream (the Arrow
+    // PyCapsule protocol), and the caller holds the GIL, so nothing else uses it meanwhile.
+    unsafe { import_stream(ptr.as_ptr().cast()) }.map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
+/// Import an Arrow C stream, taking it over (the source is left with a released stream):
+/// returns the field and every array of the stream.
+///
+/// # Safety
+/// `stream` must point to a valid `ArrowArrayStream` that nothing else uses while this runs.
+unsafe fn import_stream(
+    stream: *mut polars_arrow::ffi::ArrowArrayStream,
+) -> Result<(polars_arrow::datatypes::Field, Vec<Box<dyn Array>>), String> {
+    // SAFETY: the caller guarantees `stream` is a valid stream struct; swapping in an empty one
+    // moves it out, so the capsule's destructor finds it released and does nothing.
+    let owned = unsafe { std::ptr::replace(stream, polars_arrow::ffi::ArrowArrayStream::empty()) };
+    // SAFETY: the stream came from a producer of the Arrow C stream interface (Python Polars).
+    let mut reader = unsafe { polars_arrow::ffi::ArrowArrayStreamReader::try_new(Box::new(owned)) }.map_err(|e| e.to_string())?;
+    let field = reader.field().clone();
+    let mut arrays = Vec::new();
+    // SAFETY: as above; each array is imported through the C data interface.
+    while let Some(array) = unsafe { reader.next() } {
+        arrays.push(array.map_err(|e| e.to_string())?);
+    }
+    Ok((field, arrays))
+}

@@ -157,3 +157,38 @@ fn aligning_makes_every_native_member_zero_copy() {
         assert_eq!(a.is_zero_copy(name), native, "{name}");
     }
 }
+
+#[test]
+fn write_npz_round_trips_and_aligns() {
+    let src = NpzArchive::open(fixture("numeric.npz")).unwrap();
+    let mut df = src.read(None, None).unwrap();
+    let n = df.height();
+    let strings: Vec<String> = (0..n).map(|i| "é".repeat(i % 3) + &i.to_string()).collect();
+    let binary: Vec<Vec<u8>> = (0..n).map(|i| vec![1u8 + i as u8; i % 4]).collect();
+    let days: Vec<Option<i32>> = (0..n).map(|i| if i == 2 { None } else { Some(i as i32 * 1000 - 3000) }).collect();
+    let ints = Series::new("a".into(), (0..n as i32).collect::<Vec<_>>());
+    let words = Series::new("b".into(), strings.clone());
+    let record = StructChunked::from_series("rec".into(), n, [ints, words].iter()).unwrap().into_series();
+    df.with_column(Series::new("text".into(), strings).into_column()).unwrap();
+    df.with_column(Series::new("raw".into(), binary).into_column()).unwrap();
+    df.with_column(Series::new("day".into(), days).cast(&DataType::Date).unwrap().into_column()).unwrap();
+    df.with_column(record.into_column()).unwrap();
+    for compress in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.npz");
+        polars_npz::write_npz(&df, &path, compress, 64).unwrap();
+        let back = NpzArchive::open(&path).unwrap();
+        assert!(back.read(None, None).unwrap().equals_missing(&df), "compress={compress}");
+        if !compress {
+            for m in back.members() {
+                assert_eq!(m.data_offset().unwrap() % 64, 0, "{}", m.entry.name);
+            }
+            assert!(back.is_zero_copy("f8") && back.is_zero_copy("i4") && back.is_zero_copy("grid"));
+        }
+    }
+    let nulls = DataFrame::new(2, vec![Series::new("x".into(), [Some(1.0), None]).into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = polars_npz::write_npz(&nulls, dir.path().join("n.npz"), false, 64).unwrap_err();
+    assert!(err.to_string().contains("'x'") && err.to_string().contains("nulls"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "a failed write leaves nothing");
+}

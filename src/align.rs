@@ -35,21 +35,21 @@ pub fn align_npz(src: impl AsRef<Path>, dst: impl AsRef<Path>, options: &AlignOp
         return Err(NpzError::Request { path: dst.to_path_buf(), reason: format!("align must be a power of two up to 4096, not {}", options.align) });
     }
     let archive = NpzArchive::open_with(src, &OpenOptions::default())?;
-    let tmp = temp_path(dst);
-    let result = write_aligned(&archive, &tmp, options);
-    match result {
+    write_atomically(dst, |tmp| write_aligned(&archive, tmp, options))
+}
+
+/// Run `write` on a temporary file beside `dst` (same directory, so the rename is atomic),
+/// then rename it to `dst`; on failure remove it, so nothing partial is ever left at `dst`.
+pub(crate) fn write_atomically(dst: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp: PathBuf = dst.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    match write(&tmp) {
         Ok(()) => std::fs::rename(&tmp, dst).map_err(|source| NpzError::Io { path: dst.to_path_buf(), source }),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
         }
     }
-}
-
-/// A temporary name in the destination's directory (so the final rename is atomic).
-pub(crate) fn temp_path(dst: &Path) -> PathBuf {
-    let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dst.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Result<()> {

@@ -97,6 +97,25 @@ pub fn parse(bytes: &[u8], max_header_size: usize) -> Result<NpyHeader, Invalid>
     Ok(NpyHeader { version, descr, fortran_order, shape, data_offset: total })
 }
 
+/// A header as numpy writes it: `dict` padded with spaces and a newline so the array data
+/// starts at a multiple of 64, behind the magic, `version` (1, 2 or 3) and the length.
+pub fn wrap(version: u8, dict: &str) -> Vec<u8> {
+    let len_bytes = if version == 1 { 2 } else { 4 };
+    let mut text = dict.as_bytes().to_vec();
+    let unpadded = 8 + len_bytes + text.len() + 1;
+    text.resize(text.len() + (64 - unpadded % 64) % 64, b' ');
+    text.push(b'\n');
+    let mut out = MAGIC.to_vec();
+    out.extend([version, 0]);
+    if version == 1 {
+        out.extend((text.len() as u16).to_le_bytes());
+    } else {
+        out.extend((text.len() as u32).to_le_bytes());
+    }
+    out.extend(text);
+    out
+}
+
 /// Dimensions as non-negative integers.
 pub(crate) fn parse_shape(dims: &[Literal]) -> Result<Vec<u64>, Invalid> {
     if dims.len() > 64 {
@@ -115,23 +134,8 @@ pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Build a header as numpy does: dict text padded with spaces and a newline so the data
-    /// starts at a multiple of 64.
     pub(crate) fn build(version: u8, dict: &str) -> Vec<u8> {
-        let len_bytes = if version == 1 { 2 } else { 4 };
-        let mut text = dict.as_bytes().to_vec();
-        let unpadded = 8 + len_bytes + text.len() + 1;
-        text.resize(text.len() + (64 - unpadded % 64) % 64, b' ');
-        text.push(b'\n');
-        let mut out = MAGIC.to_vec();
-        out.extend([version, 0]);
-        if version == 1 {
-            out.extend((text.len() as u16).to_le_bytes());
-        } else {
-            out.extend((text.len() as u32).to_le_bytes());
-        }
-        out.extend(text);
-        out
+        wrap(version, dict)
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::path::Path;
 use polars_core::prelude::*;
 
 use crate::error::{NpzError, Result};
-use crate::header::MAGIC;
 use crate::temporal::NAT;
 use crate::writer::{write_members, NpyMember};
 
@@ -174,20 +173,8 @@ fn shape_text(dims: &[usize]) -> String {
 /// 64 bytes, format 1.0 when it fits, 3.0 (UTF-8) otherwise.
 fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {}, }}", shape_text(shape));
-    let (version, len_bytes) = if dict.is_ascii() && dict.len() < 65_000 { (1u8, 2) } else { (3u8, 4) };
-    let mut text = dict.into_bytes();
-    let unpadded = 8 + len_bytes + text.len() + 1;
-    text.resize(text.len() + (64 - unpadded % 64) % 64, b' ');
-    text.push(b'\n');
-    let mut out = MAGIC.to_vec();
-    out.extend([version, 0]);
-    if version == 1 {
-        out.extend((text.len() as u16).to_le_bytes());
-    } else {
-        out.extend((text.len() as u32).to_le_bytes());
-    }
-    out.extend(text);
-    out
+    let version = if dict.is_ascii() && dict.len() < 65_000 { 1 } else { 3 };
+    crate::header::wrap(version, &dict)
 }
 
 /// One Series as a `.npy` member: the header numpy would write and the array data.

@@ -62,6 +62,7 @@ pub fn import_capsule_stream(
 ///
 /// # Safety
 /// `stream` must point to a valid `ArrowArrayStream` that nothing else uses while this runs.
+#[cfg(feature = "python")]
 unsafe fn import_stream(
     stream: *mut polars_arrow::ffi::ArrowArrayStream,
 ) -> Result<(polars_arrow::datatypes::Field, Vec<Box<dyn Array>>), String> {

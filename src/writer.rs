@@ -4,7 +4,7 @@
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use crate::align::temp_path;
+use crate::align::write_atomically;
 use crate::error::{NpzError, Result};
 use crate::zipwrite::ZipWriter;
 
@@ -24,10 +24,14 @@ pub fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bool, ali
     if !align.is_power_of_two() || align > 4096 {
         return Err(NpzError::Request { path: path.to_path_buf(), reason: format!("align must be a power of two up to 4096, not {align}") });
     }
-    let tmp = temp_path(path);
     let io = |source| NpzError::Io { path: path.to_path_buf(), source };
-    let result = (|| -> std::io::Result<()> {
-        let file = std::fs::File::create(&tmp)?;
+    write_atomically(path, |tmp| write_to(tmp, members, compress, align).map_err(io))
+}
+
+
+fn write_to(tmp: &Path, members: &[NpyMember<'_>], compress: bool, align: usize) -> std::io::Result<()> {
+    {
+        let file = std::fs::File::create(tmp)?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
         for m in members {
             let mut crc = crc32fast::Hasher::new();
@@ -48,12 +52,5 @@ pub fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bool, ali
         let out = zip.finish()?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()
-    })();
-    match result {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(io),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(io(e))
-        }
     }
 }

@@ -179,8 +179,13 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
 
 /// One Series as a `.npy` member: the header numpy would write and the array data.
 pub fn series_to_npy(s: &Series) -> Result<(Vec<u8>, Vec<u8>)> {
+    series_to_npy_rows(s, s.len())
+}
+
+/// As [`series_to_npy`], with the header declaring `rows` rows (for data written in batches).
+pub fn series_to_npy_rows(s: &Series, rows: usize) -> Result<(Vec<u8>, Vec<u8>)> {
     let col = to_npy(s)?;
-    let mut shape = vec![s.len()];
+    let mut shape = vec![rows];
     shape.extend(&col.row_shape);
     Ok((npy_header(&col.descr, &shape), col.data))
 }

@@ -275,16 +275,51 @@ fn write_members(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String,
 
 /// A Python Polars Series (its `__arrow_c_stream__` capsule) as a `.npy` member:
 /// `(header, data)`, by the inverse of the type table.
+/// With `rows`, the header declares that many rows (the data is the Series' own).
 #[pyfunction]
-fn series_to_npy<'py>(py: Python<'py>, stream: Bound<'py, PyCapsule>) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
+#[pyo3(signature = (stream, rows=None))]
+fn series_to_npy<'py>(py: Python<'py>, stream: Bound<'py, PyCapsule>, rows: Option<usize>) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
     guarded(|| {
         let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
         let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
-        let (header, data) = py.detach(|| crate::npywrite::series_to_npy(&s)).map_err(|e| match e {
+        let rows = rows.unwrap_or(s.len());
+        let (header, data) = py.detach(|| crate::npywrite::series_to_npy_rows(&s, rows)).map_err(|e| match e {
             crate::NpzError::Request { reason, .. } => NpzError::new_err(reason),
             other => to_py(other),
         })?;
         Ok((pyo3::types::PyBytes::new(py, &header), pyo3::types::PyBytes::new(py, &data)))
+    })
+}
+
+/// Append a Series' `.npy` array data (no header) to the file at `path`.
+#[pyfunction]
+fn append_series(py: Python<'_>, stream: Bound<'_, PyCapsule>, path: std::path::PathBuf) -> PyResult<()> {
+    guarded(|| {
+        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
+        let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
+        py.detach(|| -> Result<(), crate::NpzError> {
+            let (_, data) = crate::npywrite::series_to_npy(&s)?;
+            let io = |source| crate::NpzError::Io { path: path.clone(), source };
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path).map_err(io)?;
+            std::io::Write::write_all(&mut f, &data).map_err(io)
+        })
+        .map_err(|e| match e {
+            crate::NpzError::Request { reason, .. } => NpzError::new_err(reason),
+            other => to_py(other),
+        })
+    })
+}
+
+/// Write members whose array data waits in files: `(name, header, data_path)`.
+#[pyfunction]
+#[pyo3(signature = (path, members, compress=false, align=64))]
+fn write_spilled(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String, Vec<u8>, std::path::PathBuf)>, compress: bool, align: usize) -> PyResult<()> {
+    guarded(|| {
+        let list: Vec<crate::writer::SpilledMember<'_>> = members
+            .iter()
+            .map(|(name, header, data)| crate::writer::SpilledMember { name, header, data })
+            .collect();
+        py.detach(|| crate::writer::write_spilled(&path, &list, compress, align)).map_err(to_py)
     })
 }
 
@@ -299,6 +334,8 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write_members, m)?)?;
     m.add_function(wrap_pyfunction!(series_to_npy, m)?)?;
+    m.add_function(wrap_pyfunction!(write_spilled, m)?)?;
+    m.add_function(wrap_pyfunction!(append_series, m)?)?;
     m.add_function(wrap_pyfunction!(constant_column, m)?)?;
     m.add("NpzError", m.py().get_type::<NpzError>())?;
     Ok(())

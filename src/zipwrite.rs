@@ -36,10 +36,32 @@ impl<W: Write + Seek> ZipWriter<W> {
         self.add_parts(name, method, crc, size, &[data], align, inner_offset)
     }
 
+    /// A stored member: `header` then `len` bytes streamed from `data`, the array data aligned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_streamed(&mut self, name: &str, crc: u32, size: u64, header: &[u8], data: &std::fs::File, len: u64, align: usize) -> std::io::Result<()> {
+        self.local_header(name, 0, crc, size, header.len() as u64 + len, align, header.len())?;
+        self.out.write_all(header)?;
+        crate::writer::copy_through(data, |chunk| self.out.write_all(chunk))?;
+        self.pos += header.len() as u64 + len;
+        Ok(())
+    }
+
     /// As [`ZipWriter::add`], with the member's bytes given in consecutive parts.
     #[allow(clippy::too_many_arguments)]
     pub fn add_parts(&mut self, name: &str, method: u16, crc: u32, size: u64, parts: &[&[u8]], align: usize, inner_offset: usize) -> std::io::Result<()> {
         let data_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        self.local_header(name, method, crc, size, data_len, align, inner_offset)?;
+        for p in parts {
+            self.out.write_all(p)?;
+        }
+        self.pos += data_len;
+        Ok(())
+    }
+
+    /// Write a local header (padded so that byte `inner_offset` of the member's data lands on
+    /// a multiple of `align`) and record the member for the central directory.
+    #[allow(clippy::too_many_arguments)]
+    fn local_header(&mut self, name: &str, method: u16, crc: u32, size: u64, compressed: u64, align: usize, inner_offset: usize) -> std::io::Result<()> {
         let name_bytes = name.as_bytes().to_vec();
         let fixed = 30 + name_bytes.len() as u64 + 20 + 4;
         let align = align.max(1) as u64;
@@ -60,16 +82,13 @@ impl<W: Write + Seek> ZipWriter<W> {
         h.extend(1u16.to_le_bytes());
         h.extend(16u16.to_le_bytes());
         h.extend(size.to_le_bytes());
-        h.extend(data_len.to_le_bytes());
+        h.extend(compressed.to_le_bytes());
         h.extend(PADDING_ID.to_le_bytes());
         h.extend((pad as u16).to_le_bytes());
         h.resize(h.len() + pad as usize, 0);
         self.out.write_all(&h)?;
-        for p in parts {
-            self.out.write_all(p)?;
-        }
-        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed: data_len, size, offset: self.pos });
-        self.pos += h.len() as u64 + data_len;
+        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed, size, offset: self.pos });
+        self.pos += h.len() as u64;
         Ok(())
     }
 

@@ -3,8 +3,10 @@ numpy arrays keep the header numpy writes for them."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,19 +14,26 @@ import numpy as np
 import polars as pl
 
 from polars_npz._internal import NpzError
+from polars_npz._internal import append_series as _append_series
 from polars_npz._internal import series_to_npy as _series_to_npy
 from polars_npz._internal import write_members as _write_members
+from polars_npz._internal import write_spilled as _write_spilled
 
 _TEMPORAL = (pl.Date, pl.Datetime, pl.Duration)
 
 
-def _series_parts(s: pl.Series, fill: Any) -> tuple[bytes, bytes]:
-    """A Series as a .npy member (header, data), by the Rust writer's inverse type table."""
+def _prepared(s: pl.Series, fill: Any) -> pl.Series:
     if s.dtype.base_type() in (pl.Categorical, pl.Enum):
         s = s.cast(pl.String)
     if s.null_count() and fill is not None and s.dtype.base_type() not in _TEMPORAL:
         s = s.fill_null(fill)
-    return _series_to_npy(s.__arrow_c_stream__())
+    return s
+
+
+def _series_parts(s: pl.Series, fill: Any, rows: int | None = None) -> tuple[bytes, bytes]:
+    """A Series as a .npy member (header, data), by the Rust writer's inverse type table;
+    with `rows`, the header declares that many rows."""
+    return _series_to_npy(_prepared(s, fill).__arrow_c_stream__(), rows)
 
 
 def _npy_parts(arr: np.ndarray) -> tuple[bytes, memoryview]:
@@ -45,6 +54,49 @@ def _npy_parts(arr: np.ndarray) -> tuple[bytes, memoryview]:
     raw = whole.getvalue()
     hlen = 12 + int.from_bytes(raw[8:12], "little")
     return raw[:hlen], memoryview(raw)[hlen:]
+
+
+def _fixed_width(dt: pl.DataType) -> bool:
+    base = dt.base_type()
+    if base in (pl.String, pl.Binary, pl.Categorical, pl.Enum):
+        return False
+    if base is pl.Array:
+        return _fixed_width(dt.inner)  # type: ignore[attr-defined]
+    if base is pl.Struct:
+        return all(_fixed_width(f.dtype) for f in dt.fields)  # type: ignore[attr-defined]
+    return True
+
+
+def _write_lazy(lf: pl.LazyFrame, path: str | os.PathLike[str], *, compress: bool, align: int, fill: Any) -> None:
+    """Write a LazyFrame of fixed-width columns batch by batch: each batch's array bytes are
+    appended to one spill file per column beside `path`, and the archive is then streamed from
+    them with headers for the final row count. Memory stays at a few batches."""
+    target = os.fspath(path)
+    names = lf.collect_schema().names()
+    directory = os.path.dirname(os.path.abspath(target))
+    spills = {n: tempfile.NamedTemporaryFile(dir=directory, prefix=".npz-spill-", delete=False) for n in names}
+    for f in spills.values():
+        f.close()  # appended to by the Rust writer
+    try:
+        empty: pl.DataFrame | None = None  # a zero-row frame of the batches' types
+        rows = 0
+        for batch in lf.collect_batches(chunk_size=1 << 18):
+            for s in batch.iter_columns():
+                _append_series(_prepared(s, fill).__arrow_c_stream__(), spills[s.name].name)
+            rows += batch.height
+            if empty is None:
+                empty = batch.clear()
+        if empty is None:
+            empty = lf.head(0).collect()
+        headers = {s.name: _series_parts(s, fill, rows)[0] for s in empty.iter_columns()}
+        members = [(n + ".npy", headers[n], spills[n].name) for n in names]
+        _write_spilled(target, members, compress, align)
+    except NpzError as e:
+        raise NpzError(f"{target}: {e}") from None
+    finally:
+        for f in spills.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f.name)
 
 
 def write_npz(
@@ -75,8 +127,10 @@ def write_npz(
     Parameters
     ----------
     data
-        A DataFrame, a LazyFrame (collected with the streaming engine), or a mapping of name
-        to numpy array or Series.
+        A DataFrame, a LazyFrame, or a mapping of name to numpy array or Series. A LazyFrame
+        of fixed-width columns is written batch by batch (spilled per column beside ``path``),
+        so memory stays at a few batches; one with String/Binary columns is collected with the
+        streaming engine first (their width is the longest value's).
     path
         Where to write.
     compress
@@ -87,6 +141,11 @@ def write_npz(
         Value to write in place of nulls in columns whose numpy type has no null.
     """
     if isinstance(data, pl.LazyFrame):
+        schema = data.collect_schema()
+        if all(_fixed_width(dt) for dt in schema.dtypes()):
+            _write_lazy(data, path, compress=compress, align=align, fill=fill)
+            return
+        # String/Binary widths are the longest value's: known only once all rows are in.
         data = data.collect(engine="streaming")
     if isinstance(data, pl.DataFrame):
         items = [(s.name, s) for s in data.iter_columns()]

@@ -155,3 +155,45 @@ def test_killed_write_leaves_no_file_at_path(tmp_path):
     proc.kill()
     proc.wait()
     assert not path.exists()
+
+
+def _write_lazy_growth_mb(tmp_path, n: int) -> float:
+    """Write a LazyFrame of 2 x n 8-byte values in a fresh process; its memory growth in MB."""
+    src, path = tmp_path / f"src{n}.npz", tmp_path / f"big{n}.npz"
+    np.savez_compressed(src, x=np.arange(n))
+    code = (
+        "import sys, polars as pl, polars_npz\n"
+        "def hwm():\n"
+        "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+        "base = hwm()\n"
+        "lf = polars_npz.scan_npz(sys.argv[1]).select('x', (pl.col('x') * 0.5).alias('y'))\n"
+        "polars_npz.write_npz(lf, sys.argv[2])\n"
+        "print('GROWTH_KB', hwm() - base)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(src), str(path)], capture_output=True, text=True, check=True).stdout
+    ref = np.load(path)
+    np.testing.assert_array_equal(ref["x"], np.arange(n))
+    assert ref["y"][-1] == (n - 1) * 0.5
+    assert npz_members(path)["zero_copy"].all()
+    return int(out.split("GROWTH_KB")[1]) / 1024
+
+
+def test_lazyframe_of_fixed_width_columns_is_written_in_batches(tmp_path):
+    small = _write_lazy_growth_mb(tmp_path, 4_000_000)  # writes 64 MB
+    big = _write_lazy_growth_mb(tmp_path, 24_000_000)  # writes 384 MB
+    # Memory does not follow the size written: 320 MB more data, (almost) no more memory.
+    assert big - small < 64, f"memory grew with the data: {small:.0f} MB for 64 MB, {big:.0f} MB for 384 MB"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_lazyframe_batches_with_nulls_fail_cleanly(tmp_path):
+    path = tmp_path / "n.npz"
+    lf = pl.LazyFrame({"a": [1.0, None, 3.0], "t": pl.Series([1, None, 3]).cast(pl.Datetime("ms"))})
+    with pytest.raises(NpzError, match=r"n\.npz.*'a'.*nulls"):
+        write_npz(lf, path)
+    assert list(tmp_path.iterdir()) == []
+    write_npz(lf, path, fill=0.0)
+    assert read_npz(path).equals(lf.collect().with_columns(pl.col("a").fill_null(0.0)))
+    empty = tmp_path / "e.npz"
+    write_npz(lf.filter(pl.col("a") > 10), empty)
+    assert read_npz(empty).height == 0 and np.load(empty)["a"].shape == (0,)

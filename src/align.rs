@@ -31,9 +31,7 @@ impl Default for AlignOptions {
 /// a partial archive at `dst`. CRCs are checked while copying.
 pub fn align_npz(src: impl AsRef<Path>, dst: impl AsRef<Path>, options: &AlignOptions) -> Result<()> {
     let (src, dst) = (src.as_ref(), dst.as_ref());
-    if !options.align.is_power_of_two() || options.align > 4096 {
-        return Err(NpzError::Request { path: dst.to_path_buf(), reason: format!("align must be a power of two up to 4096, not {}", options.align) });
-    }
+    crate::writer::check_align(dst, options.align)?;
     let archive = NpzArchive::open_with(src, &OpenOptions::default())?;
     write_atomically(dst, |tmp| write_aligned(&archive, tmp, options))
 }
@@ -63,16 +61,18 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
         let inner = m.array.as_ref().map_or(0, |a| a.header.data_offset);
         let inflate = e.compression == Compression::Deflated && options.decompress;
         if e.compression == Compression::Stored || inflate {
-            // Stored bytes (CRC checked) or the member inflated whole (CRC checked).
+            // Stored bytes, or the member inflated whole (whose CRC the inflation checks).
             let size = usize::try_from(e.size).map_err(|_| in_member(invalid!("member too large")))?;
             let mut reader = if inflate { MemberReader::new_whole(source, e) } else { MemberReader::new(source, e) }.map_err(in_member)?;
             let mut bytes = vec![0u8; size];
             reader.read_exact(&mut bytes).map_err(in_member)?;
-            let crc = crc32fast::hash(&bytes);
-            if crc != e.crc32 {
-                return Err(in_member(invalid!("CRC-32 mismatch: computed {crc:08x}, archive says {:08x}", e.crc32)));
+            if !inflate {
+                let crc = crc32fast::hash(&bytes);
+                if crc != e.crc32 {
+                    return Err(in_member(invalid!("CRC-32 mismatch: computed {crc:08x}, archive says {:08x}", e.crc32)));
+                }
             }
-            zip.add(&e.name, 0, crc, e.size, &bytes, options.align, inner).map_err(io)?;
+            zip.add(&e.name, 0, e.crc32, e.size, &bytes, options.align, inner).map_err(io)?;
         } else {
             // Copied as it is: the compressed bytes, their CRC and sizes.
             if let Compression::Other(method) = e.compression {

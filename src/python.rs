@@ -20,6 +20,14 @@ fn to_py(e: crate::NpzError) -> PyErr {
     NpzError::new_err(e.to_string())
 }
 
+/// As `to_py`, for requests that name no archive yet (the caller adds the path).
+fn to_py_without_path(e: crate::NpzError) -> PyErr {
+    match e {
+        crate::NpzError::Request { reason, .. } => NpzError::new_err(reason),
+        other => to_py(other),
+    }
+}
+
 /// Run `f`, turning a Rust panic into `NpzError` so it never unwinds into Python.
 fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -283,10 +291,7 @@ fn series_to_npy<'py>(py: Python<'py>, stream: Bound<'py, PyCapsule>, rows: Opti
         let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
         let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
         let rows = rows.unwrap_or(s.len());
-        let (header, data) = py.detach(|| crate::npywrite::series_to_npy_rows(&s, rows)).map_err(|e| match e {
-            crate::NpzError::Request { reason, .. } => NpzError::new_err(reason),
-            other => to_py(other),
-        })?;
+        let (header, data) = py.detach(|| crate::npywrite::series_to_npy_rows(&s, rows)).map_err(to_py_without_path)?;
         Ok((pyo3::types::PyBytes::new(py, &header), pyo3::types::PyBytes::new(py, &data)))
     })
 }
@@ -303,10 +308,7 @@ fn append_series(py: Python<'_>, stream: Bound<'_, PyCapsule>, path: std::path::
             let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path).map_err(io)?;
             std::io::Write::write_all(&mut f, &data).map_err(io)
         })
-        .map_err(|e| match e {
-            crate::NpzError::Request { reason, .. } => NpzError::new_err(reason),
-            other => to_py(other),
-        })
+        .map_err(to_py_without_path)
     })
 }
 

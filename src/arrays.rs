@@ -11,7 +11,9 @@ use polars_arrow::bitmap::Bitmap;
 use polars_buffer::Buffer;
 use polars_arrow::datatypes::ArrowDataType;
 use polars_arrow::types::NativeType;
+use polars_core::runtime::THREAD_POOL;
 use polars_utils::float16::pf16;
+use rayon::prelude::*;
 
 use crate::dtype::{self, Element, NpyDtype};
 use crate::error::{invalid, Invalid};
@@ -282,16 +284,14 @@ fn primitive_values<T: NativeType + Pod>(source: Source<'_>) -> Result<Buffer<T>
             let nbytes = n
                 .checked_mul(size_of::<T>())
                 .ok_or_else(|| invalid!("{n} values overflow the address space"))?;
-            if let Some(range) = reader.next_mapped(nbytes)? {
-                if !swap && bytemuck::try_cast_slice::<u8, T>(range.bytes()).is_ok() {
+            if !swap {
+                if let Some(range) = reader.next_mapped_aligned(nbytes, align_of::<T>())? {
                     return Ok(Buffer::from_owner(MappedValues::<T> { range, _t: PhantomData }));
                 }
-                (copy_values(range.bytes()), swap)
-            } else {
-                let mut v = vec![T::zeroed(); n];
-                reader.read_exact(bytemuck::cast_slice_mut(&mut v))?;
-                (v, swap)
             }
+            let mut v = vec![T::zeroed(); n];
+            reader.read_exact(bytemuck::cast_slice_mut(&mut v))?;
+            (v, swap)
         }
         Source::Bytes(bytes, swap) => (copy_values(bytes), swap),
     };
@@ -308,10 +308,27 @@ fn copy_values<T: Pod>(bytes: &[u8]) -> Vec<T> {
     v
 }
 
-/// Reverse the bytes of each `width`-byte element.
+/// Reverse the bytes of each `width`-byte element (in parallel when there are many).
 fn swap_in_place(bytes: &mut [u8], width: usize) {
-    for chunk in bytes.chunks_exact_mut(width) {
-        chunk.reverse();
+    fn swap<T: Pod + Send>(bytes: &mut [u8], f: fn(T) -> T) -> bool {
+        let Ok(values) = bytemuck::try_cast_slice_mut::<u8, T>(bytes) else { return false };
+        let each = |c: &mut [T]| c.iter_mut().for_each(|v| *v = f(*v));
+        if values.len() * size_of::<T>() < (4 << 20) {
+            each(values);
+        } else {
+            THREAD_POOL.install(|| values.par_chunks_mut((1 << 20) / size_of::<T>()).for_each(each));
+        }
+        true
+    }
+    let done = match width {
+        2 => swap::<u16>(bytes, u16::swap_bytes),
+        4 => swap::<u32>(bytes, u32::swap_bytes),
+        8 => swap::<u64>(bytes, u64::swap_bytes),
+        16 => swap::<u128>(bytes, u128::swap_bytes),
+        _ => false,
+    };
+    if !done && width > 1 {
+        bytes.chunks_exact_mut(width).for_each(<[u8]>::reverse);
     }
 }
 

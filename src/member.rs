@@ -10,6 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use memmap2::Mmap;
+use polars_core::runtime::THREAD_POOL;
+use rayon::prelude::*;
 
 use crate::archive::{Compression, ZipEntry};
 use crate::error::{invalid, Invalid};
@@ -234,6 +236,21 @@ impl MemberReader {
         Ok(Some(range))
     }
 
+    /// Like [`MemberReader::next_mapped`], but only when the bytes start at an address that
+    /// is a multiple of `align`; otherwise `None`, and nothing is consumed.
+    pub fn next_mapped_aligned(&mut self, len: usize, align: usize) -> Result<Option<MappedRange>, Invalid> {
+        self.materialize()?;
+        let at = match &self.kind {
+            ReaderKind::Stored { source: Source::Mapped(map, _), data_start } => map.as_ptr() as usize + (*data_start + self.pos) as usize,
+            ReaderKind::Inflated { buf } => buf.bytes().as_ptr() as usize + self.pos as usize,
+            _ => return Ok(None),
+        };
+        if at % align.max(1) != 0 {
+            return Ok(None);
+        }
+        self.next_mapped(len)
+    }
+
     fn check_len(&self, len: usize) -> Result<(), Invalid> {
         if len as u64 > self.remaining() {
             return Err(invalid!(
@@ -257,13 +274,24 @@ impl MemberReader {
             ReaderKind::PendingWhole { .. } => return Err(invalid!("internal: member not inflated")),
             ReaderKind::Inflated { buf } => {
                 let at = self.pos as usize;
-                out.copy_from_slice(&buf.bytes()[at..at + out.len()]);
+                copy_chunked(out, |chunk, i| {
+                    chunk.copy_from_slice(&buf.bytes()[at + i..at + i + chunk.len()]);
+                    Ok(())
+                })?;
             }
             ReaderKind::Stored { source, data_start } => {
                 let at = *data_start + self.pos;
+                // Positioned reads copy straight from the page cache; copying from the mapping
+                // would first fault each of its pages into this process (about twice as slow).
                 match source {
-                    Source::Mapped(m, _) => out.copy_from_slice(&m[at as usize..at as usize + out.len()]),
-                    Source::File(f) => f.read_exact_at(out, at).map_err(|e| invalid!("read failed: {e}"))?,
+                    Source::Mapped(_, Some(f)) | Source::File(f) => copy_chunked(out, |chunk, i| {
+                        f.read_exact_at(chunk, at + i as u64).map_err(|e| invalid!("read failed: {e}"))
+                    })?,
+                    Source::Mapped(m, None) => copy_chunked(out, |chunk, i| {
+                        let s = at as usize + i;
+                        chunk.copy_from_slice(&m[s..s + chunk.len()]);
+                        Ok(())
+                    })?,
                 }
             }
             ReaderKind::Deflated { inflater, crc, .. } => {
@@ -318,6 +346,19 @@ impl MemberReader {
         }
         Ok(())
     }
+}
+
+/// Large copies are split in pieces of this many bytes, copied in parallel.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Fill `out` by calling `fill(piece, offset)` for consecutive pieces of it: in parallel on
+/// Polars' thread pool when `out` is large (the cores share the copy and its page faults),
+/// otherwise in one call.
+fn copy_chunked(out: &mut [u8], fill: impl Fn(&mut [u8], usize) -> Result<(), Invalid> + Sync) -> Result<(), Invalid> {
+    if out.len() < 4 * COPY_CHUNK {
+        return fill(out, 0);
+    }
+    THREAD_POOL.install(|| out.par_chunks_mut(COPY_CHUNK).enumerate().try_for_each(|(i, c)| fill(c, i * COPY_CHUNK)))
 }
 
 /// Inflate a whole deflated member (libdeflate) into 8-aligned memory, CRC checked.

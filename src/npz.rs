@@ -210,27 +210,31 @@ impl NpzArchive {
     }
 
     /// The batch size to use when a consumer (Polars' streaming engine) suggests `requested`
-    /// rows: columns that are all views of the mapping are read as one batch (a batch of
-    /// views costs nothing and holds no memory of its own); batches of stored members of a
-    /// mapped archive (already in the page cache, copied at memcpy speed) hold at least
-    /// 16 MiB so the per-batch overhead stays small; deflated members keep the requested size,
-    /// which bounds memory.
+    /// rows; `None` (one batch) when nothing is requested. Batches of stored members of a
+    /// mapped archive are large, as their per-batch cost is overhead: columns that are all
+    /// views of the mapping come in one batch per thread of Polars' pool (so the consumer's
+    /// threads share the page faults of first touching them), copied columns in batches of
+    /// at least 8 MiB (each copied in parallel while the consumer works on the previous one).
+    /// Deflated members keep the requested size, which bounds memory.
     pub fn suggested_batch_rows(&self, columns: &[&str], requested: Option<usize>) -> Option<usize> {
-        let batch_rows = requested;
-        let all_views = !columns.is_empty() && columns.iter().all(|c| self.is_zero_copy(c));
+        let requested = requested?;
         let mapped_stored = matches!(self.source, Source::Mapped(..))
             && columns.iter().all(|c| self.find(c).is_ok_and(|(m, _)| m.entry.compression == Compression::Stored));
-        if all_views {
-            None
-        } else if mapped_stored {
-            let row_bytes: usize = columns
-                .iter()
-                .filter_map(|c| self.find(c).ok().and_then(|(m, a)| self.decoder(m, a).ok()))
-                .map(Decoder::row_bytes)
-                .sum();
-            batch_rows.map(|b| b.max((16 << 20) / row_bytes.max(1)))
+        if columns.is_empty() || !mapped_stored {
+            return Some(requested);
+        }
+        let row_bytes: usize = columns
+            .iter()
+            .filter_map(|c| self.find(c).ok().and_then(|(m, a)| self.decoder(m, a).ok()))
+            .map(Decoder::row_bytes)
+            .sum::<usize>()
+            .max(1);
+        if columns.iter().all(|c| self.is_zero_copy(c)) {
+            let rows = columns.iter().filter_map(|c| self.find(c).ok()?.1.rows()).max().unwrap_or(0);
+            let per_thread = usize::try_from(rows).unwrap_or(usize::MAX).div_ceil(THREAD_POOL.current_num_threads().max(1));
+            Some(per_thread.max((4 << 20) / row_bytes).max(1))
         } else {
-            batch_rows
+            Some(requested.max((8 << 20) / row_bytes))
         }
     }
 

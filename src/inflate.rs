@@ -9,6 +9,9 @@ use flate2::{Decompress, FlushDecompress, Status};
 use crate::error::{invalid, Invalid};
 use crate::member::Source;
 
+/// Compressed bytes fetched per read from a file: small at first (a header or a `head()` needs
+/// a few KiB), doubling up to the most.
+const FIRST_CHUNK: usize = 4 * 1024;
 const FILE_CHUNK: usize = 256 * 1024;
 
 /// Inflates one member's compressed bytes `[start, end)` of the source.
@@ -20,6 +23,8 @@ pub struct Inflater {
     /// Compressed bytes read from a file and not yet consumed (unused when mapped).
     buf: Vec<u8>,
     buf_pos: usize,
+    /// Size of the next read from a file.
+    chunk: usize,
     z: Decompress,
     finished: bool,
 }
@@ -32,7 +37,7 @@ impl Inflater {
             Source::Mapped(_, Some(file)) => Source::File(file),
             other => other,
         };
-        Inflater { source, pos: start, end: start + len, buf: Vec::new(), buf_pos: 0, z: Decompress::new(false), finished: false }
+        Inflater { source, pos: start, end: start + len, buf: Vec::new(), buf_pos: 0, chunk: FIRST_CHUNK, z: Decompress::new(false), finished: false }
     }
 
     /// Whether the deflate stream has ended.
@@ -90,7 +95,8 @@ impl Inflater {
                 if self.buf_pos < self.buf.len() {
                     return Ok(true);
                 }
-                let n = (self.end - self.pos).min(FILE_CHUNK as u64) as usize;
+                let n = (self.end - self.pos).min(self.chunk as u64) as usize;
+                self.chunk = (self.chunk * 2).min(FILE_CHUNK);
                 self.buf.resize(n, 0);
                 self.buf_pos = 0;
                 if n > 0 {

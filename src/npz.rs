@@ -107,9 +107,11 @@ impl NpzArchive {
 
     fn from_source(path: PathBuf, source: Source, file_len: u64, options: &OpenOptions) -> Result<NpzArchive> {
         let zip_err = |e: crate::error::Invalid| NpzError::Zip { path: path.clone(), reason: e.0 };
+        // The index is read with reads of the file, not through the mapping: touching the
+        // mapping at each local header would map (and later unmap) pages around each one.
         let entries = match &source {
-            Source::Mapped(m, _) => archive::read_index(std::io::Cursor::new(&m[..]), file_len),
-            Source::File(f) => archive::read_index(std::io::BufReader::new(f.as_ref()), file_len),
+            Source::Mapped(_, Some(f)) | Source::File(f) => archive::read_index(std::io::BufReader::new(f.as_ref()), file_len),
+            Source::Mapped(m, None) => archive::read_index(std::io::Cursor::new(&m[..]), file_len),
         }
         .map_err(zip_err)?;
         let mut members = Vec::with_capacity(entries.len());

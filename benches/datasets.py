@@ -41,6 +41,43 @@ def write_aligned(path: Path, data: dict[str, np.ndarray], align: int = 64) -> N
             zf.writestr(info, payload)
 
 
+def families(rows: int) -> dict[str, np.ndarray]:
+    """One column per dtype family (each decode path: views, copies, byte swaps, bool packing,
+    time scaling, strings, records, N-D and Fortran order)."""
+    rng = np.random.default_rng(1)
+    f8 = rng.standard_normal(rows)
+    secs = rng.integers(0, 2_000_000_000, rows)
+    rec = np.zeros(rows, dtype=[("x", "<f4"), ("y", "<i2"), ("ok", "?")])
+    rec["x"], rec["y"], rec["ok"] = f8, secs % 30000, f8 > 0
+    return {
+        "bool": f8 > 0,
+        "int8": (secs % 200 - 100).astype("i1"),
+        "int32": secs.astype("<i4"),
+        "uint16": (secs % 65536).astype("<u2"),
+        "float16": f8.astype("<f2"),
+        "float32": f8.astype("<f4"),
+        "float64": f8,
+        "float64_big_endian": f8.astype(">f8"),
+        "complex128": f8 + 1j * f8[::-1],
+        "datetime64_ns": (secs * 1_000_000_000).astype("M8[ns]"),
+        "datetime64_s": secs.astype("M8[s]"),
+        "datetime64_D": (secs // 86400).astype("M8[D]"),
+        "unicode_U8": np.char.mod("%08d", secs % 100_000_000).astype("U8"),
+        "bytes_S8": np.char.mod("%08d", secs % 100_000_000).astype("S8"),
+        "record": rec,
+        "float64_x3": np.stack([f8, f8, f8], axis=1),
+        "float64_x3_fortran": np.asfortranarray(np.stack([f8, f8, f8], axis=1)),
+    }
+
+
+def make_families(directory: Path, rows: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"bench_families_{rows}.npz"
+    if not path.exists():
+        np.savez(path, **families(rows))
+    return path
+
+
 def make(directory: Path, rows: int) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = {k: directory / f"bench_{k}_{rows}.npz" for k in ("stored", "deflated", "aligned")}
@@ -56,3 +93,4 @@ def make(directory: Path, rows: int) -> dict[str, Path]:
 if __name__ == "__main__":
     out = make(Path(sys.argv[1]), int(sys.argv[2]))
     print("\n".join(str(p) for p in out.values()))
+    print(make_families(Path(sys.argv[1]), int(sys.argv[2]) // 4))

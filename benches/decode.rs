@@ -9,7 +9,9 @@ use polars_npz::NpzArchive;
 
 fn archive(kind: &str) -> Option<NpzArchive> {
     let dir = PathBuf::from(std::env::var("NPZ_BENCH_DIR").unwrap_or_else(|_| "/tmp/polars-npz-bench".into()));
-    let rows = std::env::var("NPZ_BENCH_ROWS").unwrap_or_else(|_| "4000000".into());
+    let rows: usize = std::env::var("NPZ_BENCH_ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(4_000_000);
+    // The dtype-family archive has a quarter of the rows (its rows are wider).
+    let rows = if kind == "families" { rows / 4 } else { rows };
     let path = dir.join(format!("bench_{kind}_{rows}.npz"));
     match NpzArchive::open(&path) {
         Ok(a) => Some(a),
@@ -41,5 +43,21 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// One column of each dtype family (stored, as np.savez wrote it): views, copies, byte swaps,
+/// bool packing, time scaling, strings, records, N-D and Fortran order.
+fn families(c: &mut Criterion) {
+    let Some(a) = archive("families") else { return };
+    let mut g = c.benchmark_group("family");
+    g.sample_size(10);
+    for m in a.members() {
+        let Some(array) = &m.array else { continue };
+        let name = array.name.as_str();
+        let how = if a.is_zero_copy(name) { "view" } else { "copy" };
+        g.throughput(Throughput::Bytes(m.entry.size));
+        g.bench_function(format!("{name} ({how})"), |b| b.iter(|| a.read(Some(&[name]), None).unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, families);
 criterion_main!(benches);

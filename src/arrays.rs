@@ -289,9 +289,14 @@ fn primitive_values<T: NativeType + Pod>(source: Source<'_>) -> Result<Buffer<T>
                     return Ok(Buffer::from_owner(MappedValues::<T> { range, _t: PhantomData }));
                 }
             }
+            // Byte swaps are done piece by piece as the copy fills them, while in cache.
             let mut v = vec![T::zeroed(); n];
-            reader.read_exact(bytemuck::cast_slice_mut(&mut v))?;
-            (v, swap)
+            reader.read_exact_then(bytemuck::cast_slice_mut(&mut v), |piece| {
+                if swap {
+                    swap_in_place(piece, size_of::<T>());
+                }
+            })?;
+            return Ok(Buffer::from(v));
         }
         Source::Bytes(bytes, swap) => (copy_values(bytes), swap),
     };
@@ -348,52 +353,176 @@ pub(crate) fn with_bytes<R>(
 }
 
 /// Reorder the elements of a Fortran-order (column-major) array of `shape` into C order.
+///
+/// Works on blocks of rows (about 256 KiB of output each, in parallel): within a block, each
+/// position of the trailing axes is one contiguous run of the source (Fortran order keeps the
+/// first axis fastest), written with a stride of one row.
 pub(crate) fn fortran_to_c(bytes: &[u8], shape: &[u64], itemsize: usize) -> Result<Vec<u8>, Invalid> {
-    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    let count: usize = dims.iter().product();
+    let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| invalid!("array too large"))?;
+    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| invalid!("array too large"))?;
     let total = count.checked_mul(itemsize).ok_or_else(|| invalid!("array too large"))?;
     let src = bytes.get(..total).ok_or_else(|| invalid!("data ends early"))?;
     let mut out = vec![0u8; total];
     if count == 0 || itemsize == 0 {
         return Ok(out);
     }
-    // Fortran strides, in elements: the first axis varies fastest.
-    let mut strides = Vec::with_capacity(dims.len());
-    let mut acc = 1usize;
-    for &d in &dims {
-        strides.push(acc);
-        acc *= d;
-    }
-    let last = dims.len() - 1;
-    let mut index = vec![0usize; dims.len()];
-    let mut offset = 0usize;
-    for dst in out.chunks_exact_mut(itemsize) {
-        dst.copy_from_slice(&src[offset * itemsize..(offset + 1) * itemsize]);
-        // Advance the C-order index (last axis fastest), keeping the Fortran offset.
-        let mut axis = last;
-        loop {
-            index[axis] += 1;
-            offset += strides[axis];
-            if index[axis] < dims[axis] || axis == 0 {
-                break;
-            }
-            offset -= strides[axis] * dims[axis];
-            index[axis] = 0;
-            axis -= 1;
-        }
+    let (rows, inner) = (dims[0], &dims[1..]);
+    let row_len = count / rows; // elements per row
+    let row_bytes = row_len * itemsize;
+    let block_rows = ((256 << 10) / row_bytes).clamp(1, rows);
+    let block = |(b, out): (usize, &mut [u8])| match itemsize {
+        1 => transpose_rows::<1>(src, out, b * block_rows, rows, inner, row_len),
+        2 => transpose_rows::<2>(src, out, b * block_rows, rows, inner, row_len),
+        4 => transpose_rows::<4>(src, out, b * block_rows, rows, inner, row_len),
+        8 => transpose_rows::<8>(src, out, b * block_rows, rows, inner, row_len),
+        16 => transpose_rows::<16>(src, out, b * block_rows, rows, inner, row_len),
+        _ => transpose_rows_dyn(src, out, b * block_rows, rows, inner, row_len, itemsize),
+    };
+    if total < (4 << 20) {
+        out.chunks_mut(block_rows * row_bytes).enumerate().for_each(block);
+    } else {
+        THREAD_POOL.install(|| out.par_chunks_mut(block_rows * row_bytes).enumerate().for_each(block));
     }
     Ok(out)
 }
 
+/// The source offsets (in elements, excluding the row) of the positions of a row, in C order:
+/// calls `f(c, offset)` for each position `c` of the trailing axes `inner`.
+fn for_each_row_position(inner: &[usize], rows: usize, mut f: impl FnMut(usize, usize)) {
+    // Fortran strides of the trailing axes, in elements.
+    let mut strides = Vec::with_capacity(inner.len());
+    let mut acc = rows;
+    for &d in inner {
+        strides.push(acc);
+        acc *= d;
+    }
+    let mut index = vec![0usize; inner.len()];
+    let mut offset = 0usize;
+    let row_len: usize = inner.iter().product();
+    for c in 0..row_len {
+        f(c, offset);
+        // Advance the C-order index of the trailing axes (last fastest).
+        for axis in (0..inner.len()).rev() {
+            index[axis] += 1;
+            offset += strides[axis];
+            if index[axis] < inner[axis] {
+                break;
+            }
+            offset -= strides[axis] * inner[axis];
+            index[axis] = 0;
+        }
+    }
+}
+
+/// Rows `first..` (as many as fit in `out`) of a Fortran array of `W`-byte elements, in C order.
+fn transpose_rows<const W: usize>(src: &[u8], out: &mut [u8], first: usize, rows: usize, inner: &[usize], row_len: usize) {
+    let n = out.len() / (row_len * W);
+    for_each_row_position(inner, rows, |c, offset| {
+        let from = &src[(offset + first) * W..(offset + first + n) * W];
+        for (row, v) in out.chunks_exact_mut(row_len * W).zip(from.chunks_exact(W)) {
+            row[c * W..(c + 1) * W].copy_from_slice(v);
+        }
+    });
+}
+
+/// [`transpose_rows`] for elements of any size.
+fn transpose_rows_dyn(src: &[u8], out: &mut [u8], first: usize, rows: usize, inner: &[usize], row_len: usize, w: usize) {
+    let n = out.len() / (row_len * w);
+    for_each_row_position(inner, rows, |c, offset| {
+        let from = &src[(offset + first) * w..(offset + first + n) * w];
+        for (row, v) in out.chunks_exact_mut(row_len * w).zip(from.chunks_exact(w)) {
+            row[c * w..(c + 1) * w].copy_from_slice(v);
+        }
+    });
+}
+
 /// numpy booleans (one byte each, nonzero is true) packed into a bitmap.
 fn pack_bools(bytes: &[u8]) -> Bitmap {
-    let mut packed = vec![0u8; bytes.len().div_ceil(8)];
-    for (out, chunk) in packed.iter_mut().zip(bytes.chunks(8)) {
-        let mut b = 0u8;
-        for (i, &v) in chunk.iter().enumerate() {
-            b |= ((v != 0) as u8) << i;
+    // Eight bytes at a time: the high bit of each byte is set when the byte is not zero, then
+    // one multiplication gathers the eight high bits into the top byte (byte 0 -> bit 0).
+    fn pack8(chunk: &[u8]) -> u8 {
+        match <[u8; 8]>::try_from(chunk) {
+            Ok(b) => {
+                let x = u64::from_le_bytes(b);
+                let nonzero = (((x & 0x7F7F_7F7F_7F7F_7F7F) + 0x7F7F_7F7F_7F7F_7F7F) | x) & 0x8080_8080_8080_8080;
+                ((nonzero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+            }
+            Err(_) => chunk.iter().enumerate().fold(0, |b, (i, &v)| b | (u8::from(v != 0) << i)),
         }
-        *out = b;
+    }
+    let pack = |(out, src): (&mut [u8], &[u8])| out.iter_mut().zip(src.chunks(8)).for_each(|(o, c)| *o = pack8(c));
+    let mut packed = vec![0u8; bytes.len().div_ceil(8)];
+    if bytes.len() < (4 << 20) {
+        pack((&mut packed, bytes));
+    } else {
+        THREAD_POOL.install(|| packed.par_chunks_mut(1 << 17).zip(bytes.par_chunks(1 << 20)).for_each(pack));
     }
     Bitmap::from_u8_vec(packed, bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Element `(i0, i1, ...)` of a Fortran array is at `i0 + d0 * (i1 + d1 * (...))`.
+    fn reference_fortran_to_c(src: &[u8], dims: &[usize], w: usize) -> Vec<u8> {
+        let count: usize = dims.iter().product();
+        let mut out = Vec::with_capacity(count * w);
+        for c in 0..count {
+            // The C-order multi-index of element c, then its Fortran offset.
+            let mut rest = c;
+            let mut index = vec![0; dims.len()];
+            for axis in (0..dims.len()).rev() {
+                index[axis] = rest % dims[axis];
+                rest /= dims[axis];
+            }
+            let offset = (0..dims.len()).rev().fold(0, |acc, axis| acc * dims[axis] + index[axis]);
+            out.extend_from_slice(&src[offset * w..(offset + 1) * w]);
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn fortran_to_c_matches_the_definition(
+            dims in proptest::collection::vec(0usize..9, 1..5),
+            w in prop_oneof![Just(1usize), Just(2), Just(4), Just(8), Just(16), Just(3), Just(12)],
+            tall in any::<bool>(),
+        ) {
+            // Sometimes a tall first axis, so rows come in several blocks.
+            let mut dims = dims;
+            if tall { dims[0] = 70_000 / (w * dims[1..].iter().product::<usize>()).max(1) + 1; }
+            let count: usize = dims.iter().product();
+            let src: Vec<u8> = (0..count * w).map(|i| (i * 31 % 251) as u8).collect();
+            let shape: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
+            let got = fortran_to_c(&src, &shape, w).unwrap();
+            prop_assert_eq!(got, reference_fortran_to_c(&src, &dims, w));
+        }
+
+        #[test]
+        fn pack_bools_matches_bytewise(bytes in proptest::collection::vec(prop_oneof![Just(0u8), Just(1), any::<u8>()], 0..200)) {
+            let bitmap = pack_bools(&bytes);
+            prop_assert_eq!(bitmap.len(), bytes.len());
+            for (i, &b) in bytes.iter().enumerate() {
+                prop_assert_eq!(bitmap.get_bit(i), b != 0);
+            }
+        }
+    }
+
+    #[test]
+    fn large_inputs_take_the_parallel_paths() {
+        // Over 4 MiB: bool packing and byte swapping run in pieces on the pool.
+        let bytes: Vec<u8> = (0..(5 << 20) + 3).map(|i: usize| (i % 7 == 0) as u8 * (i % 5) as u8).collect();
+        let bitmap = pack_bools(&bytes);
+        assert!(bytes.iter().enumerate().all(|(i, &b)| bitmap.get_bit(i) == (b != 0)));
+        let values: Vec<u64> = (0..(5 << 20) / 8 + 1).map(|i| (i as u64).wrapping_mul(0x0102_0304_0506_0708)).collect();
+        let mut swapped = values.clone();
+        swap_in_place(bytemuck::cast_slice_mut(&mut swapped), 8);
+        assert!(values.iter().zip(&swapped).all(|(a, b)| a.swap_bytes() == *b));
+        let dims = [300_000usize, 3];
+        let src: Vec<u8> = (0..dims[0] * dims[1] * 8).map(|i| (i % 253) as u8).collect();
+        assert_eq!(fortran_to_c(&src, &[300_000, 3], 8).unwrap(), reference_fortran_to_c(&src, &dims, 8));
+    }
 }

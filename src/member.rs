@@ -265,6 +265,13 @@ impl MemberReader {
 
     /// Fill `out` with the next bytes of the member.
     pub fn read_exact(&mut self, out: &mut [u8]) -> Result<(), Invalid> {
+        self.read_exact_then(out, |_| {})
+    }
+
+    /// Fill `out` with the next bytes of the member, calling `then` on each piece of it as soon
+    /// as the piece is filled (while it is still in cache). Pieces start at multiples of
+    /// 1 MiB from the start of `out`.
+    pub fn read_exact_then(&mut self, out: &mut [u8], then: impl Fn(&mut [u8]) + Sync) -> Result<(), Invalid> {
         if out.is_empty() {
             return Ok(());
         }
@@ -276,6 +283,7 @@ impl MemberReader {
                 let at = self.pos as usize;
                 copy_chunked(out, |chunk, i| {
                     chunk.copy_from_slice(&buf.bytes()[at + i..at + i + chunk.len()]);
+                    then(chunk);
                     Ok(())
                 })?;
             }
@@ -285,11 +293,14 @@ impl MemberReader {
                 // would first fault each of its pages into this process (about twice as slow).
                 match source {
                     Source::Mapped(_, Some(f)) | Source::File(f) => copy_chunked(out, |chunk, i| {
-                        f.read_exact_at(chunk, at + i as u64).map_err(|e| invalid!("read failed: {e}"))
+                        f.read_exact_at(chunk, at + i as u64).map_err(|e| invalid!("read failed: {e}"))?;
+                        then(chunk);
+                        Ok(())
                     })?,
                     Source::Mapped(m, None) => copy_chunked(out, |chunk, i| {
                         let s = at as usize + i;
                         chunk.copy_from_slice(&m[s..s + chunk.len()]);
+                        then(chunk);
                         Ok(())
                     })?,
                 }
@@ -303,6 +314,7 @@ impl MemberReader {
                     }
                 })?;
                 crc.update(out);
+                then(out);
             }
         }
         self.pos += out.len() as u64;

@@ -9,23 +9,30 @@ use crate::error::{invalid, Invalid};
 /// does.
 pub fn utf32(bytes: &[u8], n: usize, chars: usize, endian: Endian) -> Result<Utf8ViewArray, Invalid> {
     let width = chars * 4;
+    let need = n.checked_mul(width).ok_or_else(|| invalid!("string data too large"))?;
+    let data = bytes.get(..need).ok_or_else(|| invalid!("string data ends early"))?;
     let mut out = MutablePlString::with_capacity(n);
-    let mut s = String::with_capacity(chars);
-    for i in 0..n {
-        let item = bytes.get(i * width..(i + 1) * width).ok_or_else(|| invalid!("string data ends early"))?;
-        s.clear();
-        let mut units: Vec<u32> = item
-            .chunks_exact(4)
-            .map(|c| {
-                let b = [c[0], c[1], c[2], c[3]];
-                if endian == Endian::Big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
-            })
-            .collect();
-        while units.last() == Some(&0) {
-            units.pop();
+    if width == 0 {
+        (0..n).for_each(|_| out.push_value(""));
+        return Ok(out.freeze());
+    }
+    let unit = |c: &[u8]| {
+        let b = [c[0], c[1], c[2], c[3]];
+        if endian == Endian::Big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+    };
+    let mut s = String::with_capacity(width);
+    for (i, item) in data.chunks_exact(width).enumerate() {
+        let mut len = chars;
+        while len > 0 && unit(&item[(len - 1) * 4..len * 4]) == 0 {
+            len -= 1;
         }
-        for u in units {
-            s.push(char::from_u32(u).ok_or_else(|| invalid!("string {i} holds an invalid code point {u:#x}"))?);
+        s.clear();
+        for c in item[..len * 4].chunks_exact(4) {
+            let u = unit(c);
+            match char::from_u32(u) {
+                Some(ch) => s.push(ch),
+                None => return Err(invalid!("string {i} holds an invalid code point {u:#x}")),
+            }
         }
         out.push_value(s.as_str());
     }
@@ -35,9 +42,14 @@ pub fn utf32(bytes: &[u8], n: usize, chars: usize, endian: Endian) -> Result<Utf
 /// `n` byte strings of `width` bytes each; trailing NULs stripped when `strip` (`S`), kept
 /// for raw `V` bytes.
 pub fn fixed_bytes(bytes: &[u8], n: usize, width: usize, strip: bool) -> Result<BinaryViewArray, Invalid> {
+    let need = n.checked_mul(width).ok_or_else(|| invalid!("byte string data too large"))?;
+    let data = bytes.get(..need).ok_or_else(|| invalid!("byte string data ends early"))?;
     let mut out = MutablePlBinary::with_capacity(n);
-    for i in 0..n {
-        let mut item = bytes.get(i * width..(i + 1) * width).ok_or_else(|| invalid!("byte string data ends early"))?;
+    if width == 0 {
+        (0..n).for_each(|_| out.push_value(b""));
+        return Ok(out.freeze());
+    }
+    for mut item in data.chunks_exact(width) {
         if strip {
             while let [rest @ .., 0] = item {
                 item = rest;

@@ -352,24 +352,40 @@ pub(crate) fn with_bytes<R>(
     f(&v)
 }
 
-/// Reorder the elements of a Fortran-order (column-major) array of `shape` into C order.
+/// Bytes of a Fortran-order array of `shape` that hold its first `keep` rows: up to the kept
+/// rows of the last position of the trailing axes.
+pub(crate) fn fortran_prefix_len(shape: &[u64], itemsize: usize, keep: usize) -> Result<usize, Invalid> {
+    let too_large = || invalid!("array too large");
+    let rows = usize::try_from(*shape.first().unwrap_or(&1)).map_err(|_| too_large())?;
+    let row_len = shape.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?)).ok_or_else(too_large)?;
+    if keep == 0 || row_len == 0 {
+        return Ok(0);
+    }
+    let elements = (row_len - 1).checked_mul(rows).and_then(|e| e.checked_add(keep.min(rows))).ok_or_else(too_large)?;
+    elements.checked_mul(itemsize).ok_or_else(too_large)
+}
+
+/// The first `keep` rows of a Fortran-order (column-major) array of `shape`, in C order.
+/// `bytes` needs only [`fortran_prefix_len`] bytes.
 ///
 /// Works on blocks of rows (about 256 KiB of output each, in parallel): within a block, each
 /// position of the trailing axes is one contiguous run of the source (Fortran order keeps the
 /// first axis fastest), written with a stride of one row.
-pub(crate) fn fortran_to_c(bytes: &[u8], shape: &[u64], itemsize: usize) -> Result<Vec<u8>, Invalid> {
+pub(crate) fn fortran_to_c(bytes: &[u8], shape: &[u64], itemsize: usize, keep: usize) -> Result<Vec<u8>, Invalid> {
     let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(|_| invalid!("array too large"))?;
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| invalid!("array too large"))?;
+    let Some(&rows) = dims.first() else { return Err(invalid!("a 0-d array has no rows to reorder")) };
+    let keep = keep.min(rows);
+    let count = dims[1..].iter().try_fold(keep, |a, &d| a.checked_mul(d)).ok_or_else(|| invalid!("array too large"))?;
     let total = count.checked_mul(itemsize).ok_or_else(|| invalid!("array too large"))?;
-    let src = bytes.get(..total).ok_or_else(|| invalid!("data ends early"))?;
+    let src = bytes.get(..fortran_prefix_len(shape, itemsize, keep)?).ok_or_else(|| invalid!("data ends early"))?;
     let mut out = vec![0u8; total];
     if count == 0 || itemsize == 0 {
         return Ok(out);
     }
-    let (rows, inner) = (dims[0], &dims[1..]);
-    let row_len = count / rows; // elements per row
+    let inner = &dims[1..];
+    let row_len = count / keep; // elements per row
     let row_bytes = row_len * itemsize;
-    let block_rows = ((256 << 10) / row_bytes).clamp(1, rows);
+    let block_rows = ((256 << 10) / row_bytes).clamp(1, keep);
     let block = |(b, out): (usize, &mut [u8])| match itemsize {
         1 => transpose_rows::<1>(src, out, b * block_rows, rows, inner, row_len),
         2 => transpose_rows::<2>(src, out, b * block_rows, rows, inner, row_len),
@@ -497,8 +513,13 @@ mod tests {
             let count: usize = dims.iter().product();
             let src: Vec<u8> = (0..count * w).map(|i| (i * 31 % 251) as u8).collect();
             let shape: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
-            let got = fortran_to_c(&src, &shape, w).unwrap();
-            prop_assert_eq!(got, reference_fortran_to_c(&src, &dims, w));
+            let want = reference_fortran_to_c(&src, &dims, w);
+            prop_assert_eq!(&fortran_to_c(&src, &shape, w, dims[0]).unwrap(), &want);
+            // The first `keep` rows need only a prefix of the bytes.
+            let keep = dims[0] / 3;
+            let prefix = fortran_prefix_len(&shape, w, keep).unwrap();
+            let row_bytes = want.len() / dims[0].max(1);
+            prop_assert_eq!(fortran_to_c(&src[..prefix], &shape, w, keep).unwrap(), want[..keep * row_bytes].to_vec());
         }
 
         #[test]
@@ -523,6 +544,6 @@ mod tests {
         assert!(values.iter().zip(&swapped).all(|(a, b)| a.swap_bytes() == *b));
         let dims = [300_000usize, 3];
         let src: Vec<u8> = (0..dims[0] * dims[1] * 8).map(|i| (i % 253) as u8).collect();
-        assert_eq!(fortran_to_c(&src, &[300_000, 3], 8).unwrap(), reference_fortran_to_c(&src, &dims, 8));
+        assert_eq!(fortran_to_c(&src, &[300_000, 3], 8, 300_000).unwrap(), reference_fortran_to_c(&src, &dims, 8));
     }
 }

@@ -281,7 +281,7 @@ impl NpzArchive {
                 reader,
                 mode: match a.rows() {
                     None => Mode::Constant(None),
-                    Some(_) if transposed => Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, array: None, offset: 0 },
+                    Some(_) if transposed => Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, keep: total, array: None, offset: 0 },
                     Some(_) => Mode::Rows,
                 },
             });
@@ -383,9 +383,9 @@ enum Mode {
     Rows,
     /// A 0-d array: decoded once, repeated to each batch's height.
     Constant(Option<Series>),
-    /// Fortran order (2+ dimensions): rows are not contiguous, so the whole array is
-    /// transposed to C order once and sliced per batch.
-    Whole { shape: Vec<u64>, itemsize: usize, array: Option<ArrayRef>, offset: usize },
+    /// Fortran order (2+ dimensions): rows are not contiguous, so the array's first `keep`
+    /// rows (all the reader produces) are transposed to C order once and sliced per batch.
+    Whole { shape: Vec<u64>, itemsize: usize, keep: usize, array: Option<ArrayRef>, offset: usize },
 }
 
 impl ColumnReader {
@@ -400,13 +400,14 @@ impl ColumnReader {
                 }
                 return Ok(scalar.as_ref().map(|s| s.new_from_index(0, rows)).unwrap_or_default());
             }
-            Mode::Whole { shape, itemsize, array, offset } => {
+            Mode::Whole { shape, itemsize, keep, array, offset } => {
                 if array.is_none() {
-                    let total = shape.iter().product::<u64>() as usize * *itemsize;
+                    // The kept rows of the last position of the trailing axes end the bytes needed.
+                    let needed = crate::arrays::fortran_prefix_len(shape, *itemsize, *keep).map_err(in_member)?;
                     let decoder = &self.decoder;
-                    let whole = crate::arrays::with_bytes(&mut self.reader, total, |bytes| {
-                        let c_order = crate::arrays::fortran_to_c(bytes, shape, *itemsize)?;
-                        decoder.decode_bytes(&c_order, shape[0] as usize)
+                    let whole = crate::arrays::with_bytes(&mut self.reader, needed, |bytes| {
+                        let c_order = crate::arrays::fortran_to_c(bytes, shape, *itemsize, *keep)?;
+                        decoder.decode_bytes(&c_order, *keep)
                     })
                     .map_err(in_member)?;
                     *array = Some(whole);

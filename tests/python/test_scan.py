@@ -230,6 +230,25 @@ def test_head_of_deflated_member_inflates_only_what_it_needs(tmp_npz):
         read_npz(path)
 
 
+def test_head_of_fortran_member_reads_only_its_rows(tmp_npz):
+    # Fortran order: the first rows of each column of a (n, 2) array lie in the first half of
+    # the data; with the last quarter of the deflate stream corrupt, a head still succeeds.
+    rng = np.random.default_rng(3)
+    a = np.asfortranarray(rng.integers(-(2**62), 2**62, (200_000, 2)))
+    for compressed in (False, True):
+        path = tmp_npz({"f": a}, compressed)
+        if compressed:
+            corrupt_member(path, "f.npy", "end")
+        got = collect_both(scan_npz(path).head(1000))["f"].to_numpy()
+        np.testing.assert_array_equal(got, a[:1000])
+        np.testing.assert_array_equal(read_npz(path, n_rows=7)["f"].to_numpy(), a[:7])
+        if compressed:
+            with pytest.raises(NpzError, match=r"f\.npy"):
+                read_npz(path)
+        else:
+            np.testing.assert_array_equal(read_npz(path)["f"].to_numpy(), a)
+
+
 def aligned_and_misaligned(tmp_npz):
     """An np.savez archive with one 8-aligned float64 member and one misaligned."""
     for extra in range(64):

@@ -93,6 +93,22 @@ impl ArrowColumn {
     }
 }
 
+/// The schema of the archive's arrays, which Python Polars imports with `pl.Schema(schema)`.
+#[pyclass(frozen, module = "polars_npz._internal")]
+struct ArrowSchema {
+    fields: Vec<polars_arrow::datatypes::Field>,
+}
+
+#[pymethods]
+impl ArrowSchema {
+    /// The Arrow PyCapsule protocol: a struct whose fields are the columns.
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        let dtype = polars_arrow::datatypes::ArrowDataType::Struct(self.fields.clone());
+        let field = polars_arrow::datatypes::Field::new("".into(), dtype, false);
+        PyCapsule::new_with_value(py, crate::raw::export_schema(&field), c"arrow_schema")
+    }
+}
+
 /// An open archive.
 #[pyclass(frozen, module = "polars_npz._internal")]
 struct Archive {
@@ -127,11 +143,11 @@ impl Archive {
         self.inner.column_names().into_iter().map(String::from).collect()
     }
 
-    /// One empty column per array member, carrying its type (the schema).
-    fn schema_columns(&self) -> PyResult<Vec<ArrowColumn>> {
+    /// The Polars schema of the array members, in one object (`pl.Schema(archive.schema())`).
+    fn schema(&self) -> PyResult<ArrowSchema> {
         guarded(|| {
             let schema = self.inner.schema().map_err(to_py)?;
-            schema.iter().map(|(n, dt)| ArrowColumn::from_series(&Series::new_empty(n.clone(), dt))).collect()
+            Ok(ArrowSchema { fields: schema.iter().map(|(n, dt)| dt.to_arrow_field(n.clone(), CompatLevel::newest())).collect() })
         })
     }
 
@@ -332,6 +348,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Archive>()?;
     m.add_class::<Batches>()?;
     m.add_class::<ArrowColumn>()?;
+    m.add_class::<ArrowSchema>()?;
     m.add_function(wrap_pyfunction!(index_column, m)?)?;
     m.add_function(wrap_pyfunction!(align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write_members, m)?)?;

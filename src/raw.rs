@@ -43,6 +43,12 @@ pub fn export(name: &str, array: Box<dyn Array>) -> Exported {
     }
 }
 
+/// Export `field` alone through the Arrow C Data Interface (an `ArrowSchema` struct; for a
+/// struct field, the schema of a record batch).
+pub fn export_schema(field: &polars_arrow::datatypes::Field) -> SendPtr<polars_arrow::ffi::ArrowSchema> {
+    SendPtr(polars_arrow::ffi::export_field_to_c(field))
+}
+
 /// Import the Arrow C stream held by a PyCapsule named `arrow_array_stream` (what
 /// `__arrow_c_stream__` returns), taking it over as the Arrow PyCapsule protocol says: returns
 /// the field and every array of the stream.

@@ -51,10 +51,6 @@ def _frame(columns: list[object]) -> pl.DataFrame:
     return pl.DataFrame([pl.Series(c) for c in columns])
 
 
-def _array_schema(archive: _Archive) -> pl.Schema:
-    return pl.Schema([(s.name, s.dtype) for s in map(pl.Series, archive.schema_columns())])
-
-
 def scan_npz(
     source: Source,
     *,
@@ -126,7 +122,7 @@ def scan_npz(
         raise ValueError(msg)
     path = _source_name(source)
     archive = _open(source, memory_map, max_header_size, verify_checksums)
-    arrays = _array_schema(archive)
+    arrays = pl.Schema(archive.schema())
     fields: list[tuple[str, pl.DataType]] = []
     if row_index_name is not None:
         fields.append((row_index_name, pl.get_index_type()))

@@ -1,13 +1,13 @@
 """scan_npz against what users can pick today, side by side in one run.
 
-Times each task with every reader, interleaved (reader A, B, C, A, B, C, ...), and reports
-medians and ratios (numpy time / reader time). Readers: the numpy path (np.load then
+Times each task with every reader, interleaved (each round runs every reader once, in a
+shuffled order), and reports medians and ratios (numpy time / reader time). Readers: the numpy path (np.load then
 pl.Series / pl.DataFrame(dict(...))), ztensor (memory-maps stored members), spdl
 (spdl.io.load_npz, C++ inflate) when installed, and polars-npz. Memory: peak RSS of a streaming
 sum over the deflated archive, and anonymous memory added by collecting the aligned archive,
 each measured in a fresh process.
 
-    python benches/compare.py [--rows 4000000] [--runs 7] [--out benches/out]
+    python benches/compare.py [--rows 4000000] [--runs 9] [--out benches/out]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -128,11 +129,19 @@ def bench(tasks, runs):
             else:
                 same = np.isclose(float(val), float(ref))
             assert same, (title, name)
-        for _ in range(runs):
-            for name in times:
+        # Rounds in a shuffled order (so no reader always follows the same one), at least
+        # `runs` of them, and more for quick tasks (until every reader has run for 0.5 s or
+        # for 60 rounds), so medians of millisecond tasks are not one noisy sample.
+        rng = random.Random(0)
+        order = list(times)
+        rounds = 0
+        while rounds < runs or (rounds < 60 and min(sum(t) for t in times.values()) < 0.5):
+            rng.shuffle(order)
+            for name in order:
                 t0 = time.perf_counter()
                 fns[name](path, *args)
                 times[name].append(time.perf_counter() - t0)
+            rounds += 1
         med = {n: statistics.median(t) for n, t in times.items()}
         results[title] = {"median_s": med, "failed": {n: repr(v)[:80] for n, v in ok.items() if isinstance(v, Exception)}}
         print(f"{title}: " + ", ".join(f"{n} {1000 * s:.1f} ms" for n, s in med.items()), flush=True)

@@ -2,12 +2,17 @@
 //! null, and an error (never a wrap) when a value does not fit.
 
 use polars_arrow::datatypes::{ArrowDataType, TimeUnit as ArrowUnit};
+use polars_core::runtime::THREAD_POOL;
+use rayon::prelude::*;
 
 use crate::dtype::TimeUnit;
 use crate::error::{invalid, Invalid};
 
 /// numpy's "not a time".
 pub const NAT: i64 = i64::MIN;
+
+/// Conversions of more values than this run in pieces of this size on Polars' thread pool.
+const PARALLEL_PIECE: usize = 1 << 18;
 
 /// What a numpy time type becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,28 +90,36 @@ impl Target {
         if factor == 1 {
             return Ok(());
         }
-        for v in values.iter_mut().filter(|v| **v != NAT) {
-            *v = v.checked_mul(factor).filter(|&x| x != NAT).ok_or_else(|| out_of_range(*v))?;
+        let scale = |piece: &mut [i64]| {
+            for v in piece.iter_mut().filter(|v| **v != NAT) {
+                *v = v.checked_mul(factor).filter(|&x| x != NAT).ok_or_else(|| out_of_range(*v))?;
+            }
+            Ok(())
+        };
+        if values.len() <= PARALLEL_PIECE {
+            return scale(values);
         }
-        Ok(())
+        THREAD_POOL.install(|| values.par_chunks_mut(PARALLEL_PIECE).try_for_each(scale))
     }
 
     /// Convert to days since the epoch; NaT becomes 0 (masked by the validity).
     pub fn to_days(&self, values: &[i64]) -> Result<Vec<i32>, Invalid> {
-        values
-            .iter()
-            .map(|&v| {
-                if v == NAT {
-                    return Ok(0);
-                }
-                let days = match *self {
-                    Target::Days { factor } => v.checked_mul(factor),
-                    Target::Months { factor } => v.checked_mul(factor).and_then(days_from_months),
-                    Target::Ticks { .. } => None,
-                };
-                days.and_then(|d| i32::try_from(d).ok()).ok_or_else(|| out_of_range(v))
-            })
-            .collect()
+        if values.len() <= PARALLEL_PIECE {
+            return values.iter().map(|&v| self.day(v)).collect();
+        }
+        THREAD_POOL.install(|| values.par_iter().with_min_len(PARALLEL_PIECE).map(|&v| self.day(v)).collect())
+    }
+
+    fn day(&self, v: i64) -> Result<i32, Invalid> {
+        if v == NAT {
+            return Ok(0);
+        }
+        let days = match *self {
+            Target::Days { factor } => v.checked_mul(factor),
+            Target::Months { factor } => v.checked_mul(factor).and_then(days_from_months),
+            Target::Ticks { .. } => None,
+        };
+        days.and_then(|d| i32::try_from(d).ok()).ok_or_else(|| out_of_range(v))
     }
 }
 

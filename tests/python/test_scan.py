@@ -163,6 +163,41 @@ def test_large_members_copied_in_parallel_match_numpy(tmp_npz, compressed):
                 assert_matches_numpy(df[name], ref[name])
 
 
+def test_large_time_members_convert_in_parallel(tmp_npz):
+    """Over 262,144 values, unit scaling and day conversion run in pieces: compare with numpy,
+    NaT in every piece, and an out-of-range value in a late piece is still an error."""
+    n = 1_000_003
+    rng = np.random.default_rng(7)
+    secs = rng.integers(-(10**10), 10**10, n)
+    nat = np.zeros(n, dtype=bool)
+    nat[::50_000] = True
+
+    def with_nat(v):
+        v = v.copy()
+        v[nat] = np.iinfo(np.int64).min  # NaT
+        return v
+
+    arrays = {
+        "s": with_nat(secs).astype("M8[s]"),
+        "d": with_nat(secs // 86_400).astype("M8[D]"),
+        "mo": with_nat(secs // 10**7).astype("M8[M]"),
+        "td": with_nat(secs).astype("m8[m]"),
+    }
+    path = tmp_npz(arrays)
+    df = read_npz(path)
+    assert df.equals(scan_npz(path).collect(engine="streaming"))
+    for name, a in arrays.items():
+        assert df[name].is_null().to_numpy().tolist() == nat.tolist()
+        unit = {"s": "ms", "d": "D", "mo": "D", "td": "ms"}[name]
+        want = a[~nat].astype(f"{a.dtype.str[1]}8[{unit}]")
+        got = df[name].drop_nulls().to_numpy()
+        np.testing.assert_array_equal(got.astype(want.dtype), want)
+    big = secs.copy()
+    big[900_000] = np.iinfo(np.int64).max // 10
+    with pytest.raises(NpzError, match=r"out of the range"):
+        read_npz(tmp_npz({"s": big.astype("M8[s]")}))
+
+
 def test_zero_d_members_broadcast(tmp_npz):
     path = tmp_npz({"x": np.arange(4), "scale": np.float32(2.5), "flag": np.bool_(True)})
     df = collect_both(scan_npz(path))

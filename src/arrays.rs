@@ -186,7 +186,7 @@ fn numeric<'a>(d: &NpyDtype, n: usize, source: impl FnOnce(usize) -> Source<'a>)
 /// a view of the mapping) and only a validity bitmap is built.
 fn time_array(values: Buffer<i64>, target: Target, datetime: bool) -> Result<ArrayRef, Invalid> {
     let arrow = target.arrow_type(datetime);
-    let has_nat = values.iter().any(|&v| v == NAT);
+    let has_nat = values.contains(&NAT);
     let validity = has_nat.then(|| values.iter().map(|&v| v != NAT).collect::<Bitmap>());
     if target.is_identity() {
         return Ok(Box::new(PrimitiveArray::<i64>::new(arrow, values, validity)));
@@ -318,7 +318,7 @@ fn swap_in_place(bytes: &mut [u8], width: usize) {
     fn swap<T: Pod + Send>(bytes: &mut [u8], f: fn(T) -> T) -> bool {
         let Ok(values) = bytemuck::try_cast_slice_mut::<u8, T>(bytes) else { return false };
         let each = |c: &mut [T]| c.iter_mut().for_each(|v| *v = f(*v));
-        if values.len() * size_of::<T>() < (4 << 20) {
+        if size_of_val(values) < (4 << 20) {
             each(values);
         } else {
             THREAD_POOL.install(|| values.par_chunks_mut((1 << 20) / size_of::<T>()).for_each(each));

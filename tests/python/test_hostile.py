@@ -249,6 +249,22 @@ def test_replacing_the_file_by_rename_during_a_lazy_scan(tmp_path):
         np.savez(p, x=np.arange(100_000))
 
 
+def test_truncating_the_file_under_a_copied_column_is_an_error(tmp_path):
+    # A misaligned column is copied with positioned reads, so a file cut short under a lazy
+    # scan gives an error naming the member (a zero-copy view would fault instead).
+    p = tmp_path / "cut.npz"
+    np.savez(p, pad=np.arange(3, dtype=np.int8), x=np.arange(300_000.0))
+    members = npz_members(p)
+    assert members.filter(pl.col("name") == "x")["zero_copy"].to_list() == [False]
+    for memory_map in (True, False):
+        lf = scan_npz(p, memory_map=memory_map).select("x")
+        with open(p, "r+b") as f:
+            f.truncate(p.stat().st_size // 2)
+        with pytest.raises(NpzError, match=r"cut\.npz.*x\.npy.*read failed"):
+            lf.collect()
+        np.savez(p, pad=np.arange(3, dtype=np.int8), x=np.arange(300_000.0))
+
+
 def test_eight_threads_scanning_one_archive(tmp_path):
     p = tmp_path / "c.npz"
     arrays = {"a": np.arange(200_000), "b": np.random.default_rng(0).random((200_000, 2))}

@@ -212,14 +212,18 @@ impl NpzArchive {
     }
 
     /// The batch size to use when a consumer (Polars' streaming engine) suggests `requested`
-    /// rows; `None` (one batch) when nothing is requested. Batches of stored members of a
-    /// mapped archive are large, as their per-batch cost is overhead: columns that are all
-    /// views of the mapping come in one batch per thread of Polars' pool (so the consumer's
-    /// threads share the page faults of first touching them), copied columns in batches of
-    /// at least 8 MiB (each copied in parallel while the consumer works on the previous one).
-    /// Deflated members keep the requested size, which bounds memory.
+    /// rows; `None` (one batch) when nothing is requested. Columns that are all views of the
+    /// mapping come in one batch whatever is asked: a batch of views costs nothing and holds
+    /// no memory of its own, and each column stays one contiguous buffer (so, for example,
+    /// `to_numpy()` of it needs no copy either). Copied columns of stored members of a mapped
+    /// archive come in batches of at least 8 MiB (each copied in parallel while the consumer
+    /// works on the previous one), as their per-batch cost is overhead. Deflated members keep
+    /// the requested size, which bounds memory.
     pub fn suggested_batch_rows(&self, columns: &[&str], requested: Option<usize>) -> Option<usize> {
         let requested = requested?;
+        if !columns.is_empty() && columns.iter().all(|c| self.is_zero_copy(c)) {
+            return None;
+        }
         let mapped_stored = matches!(self.source, Source::Mapped(..))
             && columns.iter().all(|c| self.find(c).is_ok_and(|(m, _)| m.entry.compression == Compression::Stored));
         if columns.is_empty() || !mapped_stored {
@@ -231,13 +235,7 @@ impl NpzArchive {
             .map(Decoder::row_bytes)
             .sum::<usize>()
             .max(1);
-        if columns.iter().all(|c| self.is_zero_copy(c)) {
-            let rows = columns.iter().filter_map(|c| self.find(c).ok()?.1.rows()).max().unwrap_or(0);
-            let per_thread = usize::try_from(rows).unwrap_or(usize::MAX).div_ceil(THREAD_POOL.current_num_threads().max(1));
-            Some(per_thread.max((4 << 20) / row_bytes).max(1))
-        } else {
-            Some(requested.max((8 << 20) / row_bytes))
-        }
+        Some(requested.max((8 << 20) / row_bytes))
     }
 
     /// A reader of the named columns in batches of `batch_rows` rows (one batch when `None`),

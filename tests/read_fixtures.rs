@@ -132,33 +132,13 @@ fn suggested_batch_sizes() {
     let stored = NpzArchive::open(fixture("numeric.npz")).unwrap();
     let views: Vec<&str> = stored.column_names().into_iter().filter(|n| stored.is_zero_copy(n)).collect();
     if !views.is_empty() {
-        let rows = stored.suggested_batch_rows(&views, Some(3)).unwrap();
-        assert!(rows > 3, "views: large batches ({rows})");
-        assert_eq!(stored.suggested_batch_rows(&views, None), None, "views, nothing asked: one batch");
+        assert_eq!(stored.suggested_batch_rows(&views, Some(3)), None, "views: one batch");
     }
     let b = stored.suggested_batch_rows(&["flag", "f8"], Some(3)).unwrap();
     assert_eq!(b, (8 << 20) / 9, "stored and mapped: at least 8 MiB per batch");
     let deflated = NpzArchive::open(fixture("numeric_compressed.npz")).unwrap();
     assert_eq!(deflated.suggested_batch_rows(&["f8"], Some(3)), Some(3), "deflated: as asked");
     assert_eq!(deflated.suggested_batch_rows(&["f8"], None), None);
-}
-
-#[test]
-fn views_are_split_across_the_pool_threads() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tall.npz");
-    let rows = 3_000_000usize;
-    let df = polars_core::df!("x" => (0..rows as i64).collect::<Vec<_>>()).unwrap();
-    polars_npz::write_npz(&df, &path, false, 64).unwrap();
-    let a = NpzArchive::open(&path).unwrap();
-    assert!(a.is_zero_copy("x"));
-    let threads = polars_core::runtime::THREAD_POOL.current_num_threads();
-    let expected = rows.div_ceil(threads).max((4 << 20) / 8);
-    assert_eq!(a.suggested_batch_rows(&["x"], Some(100_000)), Some(expected));
-    // The batches are views that cover every row once.
-    let got: Vec<DataFrame> = a.batches(&["x"], None, Some(expected)).unwrap().collect::<Result<_, _>>().unwrap();
-    assert_eq!(got.len(), rows.div_ceil(expected));
-    assert_eq!(got.iter().map(DataFrame::height).sum::<usize>(), rows);
 }
 
 #[test]

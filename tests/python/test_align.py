@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -62,6 +63,39 @@ def test_zero_copy_after_aligning(tmp_path):
     for col in archive.batches(names).next():
         addr = pl.Series(col).to_numpy(allow_copy=False).ctypes.data
         assert lo <= addr < lo + size
+
+
+def file_mappings(path) -> list[tuple[int, int]]:
+    """Address ranges at which this process maps `path` (from /proc/self/maps)."""
+    target = str(os.path.realpath(path))
+    ranges = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split(maxsplit=5)
+            if len(parts) == 6 and parts[5].strip() == target:
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                ranges.append((lo, hi))
+    return ranges
+
+
+@pytest.mark.parametrize("engine", ["streaming", "in-memory"])
+def test_collected_columns_point_into_the_mapped_file(tmp_path, engine):
+    # Through Polars' engines, a collected aligned column is one contiguous buffer inside the
+    # mapping of the archive itself, so numpy gets it without a copy too.
+    src, dst = tmp_path / "src.npz", tmp_path / "dst.npz"
+    n = 300_000  # several of Polars' default 100,000-row batches
+    arrays = {"x": np.arange(n, dtype=np.float64), "yy": np.arange(n, dtype=np.int32)}
+    np.savez(src, **arrays)
+    align_npz(src, dst)
+    df = scan_npz(dst).collect(engine=engine)
+    ranges = file_mappings(dst)
+    assert ranges
+    for name, a in arrays.items():
+        assert df[name].n_chunks() == 1
+        view = df[name].to_numpy(allow_copy=False)
+        addr = view.ctypes.data
+        assert any(lo <= addr < hi for lo, hi in ranges), (name, hex(addr), ranges)
+        np.testing.assert_array_equal(view, a)
 
 
 @pytest.mark.parametrize("decompress", [False, True])

@@ -11,8 +11,8 @@ use crate::archive::{self, Compression, ZipEntry};
 use crate::arrays::{ArrayRef, Decoder};
 use crate::dtype::NpyDtype;
 use crate::error::{invalid, NpzError, Result};
-use crate::header::{self, NpyHeader, DEFAULT_MAX_HEADER_SIZE, PREAMBLE_LEN};
-use crate::member::{MemberReader, Source};
+use crate::header::{self, NpyHeader, DEFAULT_MAX_HEADER_SIZE};
+use crate::member::{MemberReader, Source, WindowReader};
 
 /// Options for opening an archive.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ impl NpzArchive {
         // The index is read with reads of the file, not through the mapping: touching the
         // mapping at each local header would map (and later unmap) pages around each one.
         let entries = match &source {
-            Source::Mapped(_, Some(f)) | Source::File(f) => archive::read_index(std::io::BufReader::new(f.as_ref()), file_len),
+            Source::Mapped(_, Some(f)) | Source::File(f) => archive::read_index(WindowReader::new(f, file_len), file_len),
             Source::Mapped(m, None) => archive::read_index(std::io::Cursor::new(&m[..]), file_len),
         }
         .map_err(zip_err)?;
@@ -318,6 +318,9 @@ impl NpzArchive {
     }
 }
 
+/// Bytes read first from each member for its `.npy` header.
+const FIRST_HEADER_READ: usize = 256;
+
 fn read_array_member(
     source: &Source,
     entry: &ZipEntry,
@@ -325,18 +328,21 @@ fn read_array_member(
     max_header_size: usize,
 ) -> std::result::Result<ArrayMember, crate::error::Invalid> {
     let mut reader = MemberReader::new(source, entry)?;
-    let mut prefix = vec![0u8; PREAMBLE_LEN.min(entry.size as usize)];
-    reader.read_exact(&mut prefix)?;
-    let total = header::header_len(&prefix, max_header_size)?;
+    // One read usually holds the whole header (numpy pads it to 64 bytes, most to 128). It
+    // stops short of the member's last byte: reading that would check a deflated member's
+    // CRC, which is for when its data is read, not its header.
+    let have = FIRST_HEADER_READ.min(usize::try_from(entry.size).unwrap_or(usize::MAX).saturating_sub(1));
+    let mut bytes = vec![0u8; have];
+    reader.read_exact(&mut bytes)?;
+    let total = header::header_len(&bytes, max_header_size)?;
     if total as u64 > entry.size {
         return Err(invalid!("header of {total} bytes is larger than the member ({} bytes)", entry.size));
     }
-    let mut bytes = prefix;
-    bytes.resize(total.max(bytes.len()), 0);
-    let have = PREAMBLE_LEN.min(entry.size as usize);
     if total > have {
+        bytes.resize(total, 0);
         reader.read_exact(&mut bytes[have..total])?;
     }
+    bytes.truncate(total);
     let header = header::parse(&bytes, max_header_size)?;
     let dtype = NpyDtype::from_descr(&header.descr)?;
     let count = header.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));

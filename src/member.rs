@@ -127,7 +127,7 @@ impl MappedRange {
     }
 }
 
-/// Reads a file through a window of 64 KiB: seeks inside the window, and reads of the bytes
+/// Reads a file through a window of 8 KiB: seeks inside the window, and reads of the bytes
 /// it holds, cost no system call (reading a zip index seeks to every member's local header,
 /// which in an archive of small members lie close together).
 pub struct WindowReader<'a> {
@@ -140,7 +140,7 @@ pub struct WindowReader<'a> {
 }
 
 impl<'a> WindowReader<'a> {
-    const WINDOW: usize = 64 * 1024;
+    const WINDOW: usize = 8 * 1024;
 
     /// A reader of `file`, `len` bytes long.
     pub fn new(file: &'a File, len: u64) -> WindowReader<'a> {
@@ -479,7 +479,7 @@ mod tests {
             (0u64..300_000).prop_map(|p| Op::Seek(SeekFrom::Start(p))),
             (-300_000i64..10).prop_map(|d| Op::Seek(SeekFrom::End(d))),
             (-100_000i64..100_000).prop_map(|d| Op::Seek(SeekFrom::Current(d))),
-            prop_oneof![0usize..100, 60_000usize..140_000].prop_map(Op::Read),
+            prop_oneof![0usize..100, 7_000usize..20_000].prop_map(Op::Read),
         ]
     }
 

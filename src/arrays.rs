@@ -227,9 +227,9 @@ pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<Ar
             let values = primitive_values::<i64>(Source::Bytes(bytes, swap))?;
             time_array(values, target, datetime)
         }
-        Element::Unicode => Ok(Box::new(strings::utf32(bytes, n, d.itemsize / 4, d.endian)?)),
-        Element::Bytes => Ok(Box::new(strings::fixed_bytes(bytes, n, d.itemsize, true)?)),
-        Element::Void => Ok(Box::new(strings::fixed_bytes(bytes, n, d.itemsize, false)?)),
+        Element::Unicode => strings::utf32(bytes, n, d.itemsize / 4, d.endian),
+        Element::Bytes => strings::fixed_bytes(bytes, n, d.itemsize, true),
+        Element::Void => strings::fixed_bytes(bytes, n, d.itemsize, false),
         Element::Record(fields) => {
             let arrow = dtype::arrow_type(d).map_err(Invalid)?;
             let mut children = Vec::with_capacity(fields.len());

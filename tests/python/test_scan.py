@@ -198,6 +198,31 @@ def test_large_time_members_convert_in_parallel(tmp_npz):
         read_npz(tmp_npz({"s": big.astype("M8[s]")}))
 
 
+def test_large_string_members_decode_in_pieces(tmp_npz, tmp_path):
+    """Over 2 MiB of strings are decoded in 1 MiB pieces on the pool and joined: compare with
+    numpy, and an invalid code point in a late piece is reported at its own index."""
+    n = 200_003
+    rng = np.random.default_rng(11)
+    words = np.array(["", "a", "héllo", "日本語テキスト", "x" * 20, "emoji 🎉", "tail\x00mid"])
+    u = words[rng.integers(0, len(words), n)].astype("U24")
+    arrays = {"u": u, "ube": u.astype(">U24"), "s": np.char.encode(u, "utf-8").astype("S40"), "v": np.frombuffer(rng.bytes(n * 12), dtype="V12")}
+    path = tmp_npz(arrays)
+    ref = np.load(path)
+    for df in (read_npz(path), scan_npz(path).collect(engine="streaming")):
+        assert df["u"].to_list() == ref["u"].tolist()
+        assert df["ube"].to_list() == ref["ube"].tolist()
+        assert df["s"].to_list() == ref["s"].tolist()
+        assert df["v"].to_list() == [bytes(x) for x in ref["v"].tolist()]
+    bad = np.zeros(n, dtype="<U24")
+    raw = bad.view("<u4").reshape(n, 24)
+    raw[:, 0] = ord("k")
+    raw[150_000, 3] = 0x110000  # beyond Unicode
+    bad_path = tmp_path / "bad.npz"
+    np.savez(bad_path, u=bad)
+    with pytest.raises(NpzError, match=r"u\.npy.*string 150000 holds an invalid code point 0x110000"):
+        read_npz(bad_path)
+
+
 def test_zero_d_members_broadcast(tmp_npz):
     path = tmp_npz({"x": np.arange(4), "scale": np.float32(2.5), "flag": np.bool_(True)})
     df = collect_both(scan_npz(path))

@@ -232,11 +232,16 @@ pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<Ar
         Element::Void => strings::fixed_bytes(bytes, n, d.itemsize, false),
         Element::Record(fields) => {
             let arrow = dtype::arrow_type(d).map_err(Invalid)?;
-            let mut children = Vec::with_capacity(fields.len());
-            for f in fields {
+            let field = |f: &dtype::RecordField| {
                 let gathered = gather_field(bytes, n, d.itemsize, f.offset, f.dtype.itemsize)?;
-                children.push(decode_elements(&f.dtype, &gathered, n)?);
-            }
+                decode_elements(&f.dtype, &gathered, n)
+            };
+            // Fields of a large member are gathered and decoded in parallel.
+            let children = if bytes.len() < (1 << 20) {
+                fields.iter().map(field).collect::<Result<Vec<_>, _>>()?
+            } else {
+                THREAD_POOL.install(|| fields.par_iter().map(field).collect::<Result<Vec<_>, _>>())?
+            };
             Ok(Box::new(StructArray::new(arrow, n, children, None)))
         }
         Element::Object => Err(invalid!("object arrays are never loaded")),
@@ -248,14 +253,30 @@ fn gather_field(bytes: &[u8], n: usize, record: usize, offset: usize, width: usi
     if offset.checked_add(width).is_none_or(|end| end > record) {
         return Err(invalid!("structured field at offset {offset} of {width} bytes lies outside its {record}-byte record"));
     }
-    let mut out = Vec::with_capacity(n * width);
     if record == 0 {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    for rec in bytes.chunks_exact(record).take(n) {
-        out.extend_from_slice(&rec[offset..offset + width]);
+    fn gather<const W: usize>(bytes: &[u8], n: usize, record: usize, offset: usize) -> Vec<u8> {
+        let mut out = vec![0u8; n * W];
+        for (dst, rec) in out.chunks_exact_mut(W).zip(bytes.chunks_exact(record)) {
+            dst.copy_from_slice(&rec[offset..offset + W]);
+        }
+        out
     }
-    Ok(out)
+    Ok(match width {
+        1 => gather::<1>(bytes, n, record, offset),
+        2 => gather::<2>(bytes, n, record, offset),
+        4 => gather::<4>(bytes, n, record, offset),
+        8 => gather::<8>(bytes, n, record, offset),
+        16 => gather::<16>(bytes, n, record, offset),
+        _ => {
+            let mut out = Vec::with_capacity(n * width);
+            for rec in bytes.chunks_exact(record).take(n) {
+                out.extend_from_slice(&rec[offset..offset + width]);
+            }
+            out
+        }
+    })
 }
 
 /// Wrap `leaf` (all elements of `rows` rows) in one fixed-size list per row dimension.

@@ -223,6 +223,32 @@ def test_large_string_members_decode_in_pieces(tmp_npz, tmp_path):
         read_npz(bad_path)
 
 
+def test_large_record_members_match_numpy(tmp_npz):
+    # Over 1 MiB of records: fields are gathered and decoded in parallel.
+    n = 150_001
+    dt = np.dtype([("x", "<f4"), ("flag", "?"), ("id", ">i8"), ("pair", "<u2", (2,)), ("inner", [("a", "<i2"), ("b", "S3")])], align=True)
+    rng = np.random.default_rng(5)
+    rec = np.zeros(n, dtype=dt)
+    rec["x"] = rng.normal(size=n)
+    rec["flag"] = rng.random(n) > 0.5
+    rec["id"] = rng.integers(-(2**60), 2**60, n)
+    rec["pair"] = rng.integers(0, 65535, (n, 2))
+    rec["inner"]["a"] = rng.integers(-30000, 30000, n)
+    rec["inner"]["b"] = rng.choice([b"", b"ab", b"xyz"], n)
+    for compressed in (False, True):
+        path = tmp_npz({"rec": rec}, compressed)
+        ref = np.load(path)["rec"]
+        df = read_npz(path)
+        s = df["rec"].struct
+        for name in ("x", "flag", "id"):
+            np.testing.assert_array_equal(s.field(name).to_numpy(), ref[name].astype(ref[name].dtype.newbyteorder("=")))
+        np.testing.assert_array_equal(s.field("pair").to_numpy(), ref["pair"])
+        inner = s.field("inner").struct
+        np.testing.assert_array_equal(inner.field("a").to_numpy(), ref["inner"]["a"])
+        assert inner.field("b").to_list() == ref["inner"]["b"].tolist()
+        assert df.equals(scan_npz(path).collect(engine="streaming"))
+
+
 def test_zero_d_members_broadcast(tmp_npz):
     path = tmp_npz({"x": np.arange(4), "scale": np.float32(2.5), "flag": np.bool_(True)})
     df = collect_both(scan_npz(path))

@@ -240,6 +240,12 @@ def test_datetime_overflow_is_an_error_not_a_wrap(tmp_path):
     np.savez(path, t=np.array([2**62], dtype="M8[s]"))
     with pytest.raises(NpzError, match=r"t\.npy.*out of the range"):
         read_npz(path)
+    # Days beyond a Polars Date (i32), also next to NaT and in-range values.
+    np.savez(path, d=np.array([0, np.iinfo(np.int64).min, 2**31], dtype="M8[D]"))
+    with pytest.raises(NpzError, match=r"d\.npy.*value 2147483648 is out of the range"):
+        read_npz(path)
+    np.savez(path, d=np.array([-(2**31), np.iinfo(np.int64).min, 2**31 - 1], dtype="M8[D]"))
+    assert read_npz(path)["d"].cast(pl.Int32).to_list() == [-(2**31), None, 2**31 - 1]
 
 
 def test_datetime_zero_copy_keeps_values_and_masks_nat(tmp_path):

@@ -91,6 +91,13 @@ impl Target {
             return Ok(());
         }
         let scale = |piece: &mut [i64]| {
+            // When no product can overflow, a plain multiplication (vectorized); otherwise
+            // checked, naming the first value out of range.
+            let limit = (i64::MAX as u64 / factor.unsigned_abs().max(1)) as i64;
+            if piece.iter().all(|&v| v == NAT || (-limit..=limit).contains(&v)) {
+                piece.iter_mut().for_each(|v| *v = if *v == NAT { NAT } else { v.wrapping_mul(factor) });
+                return Ok(());
+            }
             for v in piece.iter_mut().filter(|v| **v != NAT) {
                 *v = v.checked_mul(factor).filter(|&x| x != NAT).ok_or_else(|| out_of_range(*v))?;
             }

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::dtype::{self, Element, NpyDtype};
 use crate::error::{invalid, Invalid};
 use crate::member::{MappedRange, MemberReader};
+use crate::pieces::for_each_piece;
 use crate::strings;
 use crate::temporal::{Target, NAT};
 
@@ -256,26 +257,22 @@ fn gather_field(bytes: &[u8], n: usize, record: usize, offset: usize, width: usi
     if record == 0 {
         return Ok(Vec::new());
     }
-    fn gather<const W: usize>(bytes: &[u8], n: usize, record: usize, offset: usize) -> Vec<u8> {
-        let mut out = vec![0u8; n * W];
-        for (dst, rec) in out.chunks_exact_mut(W).zip(bytes.chunks_exact(record)) {
-            dst.copy_from_slice(&rec[offset..offset + W]);
+    // `W` is `w` when known at compile time (so the copy is specialized), or 0.
+    fn gather<const W: usize>(bytes: &[u8], n: usize, record: usize, offset: usize, w: usize) -> Vec<u8> {
+        let w = if W == 0 { w } else { W };
+        let mut out = vec![0u8; n * w];
+        for (dst, rec) in out.chunks_exact_mut(w).zip(bytes.chunks_exact(record)) {
+            dst.copy_from_slice(&rec[offset..offset + w]);
         }
         out
     }
     Ok(match width {
-        1 => gather::<1>(bytes, n, record, offset),
-        2 => gather::<2>(bytes, n, record, offset),
-        4 => gather::<4>(bytes, n, record, offset),
-        8 => gather::<8>(bytes, n, record, offset),
-        16 => gather::<16>(bytes, n, record, offset),
-        _ => {
-            let mut out = Vec::with_capacity(n * width);
-            for rec in bytes.chunks_exact(record).take(n) {
-                out.extend_from_slice(&rec[offset..offset + width]);
-            }
-            out
-        }
+        1 => gather::<1>(bytes, n, record, offset, 1),
+        2 => gather::<2>(bytes, n, record, offset, 2),
+        4 => gather::<4>(bytes, n, record, offset, 4),
+        8 => gather::<8>(bytes, n, record, offset, 8),
+        16 => gather::<16>(bytes, n, record, offset, 16),
+        w => gather::<0>(bytes, n, record, offset, w),
     })
 }
 
@@ -338,12 +335,7 @@ fn copy_values<T: Pod>(bytes: &[u8]) -> Vec<T> {
 fn swap_in_place(bytes: &mut [u8], width: usize) {
     fn swap<T: Pod + Send>(bytes: &mut [u8], f: fn(T) -> T) -> bool {
         let Ok(values) = bytemuck::try_cast_slice_mut::<u8, T>(bytes) else { return false };
-        let each = |c: &mut [T]| c.iter_mut().for_each(|v| *v = f(*v));
-        if size_of_val(values) < (4 << 20) {
-            each(values);
-        } else {
-            THREAD_POOL.install(|| values.par_chunks_mut((1 << 20) / size_of::<T>()).for_each(each));
-        }
+        for_each_piece(values, (1 << 20) / size_of::<T>(), |_, piece| piece.iter_mut().for_each(|v| *v = f(*v)));
         true
     }
     let done = match width {
@@ -407,19 +399,17 @@ pub(crate) fn fortran_to_c(bytes: &[u8], shape: &[u64], itemsize: usize, keep: u
     let row_len = count / keep; // elements per row
     let row_bytes = row_len * itemsize;
     let block_rows = ((256 << 10) / row_bytes).clamp(1, keep);
-    let block = |(b, out): (usize, &mut [u8])| match itemsize {
-        1 => transpose_rows::<1>(src, out, b * block_rows, rows, inner, row_len),
-        2 => transpose_rows::<2>(src, out, b * block_rows, rows, inner, row_len),
-        4 => transpose_rows::<4>(src, out, b * block_rows, rows, inner, row_len),
-        8 => transpose_rows::<8>(src, out, b * block_rows, rows, inner, row_len),
-        16 => transpose_rows::<16>(src, out, b * block_rows, rows, inner, row_len),
-        _ => transpose_rows_dyn(src, out, b * block_rows, rows, inner, row_len, itemsize),
-    };
-    if total < (4 << 20) {
-        out.chunks_mut(block_rows * row_bytes).enumerate().for_each(block);
-    } else {
-        THREAD_POOL.install(|| out.par_chunks_mut(block_rows * row_bytes).enumerate().for_each(block));
-    }
+    for_each_piece(&mut out, block_rows * row_bytes, |at, block| {
+        let first = at / row_bytes;
+        match itemsize {
+            1 => transpose_rows::<1>(src, block, first, rows, inner, row_len, 1),
+            2 => transpose_rows::<2>(src, block, first, rows, inner, row_len, 2),
+            4 => transpose_rows::<4>(src, block, first, rows, inner, row_len, 4),
+            8 => transpose_rows::<8>(src, block, first, rows, inner, row_len, 8),
+            16 => transpose_rows::<16>(src, block, first, rows, inner, row_len, 16),
+            w => transpose_rows::<0>(src, block, first, rows, inner, row_len, w),
+        }
+    });
     Ok(out)
 }
 
@@ -451,19 +441,10 @@ fn for_each_row_position(inner: &[usize], rows: usize, mut f: impl FnMut(usize, 
     }
 }
 
-/// Rows `first..` (as many as fit in `out`) of a Fortran array of `W`-byte elements, in C order.
-fn transpose_rows<const W: usize>(src: &[u8], out: &mut [u8], first: usize, rows: usize, inner: &[usize], row_len: usize) {
-    let n = out.len() / (row_len * W);
-    for_each_row_position(inner, rows, |c, offset| {
-        let from = &src[(offset + first) * W..(offset + first + n) * W];
-        for (row, v) in out.chunks_exact_mut(row_len * W).zip(from.chunks_exact(W)) {
-            row[c * W..(c + 1) * W].copy_from_slice(v);
-        }
-    });
-}
-
-/// [`transpose_rows`] for elements of any size.
-fn transpose_rows_dyn(src: &[u8], out: &mut [u8], first: usize, rows: usize, inner: &[usize], row_len: usize, w: usize) {
+/// Rows `first..` (as many as fit in `out`) of a Fortran array of `w`-byte elements, in C order.
+/// `W` is `w` when known at compile time (so the element copy is specialized), or 0.
+fn transpose_rows<const W: usize>(src: &[u8], out: &mut [u8], first: usize, rows: usize, inner: &[usize], row_len: usize, w: usize) {
+    let w = if W == 0 { w } else { W };
     let n = out.len() / (row_len * w);
     for_each_row_position(inner, rows, |c, offset| {
         let from = &src[(offset + first) * w..(offset + first + n) * w];
@@ -487,13 +468,11 @@ fn pack_bools(bytes: &[u8]) -> Bitmap {
             Err(_) => chunk.iter().enumerate().fold(0, |b, (i, &v)| b | (u8::from(v != 0) << i)),
         }
     }
-    let pack = |(out, src): (&mut [u8], &[u8])| out.iter_mut().zip(src.chunks(8)).for_each(|(o, c)| *o = pack8(c));
     let mut packed = vec![0u8; bytes.len().div_ceil(8)];
-    if bytes.len() < (4 << 20) {
-        pack((&mut packed, bytes));
-    } else {
-        THREAD_POOL.install(|| packed.par_chunks_mut(1 << 17).zip(bytes.par_chunks(1 << 20)).for_each(pack));
-    }
+    for_each_piece(&mut packed, 1 << 17, |at, out| {
+        let src = &bytes[at * 8..((at + out.len()) * 8).min(bytes.len())];
+        out.iter_mut().zip(src.chunks(8)).for_each(|(o, c)| *o = pack8(c));
+    });
     Bitmap::from_u8_vec(packed, bytes.len())
 }
 

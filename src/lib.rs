@@ -37,6 +37,7 @@ pub mod inflate;
 pub mod member;
 pub mod npywrite;
 pub mod npz;
+pub mod pieces;
 pub mod pyliteral;
 pub mod raw;
 pub mod strings;

@@ -10,12 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use memmap2::Mmap;
-use polars_core::runtime::THREAD_POOL;
-use rayon::prelude::*;
 
 use crate::archive::{Compression, ZipEntry};
 use crate::error::{invalid, Invalid};
 use crate::inflate::Inflater;
+use crate::pieces::{for_each_piece, try_for_each_piece};
 
 /// The bytes of an archive file: one shared memory map, or the open file.
 #[derive(Debug, Clone)]
@@ -278,35 +277,33 @@ impl MemberReader {
         self.size - self.pos
     }
 
+    /// The memory holding this member's bytes (the shared mapping, or the wholly inflated
+    /// member) and the offset of its next byte there; `None` when its bytes must be read.
+    fn mapped_position(&mut self) -> Result<Option<(Backing, usize)>, Invalid> {
+        self.materialize()?;
+        Ok(match &self.kind {
+            ReaderKind::Stored { source: Source::Mapped(map, _), data_start } => Some((Backing::Map(map.clone()), (*data_start + self.pos) as usize)),
+            ReaderKind::Inflated { buf } => Some((buf.clone(), self.pos as usize)),
+            _ => None,
+        })
+    }
+
     /// The next `len` bytes as a range of the shared mapping, if this member is stored and
     /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
     pub fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
-        self.materialize()?;
-        let (backing, start) = match &self.kind {
-            ReaderKind::Stored { source: Source::Mapped(map, _), data_start } => (Backing::Map(map.clone()), *data_start),
-            ReaderKind::Inflated { buf } => (buf.clone(), 0),
-            _ => return Ok(None),
-        };
+        let Some((backing, start)) = self.mapped_position()? else { return Ok(None) };
         self.check_len(len)?;
-        let start = (start + self.pos) as usize;
-        let range = MappedRange { backing, start, len };
         self.pos += len as u64;
-        Ok(Some(range))
+        Ok(Some(MappedRange { backing, start, len }))
     }
 
     /// Like [`MemberReader::next_mapped`], but only when the bytes start at an address that
     /// is a multiple of `align`; otherwise `None`, and nothing is consumed.
     pub fn next_mapped_aligned(&mut self, len: usize, align: usize) -> Result<Option<MappedRange>, Invalid> {
-        self.materialize()?;
-        let at = match &self.kind {
-            ReaderKind::Stored { source: Source::Mapped(map, _), data_start } => map.as_ptr() as usize + (*data_start + self.pos) as usize,
-            ReaderKind::Inflated { buf } => buf.bytes().as_ptr() as usize + self.pos as usize,
-            _ => return Ok(None),
-        };
-        if at % align.max(1) != 0 {
-            return Ok(None);
+        match self.mapped_position()? {
+            Some((backing, start)) if (backing.bytes().as_ptr() as usize + start) % align.max(1) == 0 => self.next_mapped(len),
+            _ => Ok(None),
         }
-        self.next_mapped(len)
     }
 
     fn check_len(&self, len: usize) -> Result<(), Invalid> {
@@ -335,34 +332,28 @@ impl MemberReader {
         }
         self.check_len(out.len())?;
         self.materialize()?;
+        // Copied in pieces (in parallel when large), each handed to `then` once filled.
+        let pos = self.pos;
+        let copy_from = |src: &[u8], out: &mut [u8]| {
+            for_each_piece(out, COPY_PIECE, |i, piece| {
+                piece.copy_from_slice(&src[i..i + piece.len()]);
+                then(piece);
+            })
+        };
         match &mut self.kind {
             ReaderKind::PendingWhole { .. } => return Err(invalid!("internal: member not inflated")),
-            ReaderKind::Inflated { buf } => {
-                let at = self.pos as usize;
-                copy_chunked(out, |chunk, i| {
-                    chunk.copy_from_slice(&buf.bytes()[at + i..at + i + chunk.len()]);
-                    then(chunk);
+            ReaderKind::Inflated { buf } => copy_from(&buf.bytes()[pos as usize..], out),
+            // Positioned reads copy straight from the page cache; copying from the mapping
+            // would first fault each of its pages into this process (about twice as slow).
+            ReaderKind::Stored { source: Source::Mapped(_, Some(f)) | Source::File(f), data_start } => {
+                let at = *data_start + pos;
+                try_for_each_piece(out, COPY_PIECE, |i, piece| {
+                    f.read_exact_at(piece, at + i as u64).map_err(|e| invalid!("read failed: {e}"))?;
+                    then(piece);
                     Ok(())
                 })?;
             }
-            ReaderKind::Stored { source, data_start } => {
-                let at = *data_start + self.pos;
-                // Positioned reads copy straight from the page cache; copying from the mapping
-                // would first fault each of its pages into this process (about twice as slow).
-                match source {
-                    Source::Mapped(_, Some(f)) | Source::File(f) => copy_chunked(out, |chunk, i| {
-                        f.read_exact_at(chunk, at + i as u64).map_err(|e| invalid!("read failed: {e}"))?;
-                        then(chunk);
-                        Ok(())
-                    })?,
-                    Source::Mapped(m, None) => copy_chunked(out, |chunk, i| {
-                        let s = at as usize + i;
-                        chunk.copy_from_slice(&m[s..s + chunk.len()]);
-                        then(chunk);
-                        Ok(())
-                    })?,
-                }
-            }
+            ReaderKind::Stored { source: Source::Mapped(m, None), data_start } => copy_from(&m[(*data_start + pos) as usize..], out),
             ReaderKind::Deflated { inflater, crc, .. } => {
                 inflater.fill(out).map_err(|e| {
                     if e.0.contains("ends early") {
@@ -419,17 +410,7 @@ impl MemberReader {
 }
 
 /// Large copies are split in pieces of this many bytes, copied in parallel.
-const COPY_CHUNK: usize = 1 << 20;
-
-/// Fill `out` by calling `fill(piece, offset)` for consecutive pieces of it: in parallel on
-/// Polars' thread pool when `out` is large (the cores share the copy and its page faults),
-/// otherwise in one call.
-fn copy_chunked(out: &mut [u8], fill: impl Fn(&mut [u8], usize) -> Result<(), Invalid> + Sync) -> Result<(), Invalid> {
-    if out.len() < 4 * COPY_CHUNK {
-        return fill(out, 0);
-    }
-    THREAD_POOL.install(|| out.par_chunks_mut(COPY_CHUNK).enumerate().try_for_each(|(i, c)| fill(c, i * COPY_CHUNK)))
-}
+const COPY_PIECE: usize = 1 << 20;
 
 /// Inflate a whole deflated member (libdeflate) into 8-aligned memory, CRC checked.
 fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {

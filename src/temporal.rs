@@ -11,8 +11,9 @@ use crate::error::{invalid, Invalid};
 /// numpy's "not a time".
 pub const NAT: i64 = i64::MIN;
 
-/// Conversions of more values than this run in pieces of this size on Polars' thread pool.
-const PARALLEL_PIECE: usize = 1 << 18;
+/// Values per piece when a large conversion runs on Polars' thread pool (from four pieces on,
+/// as the other decoders do).
+const PIECE: usize = 1 << 16;
 
 /// What a numpy time type becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,7 @@ impl Target {
         if factor == 1 {
             return Ok(());
         }
-        let scale = |piece: &mut [i64]| {
+        crate::pieces::try_for_each_piece(values, PIECE, |_, piece| {
             // When no product can overflow, a plain multiplication (vectorized); otherwise
             // checked, naming the first value out of range.
             let limit = (i64::MAX as u64 / factor.unsigned_abs().max(1)) as i64;
@@ -102,11 +103,7 @@ impl Target {
                 *v = v.checked_mul(factor).filter(|&x| x != NAT).ok_or_else(|| out_of_range(*v))?;
             }
             Ok(())
-        };
-        if values.len() <= PARALLEL_PIECE {
-            return scale(values);
-        }
-        THREAD_POOL.install(|| values.par_chunks_mut(PARALLEL_PIECE).try_for_each(scale))
+        })
     }
 
     /// Convert to days since the epoch; NaT becomes 0 (masked by the validity).
@@ -117,10 +114,10 @@ impl Target {
         if *self == (Target::Days { factor: 1 }) && values.iter().all(fits) {
             return Ok(values.iter().map(|&v| if v == NAT { 0 } else { v as i32 }).collect());
         }
-        if values.len() <= PARALLEL_PIECE {
+        if values.len() < 4 * PIECE {
             return values.iter().map(|&v| self.day(v)).collect();
         }
-        THREAD_POOL.install(|| values.par_iter().with_min_len(PARALLEL_PIECE).map(|&v| self.day(v)).collect())
+        THREAD_POOL.install(|| values.par_iter().with_min_len(PIECE).map(|&v| self.day(v)).collect())
     }
 
     fn day(&self, v: i64) -> Result<i32, Invalid> {

@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
         let Some(a) = archive(kind) else { continue };
         let names = a.column_names();
         let one = names.iter().copied().find(|n| !a.is_zero_copy(n)).unwrap_or(names[0]);
-        let bytes: u64 = a.members().iter().map(|m| m.entry.size).sum();
+        let bytes: u64 = a.members().iter().map(|m| m.size()).sum();
         g.throughput(Throughput::Bytes(bytes));
         g.bench_function(format!("{kind}/all columns"), |b| b.iter(|| a.read(None, None).unwrap()));
         g.throughput(Throughput::Bytes(bytes / names.len() as u64));
@@ -50,10 +50,9 @@ fn families(c: &mut Criterion) {
     let mut g = c.benchmark_group("family");
     g.sample_size(10);
     for m in a.members() {
-        let Some(array) = &m.array else { continue };
-        let name = array.name.as_str();
+        let Some(name) = m.column() else { continue };
         let how = if a.is_zero_copy(name) { "view" } else { "copy" };
-        g.throughput(Throughput::Bytes(m.entry.size));
+        g.throughput(Throughput::Bytes(m.size()));
         g.bench_function(format!("{name} ({how})"), |b| b.iter(|| a.read(Some(&[name]), None).unwrap()));
     }
     g.finish();

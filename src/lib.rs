@@ -8,7 +8,7 @@
 //! use polars_npz::NpzArchive;
 //!
 //! let archive = NpzArchive::open("data.npz")?;
-//! println!("{:?}", archive.schema()?);
+//! println!("{:?}", archive.schema());
 //! // Two columns, first 1,000 rows.
 //! let df = archive.read(Some(&["x", "y"]), Some(1_000))?;
 //! // Or batch by batch.
@@ -19,35 +19,55 @@
 //! # Ok::<(), polars_npz::NpzError>(())
 //! ```
 //!
-//! Layers, lowest first (data flows one way): [`archive`] (zip central directory),
-//! [`header`] (`.npy` header, with [`pyliteral`] for its dict), [`dtype`] (numpy -> Arrow
-//! types), [`member`] (member bytes: mapping, reads, [`inflate`]), [`arrays`] (bytes -> Arrow
-//! arrays, with [`temporal`] and [`strings`] conversions), [`npz`] (Series,
-//! DataFrames, batches), and the Python module (feature `python`). All `unsafe` is in [`raw`].
+//! Layers, lowest first; data flows one way and no module imports one that imports it back:
+//! - foundations: `error` (the error type), `raw` (every `unsafe` block of the crate),
+//!   `pieces` (work in pieces on Polars' pool);
+//! - `source`: byte sources (mapped file, plain file, bytes in memory) behind one trait;
+//! - `zip`: the central directory, a member's bytes (inflating), the aligned zip writer;
+//! - `npy`: `.npy` headers, the numpy type table, time units (bytes and text only);
+//! - `decode`: member bytes to Arrow arrays (views, copies, strings, records, Fortran order);
+//! - `scan`: an archive as Polars sees it: schema, heights, batches;
+//! - `write`: `.npy` encoding, archive writing, realignment;
+//! - `python` (feature `python`): the bindings.
 
 #![warn(missing_docs)]
 
-pub mod align;
-pub mod archive;
-pub mod arrays;
-pub mod dtype;
-pub mod error;
-pub mod header;
-pub mod inflate;
-pub mod member;
-pub mod npywrite;
-pub mod npz;
-pub mod pieces;
-pub mod pyliteral;
-pub mod raw;
-pub mod strings;
-pub mod temporal;
-pub mod writer;
-pub mod zipwrite;
+mod decode;
+mod error;
+mod npy;
+mod pieces;
+mod raw;
+mod scan;
+mod source;
+mod write;
+mod zip;
 #[cfg(feature = "python")]
 mod python;
 
-pub use error::{NpzError, Result};
-pub use align::{align_npz, AlignOptions};
-pub use npywrite::write_npz;
-pub use npz::{ArrayMember, BatchReader, Member, NpzArchive, OpenOptions};
+pub use error::{Category, ErrorKind, NpzError, Result};
+pub use scan::{BatchReader, Member, NpzArchive, OpenOptions};
+pub use write::align::{align_npz, AlignOptions};
+pub use write::npy::write_npz;
+
+/// Entry points for the fuzz targets (not part of the API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Read the zip index of `data`.
+    pub fn read_index(data: &[u8]) -> bool {
+        crate::source::from_bytes(data).is_ok_and(|s| crate::zip::read_index(&*s).is_ok())
+    }
+
+    /// Parse `data` as a `.npy` header, then its dtype and Arrow type; true when all succeed.
+    pub fn parse_header(data: &[u8]) -> bool {
+        let Ok(h) = crate::npy::header::parse(data, crate::npy::header::DEFAULT_MAX_HEADER_SIZE) else { return false };
+        let Ok(dt) = crate::npy::dtype::NpyDtype::from_descr(&h.descr) else { return false };
+        let inner = h.shape.get(1..).unwrap_or(&[]);
+        crate::decode::Decoder::new(&dt, inner).is_ok()
+    }
+
+    /// Parse `dict` (the text of a header dict) wrapped as a v1 `.npy` header; see
+    /// [`parse_header`].
+    pub fn parse_header_dict(dict: &str) -> bool {
+        parse_header(&crate::npy::header::wrap(1, dict))
+    }
+}

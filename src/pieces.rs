@@ -7,7 +7,7 @@ use rayon::prelude::*;
 /// Call `f(start, piece)` for consecutive pieces of `data`, `piece` items each (`start`: the
 /// index in `data` of the piece's first item): in parallel when `data` holds at least four
 /// pieces, otherwise once, on the whole of it. Stops at the first error.
-pub fn try_for_each_piece<T: Send, E: Send>(
+pub(crate) fn try_for_each_piece<T: Send, E: Send>(
     data: &mut [T],
     piece: usize,
     f: impl Fn(usize, &mut [T]) -> Result<(), E> + Sync,
@@ -20,7 +20,7 @@ pub fn try_for_each_piece<T: Send, E: Send>(
 }
 
 /// [`try_for_each_piece`] for work that cannot fail.
-pub fn for_each_piece<T: Send>(data: &mut [T], piece: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+pub(crate) fn for_each_piece<T: Send>(data: &mut [T], piece: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     try_for_each_piece(data, piece, |start, p| {
         f(start, p);
         Ok::<(), std::convert::Infallible>(())

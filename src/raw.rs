@@ -5,37 +5,44 @@
 use std::fs::File;
 
 use memmap2::Mmap;
+#[cfg(feature = "python")]
 use polars_arrow::array::Array;
 
 /// Map `file` read-only.
-pub fn map_file(file: &File) -> std::io::Result<Mmap> {
-    // SAFETY: the mapping is read-only and private to this process. The one hazard is another
-    // process truncating the file while it is mapped (reads then fault with SIGBUS); that is
-    // documented for users, and `memory_map=False` avoids mapping altogether.
+pub(crate) fn map_file(file: &File) -> std::io::Result<Mmap> {
+    // SAFETY: the mapping is read-only (PROT_READ) but shared (MAP_SHARED, what memmap2's
+    // `Mmap::map` makes): this process never writes through it, but another process can. If
+    // another process truncates the file, reading the lost pages faults with SIGBUS; if it
+    // writes the file in place, values under zero-copy columns change. Both are documented
+    // for users, and `memory_map=False` reads members into owned memory instead.
     unsafe { Mmap::map(file) }
 }
 
+#[cfg(feature = "python")]
 /// An array and its field exported through the Arrow C Data Interface, ready to be put in
 /// the two PyCapsules of the Arrow PyCapsule protocol.
-pub struct Exported {
+pub(crate) struct Exported {
     /// The `ArrowSchema` struct (capsule name `arrow_schema`).
     pub schema: SendPtr<polars_arrow::ffi::ArrowSchema>,
     /// The `ArrowArray` struct (capsule name `arrow_array`).
     pub array: SendPtr<polars_arrow::ffi::ArrowArray>,
 }
 
+#[cfg(feature = "python")]
 /// A C Data Interface struct that may move to another thread. Transparent, so a pointer to
 /// it (what a PyCapsule hands out) is a pointer to the struct itself; only [`export`] makes one.
 #[repr(transparent)]
-pub struct SendPtr<T>(T);
+pub(crate) struct SendPtr<T>(T);
 
 // SAFETY: the C Data Interface structs own what they point to (exported, reference-counted
 // Arrow buffers that are themselves `Send + Sync`); the Arrow spec allows them to be moved to
 // and released on any thread, and nothing else aliases them after export.
+#[cfg(feature = "python")]
 unsafe impl<T> Send for SendPtr<T> {}
 
+#[cfg(feature = "python")]
 /// Export `array` (with its name) through the Arrow C Data Interface, zero-copy.
-pub fn export(name: &str, array: Box<dyn Array>) -> Exported {
+pub(crate) fn export(name: &str, array: Box<dyn Array>) -> Exported {
     let field = polars_arrow::datatypes::Field::new(name.into(), array.dtype().clone(), true);
     Exported {
         schema: SendPtr(polars_arrow::ffi::export_field_to_c(&field)),
@@ -43,9 +50,10 @@ pub fn export(name: &str, array: Box<dyn Array>) -> Exported {
     }
 }
 
+#[cfg(feature = "python")]
 /// Export `field` alone through the Arrow C Data Interface (an `ArrowSchema` struct; for a
 /// struct field, the schema of a record batch).
-pub fn export_schema(field: &polars_arrow::datatypes::Field) -> SendPtr<polars_arrow::ffi::ArrowSchema> {
+pub(crate) fn export_schema(field: &polars_arrow::datatypes::Field) -> SendPtr<polars_arrow::ffi::ArrowSchema> {
     SendPtr(polars_arrow::ffi::export_field_to_c(field))
 }
 
@@ -53,7 +61,7 @@ pub fn export_schema(field: &polars_arrow::datatypes::Field) -> SendPtr<polars_a
 /// `__arrow_c_stream__` returns), taking it over as the Arrow PyCapsule protocol says: returns
 /// the field and every array of the stream.
 #[cfg(feature = "python")]
-pub fn import_capsule_stream(
+pub(crate) fn import_capsule_stream(
     capsule: &pyo3::Bound<'_, pyo3::types::PyCapsule>,
 ) -> pyo3::PyResult<(polars_arrow::datatypes::Field, Vec<Box<dyn Array>>)> {
     use pyo3::types::PyCapsuleMethods;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use polars_core::prelude::*;
-use polars_npz::{NpzArchive, NpzError, OpenOptions};
+use polars_npz::{Category, ErrorKind, NpzArchive, OpenOptions};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -21,7 +21,7 @@ fn as_f64(s: &Series) -> Vec<f64> {
 fn schema_in_archive_order() {
     for f in FILES {
         let a = NpzArchive::open(fixture(f)).unwrap();
-        let schema = a.schema().unwrap();
+        let schema = a.schema();
         let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
         assert_eq!(
             names,
@@ -89,12 +89,12 @@ fn projection_row_limit_and_batches() {
 fn zero_copy_only_where_aligned_stored_and_mapped() {
     let a = NpzArchive::open(fixture("numeric.npz")).unwrap();
     for m in a.members() {
-        let arr = m.array.as_ref().unwrap();
+        let name = m.column().unwrap();
         let offset = m.data_offset().unwrap();
-        let size = arr.dtype.itemsize as u64;
-        let numeric = !matches!(arr.name.as_str(), "flag") && !arr.name.starts_with("be_");
+        let size = m.itemsize().unwrap() as u64;
+        let numeric = name != "flag" && !name.starts_with("be_");
         let expect = numeric && offset % size == 0;
-        assert_eq!(a.is_zero_copy(&arr.name), expect, "{}", arr.name);
+        assert_eq!(a.is_zero_copy(name), expect, "{name}");
     }
     let c = NpzArchive::open(fixture("numeric_compressed.npz")).unwrap();
     assert!(c.column_names().iter().all(|n| !c.is_zero_copy(n)));
@@ -121,10 +121,13 @@ fn zero_copy_only_where_aligned_stored_and_mapped() {
 fn errors_name_file_and_member() {
     let a = NpzArchive::open(fixture("numeric.npz")).unwrap();
     let e = a.read(Some(&["nope"]), None).unwrap_err();
-    assert!(matches!(e, NpzError::Request { .. }));
+    assert!(matches!(e.kind(), ErrorKind::Request(_)));
+    assert_eq!(e.category(), Category::Request);
     assert!(e.to_string().contains("numeric.npz") && e.to_string().contains("nope"), "{e}");
     let e = NpzArchive::open(fixture("missing.npz")).unwrap_err();
     assert!(e.to_string().contains("missing.npz"));
+    assert!(matches!(e.kind(), ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound));
+    assert!(std::error::Error::source(&e).is_some());
 }
 
 #[test]
@@ -150,7 +153,7 @@ fn aligning_makes_every_native_member_zero_copy() {
     let a = NpzArchive::open(&dst).unwrap();
     assert!(a.read(None, None).unwrap().equals(&src.read(None, None).unwrap()));
     for m in a.members() {
-        assert_eq!(m.data_offset().unwrap() % 64, 0, "{}", m.entry.name);
+        assert_eq!(m.data_offset().unwrap() % 64, 0, "{}", m.name());
     }
     for name in a.column_names() {
         let native = name != "flag" && !name.starts_with("be_");
@@ -181,7 +184,7 @@ fn write_npz_round_trips_and_aligns() {
         assert!(back.read(None, None).unwrap().equals_missing(&df), "compress={compress}");
         if !compress {
             for m in back.members() {
-                assert_eq!(m.data_offset().unwrap() % 64, 0, "{}", m.entry.name);
+                assert_eq!(m.data_offset().unwrap() % 64, 0, "{}", m.name());
             }
             assert!(back.is_zero_copy("f8") && back.is_zero_copy("i4") && back.is_zero_copy("grid"));
         }

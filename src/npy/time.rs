@@ -5,11 +5,37 @@ use polars_arrow::datatypes::{ArrowDataType, TimeUnit as ArrowUnit};
 use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
-use crate::dtype::TimeUnit;
 use crate::error::{invalid, Invalid};
 
+/// A numpy datetime/timedelta unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeUnit {
+    /// Years (`Y`).
+    Year,
+    /// Months (`M`).
+    Month,
+    /// Weeks (`W`).
+    Week,
+    /// Days (`D`).
+    Day,
+    /// Hours (`h`).
+    Hour,
+    /// Minutes (`m`).
+    Minute,
+    /// Seconds (`s`).
+    Second,
+    /// Milliseconds (`ms`).
+    Milli,
+    /// Microseconds (`us`).
+    Micro,
+    /// Nanoseconds (`ns`).
+    Nano,
+    /// Picoseconds, femtoseconds, attoseconds, or a generic unit: no Polars equivalent.
+    Other(&'static str),
+}
+
 /// numpy's "not a time".
-pub const NAT: i64 = i64::MIN;
+pub(crate) const NAT: i64 = i64::MIN;
 
 /// Values per piece when a large conversion runs on Polars' thread pool (from four pieces on,
 /// as the other decoders do).
@@ -17,7 +43,7 @@ const PIECE: usize = 1 << 16;
 
 /// What a numpy time type becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// Datetime/Duration in `unit`, each tick `factor` of that unit (1 = no conversion).
     Ticks {
         /// Polars unit.

@@ -3,13 +3,14 @@
 //! decoding them; optionally storing deflated members inflated.
 
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::archive::Compression;
-use crate::error::{invalid, NpzError, Result};
-use crate::member::MemberReader;
-use crate::npz::{NpzArchive, OpenOptions};
-use crate::zipwrite::ZipWriter;
+use crate::zip::Compression;
+use crate::error::{invalid, ErrorKind, Invalid, NpzError, Result};
+use crate::zip::MemberReader;
+use crate::scan::{NpzArchive, OpenOptions};
+use crate::write::archive::{check_align, write_atomically};
+use crate::zip::writer::ZipWriter;
 
 /// Options of [`align_npz`].
 #[derive(Debug, Clone)]
@@ -31,33 +32,21 @@ impl Default for AlignOptions {
 /// a partial archive at `dst`. CRCs are checked while copying.
 pub fn align_npz(src: impl AsRef<Path>, dst: impl AsRef<Path>, options: &AlignOptions) -> Result<()> {
     let (src, dst) = (src.as_ref(), dst.as_ref());
-    crate::writer::check_align(dst, options.align)?;
+    check_align(dst, options.align)?;
     let archive = NpzArchive::open_with(src, &OpenOptions::default())?;
     write_atomically(dst, |tmp| write_aligned(&archive, tmp, options))
 }
 
 /// Run `write` on a temporary file beside `dst` (same directory, so the rename is atomic),
 /// then rename it to `dst`; on failure remove it, so nothing partial is ever left at `dst`.
-pub(crate) fn write_atomically(dst: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp: PathBuf = dst.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    match write(&tmp) {
-        Ok(()) => std::fs::rename(&tmp, dst).map_err(|source| NpzError::Io { path: dst.to_path_buf(), source }),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
-}
-
 fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Result<()> {
-    let io = |source| NpzError::Io { path: tmp.to_path_buf(), source };
+    let io = |source| NpzError::io(tmp, source);
     let file = std::fs::File::create(tmp).map_err(io)?;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     let source = archive.source();
     for m in archive.members() {
         let e = &m.entry;
-        let in_member = |err: crate::error::Invalid| err.in_member(archive.path(), &e.name);
+        let in_member = |err: Invalid| err.in_member(archive.path(), &e.name);
         let inner = m.array.as_ref().map_or(0, |a| a.header.data_offset);
         let inflate = e.compression == Compression::Deflated && options.decompress;
         if e.compression == Compression::Stored || inflate {
@@ -67,9 +56,9 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
             let mut bytes = vec![0u8; size];
             reader.read_exact(&mut bytes).map_err(in_member)?;
             if !inflate {
-                let crc = crc32fast::hash(&bytes);
-                if crc != e.crc32 {
-                    return Err(in_member(invalid!("CRC-32 mismatch: computed {crc:08x}, archive says {:08x}", e.crc32)));
+                let computed = crc32fast::hash(&bytes);
+                if computed != e.crc32 {
+                    return Err(in_member(ErrorKind::Checksum { computed, expected: e.crc32 }));
                 }
             }
             zip.add(&e.name, 0, e.crc32, e.size, &bytes, options.align, inner).map_err(io)?;
@@ -78,7 +67,7 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
             if let Compression::Other(method) = e.compression {
                 return Err(in_member(invalid!("compression method {method} is not supported")));
             }
-            let raw = source.read_range(e.data_start, e.compressed_size).map_err(in_member)?;
+            let raw = crate::source::read_vec(&**source, e.data_start, e.compressed_size).map_err(|err| in_member(ErrorKind::Io(err)))?;
             zip.add(&e.name, 8, e.crc32, e.size, &raw, 1, 0).map_err(io)?;
         }
     }

@@ -8,8 +8,8 @@ use std::path::Path;
 use polars_core::prelude::*;
 
 use crate::error::{NpzError, Result};
-use crate::temporal::NAT;
-use crate::writer::{write_members, NpyMember};
+use crate::npy::time::NAT;
+use crate::write::archive::{write_members, NpyMember};
 
 /// A column as numpy would store it: its descr, the shape of one row, and its C-order bytes.
 struct NpyColumn {
@@ -20,7 +20,7 @@ struct NpyColumn {
 }
 
 fn err(s: &Series, reason: impl std::fmt::Display) -> NpzError {
-    NpzError::Request { path: Default::default(), reason: format!("column '{}': {reason}", s.name()) }
+    NpzError::request(Path::new(""), format!("column '{}': {reason}", s.name()))
 }
 
 fn polars(s: &Series) -> impl Fn(PolarsError) -> NpzError + '_ {
@@ -174,16 +174,16 @@ fn shape_text(dims: &[usize]) -> String {
 fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {}, }}", shape_text(shape));
     let version = if dict.is_ascii() && dict.len() < 65_000 { 1 } else { 3 };
-    crate::header::wrap(version, &dict)
+    crate::npy::header::wrap(version, &dict)
 }
 
 /// One Series as a `.npy` member: the header numpy would write and the array data.
-pub fn series_to_npy(s: &Series) -> Result<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn series_to_npy(s: &Series) -> Result<(Vec<u8>, Vec<u8>)> {
     series_to_npy_rows(s, s.len())
 }
 
 /// As [`series_to_npy`], with the header declaring `rows` rows (for data written in batches).
-pub fn series_to_npy_rows(s: &Series, rows: usize) -> Result<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn series_to_npy_rows(s: &Series, rows: usize) -> Result<(Vec<u8>, Vec<u8>)> {
     let col = to_npy(s)?;
     let mut shape = vec![rows];
     shape.extend(&col.row_shape);
@@ -195,10 +195,7 @@ pub fn series_to_npy_rows(s: &Series, rows: usize) -> Result<(Vec<u8>, Vec<u8>)>
 /// deflated when `compress`. Written to a temporary file renamed into place.
 pub fn write_npz(df: &DataFrame, path: impl AsRef<Path>, compress: bool, align: usize) -> Result<()> {
     let path = path.as_ref();
-    let with_path = |e: NpzError| match e {
-        NpzError::Request { reason, .. } => NpzError::Request { path: path.to_path_buf(), reason },
-        other => other,
-    };
+    let with_path = |e: NpzError| e.or_path(path);
     let mut encoded = Vec::with_capacity(df.width());
     for c in df.columns() {
         let s = c.as_materialized_series();

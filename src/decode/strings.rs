@@ -5,7 +5,7 @@ use polars_arrow::array::{Array, BinaryViewArray, MutablePlBinary, MutablePlStri
 use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
-use crate::dtype::Endian;
+use crate::npy::dtype::Endian;
 use crate::error::{invalid, Invalid};
 
 /// Input bytes per piece when a large column is decoded in parallel.
@@ -13,7 +13,7 @@ const PIECE_BYTES: usize = 1 << 20;
 
 /// Decode `n` UTF-32 strings of `chars` code units each, trailing NULs stripped as numpy
 /// does.
-pub fn utf32(bytes: &[u8], n: usize, chars: usize, endian: Endian) -> Result<Box<dyn Array>, Invalid> {
+pub(crate) fn utf32(bytes: &[u8], n: usize, chars: usize, endian: Endian) -> Result<Box<dyn Array>, Invalid> {
     let data = rows(bytes, n, chars * 4, "string")?;
     if chars == 0 {
         let mut out = MutablePlString::with_capacity(n);
@@ -25,7 +25,7 @@ pub fn utf32(bytes: &[u8], n: usize, chars: usize, endian: Endian) -> Result<Box
 
 /// `n` byte strings of `width` bytes each; trailing NULs stripped when `strip` (`S`), kept
 /// for raw `V` bytes.
-pub fn fixed_bytes(bytes: &[u8], n: usize, width: usize, strip: bool) -> Result<Box<dyn Array>, Invalid> {
+pub(crate) fn fixed_bytes(bytes: &[u8], n: usize, width: usize, strip: bool) -> Result<Box<dyn Array>, Invalid> {
     let data = rows(bytes, n, width, "byte string")?;
     if width == 0 {
         let mut out = MutablePlBinary::with_capacity(n);

@@ -6,7 +6,7 @@ use crate::error::{invalid, Invalid};
 
 /// A parsed Python literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Literal {
+pub(crate) enum Literal {
     /// A `str` (or `bytes` written `b'...'`, whose content is kept as text).
     Str(String),
     /// An integer (arbitrary Python ints beyond `i128` are refused).
@@ -26,7 +26,7 @@ pub enum Literal {
 const MAX_DEPTH: usize = 64;
 
 /// Parse `text` as one Python literal, allowing surrounding whitespace.
-pub fn parse(text: &str) -> Result<Literal, Invalid> {
+pub(crate) fn parse(text: &str) -> Result<Literal, Invalid> {
     let mut p = Parser { s: text.as_bytes(), text, i: 0 };
     let v = p.value(0)?;
     p.ws();

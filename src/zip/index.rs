@@ -1,14 +1,17 @@
-//! The zip layer: the central directory of an archive read into a table of members, with the
-//! file offset of each member's data. Sizes and CRCs come from the central directory (members
-//! written to a stream carry data descriptors and zeros in their local headers).
+//! The central directory of an archive read into a table of members (by the `zip` crate), with
+//! the file offset of each member's data. Sizes and CRCs come from the central directory
+//! (members written to a stream carry data descriptors and zeros in their local headers).
 
-use std::io::{Read, Seek};
+use crate::error::{ErrorKind, Invalid};
+use crate::source::{ByteSource, WindowReader};
 
-use crate::error::{invalid, Invalid};
+macro_rules! zip_err {
+    ($($arg:tt)*) => { ErrorKind::Zip(format!($($arg)*)) };
+}
 
 /// How a member's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     /// Method 0: the bytes as they are.
     Stored,
     /// Method 8: raw deflate.
@@ -19,7 +22,7 @@ pub enum Compression {
 
 impl Compression {
     /// The name shown to users.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Compression::Stored => "stored".into(),
             Compression::Deflated => "deflated".into(),
@@ -30,40 +33,44 @@ impl Compression {
 
 /// One member of the zip archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZipEntry {
+pub(crate) struct ZipEntry {
     /// The member's name as stored (e.g. `x.npy`).
-    pub name: String,
+    pub(crate) name: String,
     /// The compression method.
-    pub compression: Compression,
+    pub(crate) compression: Compression,
     /// Whether the member is encrypted (never readable here).
-    pub encrypted: bool,
+    pub(crate) encrypted: bool,
     /// Size of the stored (compressed) bytes.
-    pub compressed_size: u64,
+    pub(crate) compressed_size: u64,
     /// Size once inflated.
-    pub size: u64,
+    pub(crate) size: u64,
     /// CRC-32 of the inflated bytes.
-    pub crc32: u32,
+    pub(crate) crc32: u32,
     /// File offset of the member's (compressed) data.
-    pub data_start: u64,
+    pub(crate) data_start: u64,
 }
 
 impl ZipEntry {
     /// The byte range of the member's stored data in the file.
-    pub fn data_range(&self) -> std::ops::Range<u64> {
+    pub(crate) fn data_range(&self) -> std::ops::Range<u64> {
         self.data_start..self.data_start + self.compressed_size
     }
 }
 
-/// Read the central directory of a zip archive of `file_len` bytes.
+/// Read the central directory of the zip archive in `source`.
 ///
-/// Every member's data range is checked to lie inside the file and not to overlap another's;
-/// names must be unique.
-pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEntry>, Invalid> {
-    let mut zip = zip::ZipArchive::new(reader).map_err(|e| invalid!("{e}"))?;
-    let cd_start = zip.central_directory_start();
+/// Every member's data range is checked to lie inside the file and not to overlap another's
+/// or the central directory; names must be unique.
+pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Invalid> {
+    let file_len = source.len();
+    let mut zip = zip::ZipArchive::new(WindowReader::new(source)).map_err(|e| zip_err!("{e}"))?;
+    // The zip crate keys members by name, so a repeated name would silently hide one member.
+    if zip.has_duplicate_names() {
+        return Err(zip_err!("a member name appears more than once in the central directory"));
+    }
     let mut entries = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
-        let f = zip.by_index_raw(i).map_err(|e| invalid!("member #{i}: {e}"))?;
+        let f = zip.by_index_raw(i).map_err(|e| zip_err!("member #{i}: {e}"))?;
         let name = match f.name() {
             Ok(n) => n.into_owned(),
             Err(_) => String::from_utf8_lossy(f.name_raw()).into_owned(),
@@ -78,7 +85,7 @@ pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEnt
         };
         let data_start = f
             .data_start()
-            .ok_or_else(|| invalid!("member '{name}': local header could not be located"))?;
+            .ok_or_else(|| zip_err!("member '{name}': local header could not be located"))?;
         let entry = ZipEntry {
             compression,
             encrypted: f.encrypted(),
@@ -90,7 +97,7 @@ pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEnt
         };
         let end = entry.data_start.checked_add(entry.compressed_size);
         if end.is_none_or(|end| end > file_len) {
-            return Err(invalid!(
+            return Err(zip_err!(
                 "member '{}': data at offset {} of {} bytes runs past the end of the file ({} bytes)",
                 entry.name,
                 entry.data_start,
@@ -99,7 +106,7 @@ pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEnt
             ));
         }
         if entry.compression == Compression::Stored && !entry.encrypted && entry.size != entry.compressed_size {
-            return Err(invalid!(
+            return Err(zip_err!(
                 "member '{}': stored member with compressed size {} but size {}",
                 entry.name,
                 entry.compressed_size,
@@ -107,7 +114,7 @@ pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEnt
             ));
         }
         if entry.compression == Compression::Deflated && entry.size > max_inflated_size(entry.compressed_size) {
-            return Err(invalid!(
+            return Err(zip_err!(
                 "member '{}': declares {} bytes inflated from {} compressed bytes, more than deflate can produce",
                 entry.name,
                 entry.size,
@@ -116,58 +123,27 @@ pub fn read_index<R: Read + Seek>(reader: R, file_len: u64) -> Result<Vec<ZipEnt
         }
         entries.push(entry);
     }
-    check_unique_and_disjoint(&entries)?;
-    // The zip crate keys members by name, so a repeated name would silently hide one member:
-    // count the central directory's records ourselves.
-    check_no_repeated_names(zip.into_inner(), cd_start, entries.len())?;
+    if zip.has_overlapping_files().map_err(|e| zip_err!("{e}"))? {
+        return Err(zip_err!("members overlap: {}", overlapping(&entries).unwrap_or_else(|| "a member's data runs into the central directory".into())));
+    }
     Ok(entries)
 }
 
-/// Walk the central directory's file headers from `start` (at most `limit` + 1 of them) and
-/// fail on a name seen twice.
-fn check_no_repeated_names<R: Read + Seek>(mut r: R, start: u64, limit: usize) -> Result<(), Invalid> {
-    let io = |e: std::io::Error| invalid!("reading the central directory: {e}");
-    r.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
-    let mut r = std::io::BufReader::new(r);
-    let mut seen = std::collections::HashSet::with_capacity(limit);
-    let mut fixed = [0u8; 46];
-    while seen.len() <= limit {
-        if r.read_exact(&mut fixed).is_err() || fixed[..4] != [0x50, 0x4b, 0x01, 0x02] {
-            break;
-        }
-        let var = |i: usize| u16::from_le_bytes([fixed[i], fixed[i + 1]]);
-        let mut name = vec![0u8; var(28) as usize];
-        r.read_exact(&mut name).map_err(io)?;
-        r.seek_relative(var(30) as i64 + var(32) as i64).map_err(io)?;
-        if !seen.insert(name.clone()) {
-            return Err(invalid!("member name '{}' appears more than once", String::from_utf8_lossy(&name)));
-        }
-    }
-    Ok(())
-}
-
-/// The most bytes a deflate stream of `compressed` bytes can inflate to (deflate's best ratio
-/// is 1032:1), so a declared size above it is a lie and nothing is allocated for it.
-pub fn max_inflated_size(compressed: u64) -> u64 {
-    compressed.saturating_mul(1032).saturating_add(1024)
-}
-
-fn check_unique_and_disjoint(entries: &[ZipEntry]) -> Result<(), Invalid> {
-    let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(invalid!("member name '{}' appears more than once", w[0]));
-    }
+/// Names of two members whose data overlaps (for the message; the zip crate only says yes).
+fn overlapping(entries: &[ZipEntry]) -> Option<String> {
     let mut ranges: Vec<(u64, u64, &str)> = entries
         .iter()
         .filter(|e| e.compressed_size > 0)
         .map(|e| (e.data_start, e.data_start + e.compressed_size, e.name.as_str()))
         .collect();
     ranges.sort_unstable();
-    if let Some(w) = ranges.windows(2).find(|w| w[1].0 < w[0].1) {
-        return Err(invalid!("members '{}' and '{}' overlap", w[0].2, w[1].2));
-    }
-    Ok(())
+    ranges.windows(2).find(|w| w[1].0 < w[0].1).map(|w| format!("'{}' and '{}'", w[0].2, w[1].2))
+}
+
+/// The most bytes a deflate stream of `compressed` bytes can inflate to (deflate's best ratio
+/// is 1032:1), so a declared size above it is a lie and nothing is allocated for it.
+pub(crate) fn max_inflated_size(compressed: u64) -> u64 {
+    compressed.saturating_mul(1032).saturating_add(1024)
 }
 
 #[cfg(test)]
@@ -189,7 +165,7 @@ mod tests {
     #[test]
     fn indexes_members() {
         let bytes = write_zip(&[("a.npy", b"hello", false), ("b.npy", b"world!", false)]);
-        let idx = read_index(Cursor::new(&bytes), bytes.len() as u64).unwrap();
+        let idx = read_index(&*crate::source::from_bytes(&bytes).unwrap()).unwrap();
         assert_eq!(idx.len(), 2);
         assert_eq!(idx[0].name, "a.npy");
         assert_eq!(idx[1].size, 6);
@@ -202,10 +178,11 @@ mod tests {
     #[test]
     fn refuses_truncated_and_garbage() {
         let bytes = write_zip(&[("a.npy", b"hello", false)]);
+        let read = |b: &[u8]| read_index(&*crate::source::from_bytes(b).unwrap());
         for cut in 0..bytes.len() {
-            let _ = read_index(Cursor::new(&bytes[..cut]), cut as u64);
+            let _ = read(&bytes[..cut]);
         }
-        assert!(read_index(Cursor::new(b"not a zip"), 9).is_err());
-        assert!(read_index(Cursor::new(b""), 0).is_err());
+        assert!(read(b"not a zip").is_err());
+        assert!(read(b"").is_err());
     }
 }

@@ -4,11 +4,12 @@
 use polars_arrow::datatypes::{ArrowDataType, Field};
 
 use crate::error::{invalid, Invalid};
-use crate::pyliteral::Literal;
+use super::literal::Literal;
+pub(crate) use super::time::TimeUnit;
 
 /// Byte order of a multi-byte element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endian {
+pub(crate) enum Endian {
     /// `<`, or `=`/`|` on a little-endian machine.
     Little,
     /// `>`, or `=`/`|` on a big-endian machine.
@@ -20,36 +21,9 @@ impl Endian {
     pub const NATIVE: Endian = if cfg!(target_endian = "little") { Endian::Little } else { Endian::Big };
 }
 
-/// A numpy datetime/timedelta unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeUnit {
-    /// Years (`Y`).
-    Year,
-    /// Months (`M`).
-    Month,
-    /// Weeks (`W`).
-    Week,
-    /// Days (`D`).
-    Day,
-    /// Hours (`h`).
-    Hour,
-    /// Minutes (`m`).
-    Minute,
-    /// Seconds (`s`).
-    Second,
-    /// Milliseconds (`ms`).
-    Milli,
-    /// Microseconds (`us`).
-    Micro,
-    /// Nanoseconds (`ns`).
-    Nano,
-    /// Picoseconds, femtoseconds, attoseconds, or a generic unit: no Polars equivalent.
-    Other(&'static str),
-}
-
 /// The kind of one array element.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Element {
+pub(crate) enum Element {
     /// `?` / `b1`.
     Bool,
     /// `i1..i8` (signed) or `u1..u8`.
@@ -89,7 +63,7 @@ pub enum Element {
 
 /// One named field of a structured dtype.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordField {
+pub(crate) struct RecordField {
     /// The field's name.
     pub name: String,
     /// Byte offset inside the record.
@@ -100,7 +74,7 @@ pub struct RecordField {
 
 /// A parsed numpy dtype.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NpyDtype {
+pub(crate) struct NpyDtype {
     /// What the element is.
     pub element: Element,
     /// Byte order (meaningful for multi-byte numeric types and `U`).
@@ -257,8 +231,8 @@ fn parse_record(fields: &[Literal], depth: usize) -> Result<NpyDtype, Invalid> {
         let mut dtype = NpyDtype::from_descr_depth(descr, depth + 1)?;
         if let Some(shape) = shape {
             let dims = match shape {
-                Literal::Tuple(d) | Literal::List(d) => crate::header::parse_shape(d)?,
-                Literal::Int(n) => crate::header::parse_shape(&[Literal::Int(*n)])?,
+                Literal::Tuple(d) | Literal::List(d) => crate::npy::header::parse_shape(d)?,
+                Literal::Int(n) => crate::npy::header::parse_shape(&[Literal::Int(*n)])?,
                 _ => return Err(invalid!("structured dtype field shape is not a tuple")),
             };
             let count = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
@@ -294,13 +268,13 @@ fn parse_record(fields: &[Literal], depth: usize) -> Result<NpyDtype, Invalid> {
 
 /// The Arrow type of one element of `dtype` (with a sub-array shape applied), or why it is
 /// refused.
-pub fn arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
+pub(crate) fn arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
     let base = base_arrow_type(dtype)?;
     Ok(wrap_fixed_size(base, &dtype.shape))
 }
 
 /// Wrap `inner` in one fixed-size list per dimension, outermost first.
-pub fn wrap_fixed_size(inner: ArrowDataType, dims: &[u64]) -> ArrowDataType {
+pub(crate) fn wrap_fixed_size(inner: ArrowDataType, dims: &[u64]) -> ArrowDataType {
     dims.iter().rev().fold(inner, |acc, &d| {
         ArrowDataType::FixedSizeList(Box::new(Field::new("item".into(), acc, true)), d as usize)
     })
@@ -337,10 +311,10 @@ fn base_arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
             ))
         }
         (Element::Datetime { unit, mult }, _) => {
-            crate::temporal::Target::new(*unit, *mult, true, &dtype.text)?.arrow_type(true)
+            crate::npy::time::Target::new(*unit, *mult, true, &dtype.text)?.arrow_type(true)
         }
         (Element::Timedelta { unit, mult }, _) => {
-            crate::temporal::Target::new(*unit, *mult, false, &dtype.text)?.arrow_type(false)
+            crate::npy::time::Target::new(*unit, *mult, false, &dtype.text)?.arrow_type(false)
         }
         (Element::Unicode, _) => ArrowDataType::Utf8View,
         (Element::Bytes | Element::Void, _) => ArrowDataType::BinaryView,
@@ -367,7 +341,7 @@ fn base_arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pyliteral::parse;
+    use crate::npy::literal::parse;
 
     fn dt(s: &str) -> NpyDtype {
         NpyDtype::from_descr(&parse(s).unwrap()).unwrap()

@@ -17,7 +17,7 @@ struct CdEntry {
 }
 
 /// Writes members one after another, then the central directory.
-pub struct ZipWriter<W: Write + Seek> {
+pub(crate) struct ZipWriter<W: Write + Seek> {
     out: W,
     pos: u64,
     entries: Vec<CdEntry>,
@@ -25,30 +25,31 @@ pub struct ZipWriter<W: Write + Seek> {
 
 impl<W: Write + Seek> ZipWriter<W> {
     /// A writer at the start of `out`.
-    pub fn new(out: W) -> ZipWriter<W> {
+    pub(crate) fn new(out: W) -> ZipWriter<W> {
         ZipWriter { out, pos: 0, entries: Vec::new() }
     }
 
     /// Write one member: `data` as stored in the zip (already deflated for method 8), with
     /// `size` and `crc` of its uncompressed bytes. The local header is padded so that the byte
     /// `inner_offset` of `data` lands at a file offset that is a multiple of `align`.
-    pub fn add(&mut self, name: &str, method: u16, crc: u32, size: u64, data: &[u8], align: usize, inner_offset: usize) -> std::io::Result<()> {
+    pub(crate) fn add(&mut self, name: &str, method: u16, crc: u32, size: u64, data: &[u8], align: usize, inner_offset: usize) -> std::io::Result<()> {
         self.add_parts(name, method, crc, size, &[data], align, inner_offset)
     }
 
     /// A stored member: `header` then `len` bytes streamed from `data`, the array data aligned.
+    #[cfg(feature = "python")]
     #[allow(clippy::too_many_arguments)]
-    pub fn add_streamed(&mut self, name: &str, crc: u32, size: u64, header: &[u8], data: &std::fs::File, len: u64, align: usize) -> std::io::Result<()> {
+    pub(crate) fn add_streamed(&mut self, name: &str, crc: u32, size: u64, header: &[u8], data: &std::fs::File, len: u64, align: usize) -> std::io::Result<()> {
         self.local_header(name, 0, crc, size, header.len() as u64 + len, align, header.len())?;
         self.out.write_all(header)?;
-        crate::writer::copy_through(data, |chunk| self.out.write_all(chunk))?;
+        copy_through(data, |chunk| self.out.write_all(chunk))?;
         self.pos += header.len() as u64 + len;
         Ok(())
     }
 
     /// As [`ZipWriter::add`], with the member's bytes given in consecutive parts.
     #[allow(clippy::too_many_arguments)]
-    pub fn add_parts(&mut self, name: &str, method: u16, crc: u32, size: u64, parts: &[&[u8]], align: usize, inner_offset: usize) -> std::io::Result<()> {
+    pub(crate) fn add_parts(&mut self, name: &str, method: u16, crc: u32, size: u64, parts: &[&[u8]], align: usize, inner_offset: usize) -> std::io::Result<()> {
         let data_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         self.local_header(name, method, crc, size, data_len, align, inner_offset)?;
         for p in parts {
@@ -63,6 +64,12 @@ impl<W: Write + Seek> ZipWriter<W> {
     #[allow(clippy::too_many_arguments)]
     fn local_header(&mut self, name: &str, method: u16, crc: u32, size: u64, compressed: u64, align: usize, inner_offset: usize) -> std::io::Result<()> {
         let name_bytes = name.as_bytes().to_vec();
+        let name_len = u16::try_from(name_bytes.len()).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("member name of {} bytes is longer than a zip archive allows (65,535 bytes)", name_bytes.len()),
+            )
+        })?;
         let fixed = 30 + name_bytes.len() as u64 + 20 + 4;
         let align = align.max(1) as u64;
         let pad = (align - (self.pos + fixed + inner_offset as u64) % align) % align;
@@ -76,7 +83,7 @@ impl<W: Write + Seek> ZipWriter<W> {
         h.extend(crc.to_le_bytes());
         h.extend(u32::MAX.to_le_bytes()); // sizes in the zip64 field
         h.extend(u32::MAX.to_le_bytes());
-        h.extend((name_bytes.len() as u16).to_le_bytes());
+        h.extend(name_len.to_le_bytes());
         h.extend((20 + 4 + pad as u16).to_le_bytes());
         h.extend(&name_bytes);
         h.extend(1u16.to_le_bytes());
@@ -93,7 +100,7 @@ impl<W: Write + Seek> ZipWriter<W> {
     }
 
     /// Write the central directory and the (zip64) end records; returns the output.
-    pub fn finish(mut self) -> std::io::Result<W> {
+    pub(crate) fn finish(mut self) -> std::io::Result<W> {
         let cd_start = self.pos;
         let mut cd = Vec::new();
         for e in &self.entries {
@@ -107,7 +114,7 @@ impl<W: Write + Seek> ZipWriter<W> {
             cd.extend(e.crc.to_le_bytes());
             cd.extend(u32::MAX.to_le_bytes());
             cd.extend(u32::MAX.to_le_bytes());
-            cd.extend((e.name.len() as u16).to_le_bytes());
+            cd.extend((e.name.len() as u16).to_le_bytes()); // checked when the member was added
             cd.extend(28u16.to_le_bytes()); // extra: zip64 with sizes and offset
             cd.extend(0u16.to_le_bytes()); // comment
             cd.extend(0u16.to_le_bytes()); // disk
@@ -148,5 +155,39 @@ impl<W: Write + Seek> ZipWriter<W> {
         self.out.write_all(&cd)?;
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// Call `f` on the bytes of `file`, 1 MiB at a time.
+#[cfg(feature = "python")]
+pub(crate) fn copy_through(file: &std::fs::File, mut f: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            return Ok(());
+        }
+        f(&buf[..n])?;
+        at += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_names_longer_than_zip_allows() {
+        let mut w = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let long = "x".repeat(65_536);
+        let err = w.add(&long, 0, 0, 1, b"a", 1, 0).unwrap_err();
+        assert!(err.to_string().contains("65,535"), "{err}");
+        let ok = "y".repeat(65_535);
+        w.add(&ok, 0, crc32fast::hash(b"a"), 1, b"a", 1, 0).unwrap();
+        let bytes = w.finish().unwrap().into_inner();
+        let z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(z.file_names().next().unwrap().unwrap().len(), 65_535);
     }
 }

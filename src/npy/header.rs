@@ -2,20 +2,18 @@
 //! Sees only bytes.
 
 use crate::error::{invalid, Invalid};
-use crate::pyliteral::{self, Literal};
+use crate::npy::literal::{self, Literal};
 
 /// numpy's default cap on the header dict's length (`max_header_size` in `np.load`).
-pub const DEFAULT_MAX_HEADER_SIZE: usize = 10_000;
+pub(crate) const DEFAULT_MAX_HEADER_SIZE: usize = 10_000;
 
 /// The magic string every `.npy` file starts with.
-pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
+pub(crate) const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
-/// Bytes needed to know the header's full length: magic, version, and a 4-byte length.
-pub const PREAMBLE_LEN: usize = 12;
 
 /// A parsed `.npy` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NpyHeader {
+pub(crate) struct NpyHeader {
     /// Format version `(major, minor)`: (1, 0), (2, 0) or (3, 0).
     pub version: (u8, u8),
     /// The `descr` value: a type string like `'<f8'` or a list for structured types.
@@ -30,8 +28,8 @@ pub struct NpyHeader {
 
 /// The total header length (offset of the array data) from the first bytes of a `.npy` file,
 /// or an error for a bad magic, version or oversize header. `prefix` needs at most
-/// [`PREAMBLE_LEN`] bytes.
-pub fn header_len(prefix: &[u8], max_header_size: usize) -> Result<usize, Invalid> {
+/// 12 bytes.
+pub(crate) fn header_len(prefix: &[u8], max_header_size: usize) -> Result<usize, Invalid> {
     if prefix.len() < 8 || &prefix[..6] != MAGIC {
         return Err(invalid!("not a .npy array: bad magic string"));
     }
@@ -56,7 +54,7 @@ pub fn header_len(prefix: &[u8], max_header_size: usize) -> Result<usize, Invali
 }
 
 /// Parse a whole `.npy` header; `bytes` must hold at least [`header_len`] bytes (more is fine).
-pub fn parse(bytes: &[u8], max_header_size: usize) -> Result<NpyHeader, Invalid> {
+pub(crate) fn parse(bytes: &[u8], max_header_size: usize) -> Result<NpyHeader, Invalid> {
     let total = header_len(bytes, max_header_size)?;
     let version = (bytes[6], bytes[7]);
     let start = if version.0 == 1 { 10 } else { 12 };
@@ -67,7 +65,7 @@ pub fn parse(bytes: &[u8], max_header_size: usize) -> Result<NpyHeader, Invalid>
         // Latin-1: every byte is the code point of the same value.
         dict.iter().map(|&b| b as char).collect()
     };
-    let Literal::Dict(items) = pyliteral::parse(&text)? else {
+    let Literal::Dict(items) = literal::parse(&text)? else {
         return Err(invalid!("header is not a dict"));
     };
     let (mut descr, mut fortran, mut shape) = (None, None, None);
@@ -99,7 +97,7 @@ pub fn parse(bytes: &[u8], max_header_size: usize) -> Result<NpyHeader, Invalid>
 
 /// A header as numpy writes it: `dict` padded with spaces and a newline so the array data
 /// starts at a multiple of 64, behind the magic, `version` (1, 2 or 3) and the length.
-pub fn wrap(version: u8, dict: &str) -> Vec<u8> {
+pub(crate) fn wrap(version: u8, dict: &str) -> Vec<u8> {
     let len_bytes = if version == 1 { 2 } else { 4 };
     let mut text = dict.as_bytes().to_vec();
     let unpadded = 8 + len_bytes + text.len() + 1;
@@ -157,12 +155,12 @@ pub(crate) mod tests {
         let ok = "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }";
         let mut bad_magic = build(1, ok);
         bad_magic[1] = b'X';
-        assert!(parse(&bad_magic, 10_000).unwrap_err().0.contains("magic"));
+        assert!(parse(&bad_magic, 10_000).unwrap_err().to_string().contains("magic"));
         let mut bad_version = build(1, ok);
         bad_version[6] = 4;
-        assert!(parse(&bad_version, 10_000).unwrap_err().0.contains("version"));
+        assert!(parse(&bad_version, 10_000).unwrap_err().to_string().contains("version"));
         let big = build(2, &format!("{{'descr': '<i4', 'fortran_order': False, 'shape': (2,), 'x': '{}'}}", "a".repeat(20_000)));
-        assert!(parse(&big, 10_000).unwrap_err().0.contains("exceeds"));
+        assert!(parse(&big, 10_000).unwrap_err().to_string().contains("exceeds"));
         for dict in [
             "{'descr': '<i4', 'fortran_order': False}",
             "{'descr': '<i4', 'fortran_order': 0, 'shape': (2,)}",

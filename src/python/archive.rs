@@ -1,0 +1,152 @@
+//! An open archive and its batch readers, for the Python package.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use polars_core::prelude::CompatLevel;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::arrow::{ArrowColumn, ArrowSchema};
+use super::{guarded, to_py};
+use crate::scan::{BatchReader, NpzArchive, OpenOptions};
+
+/// An open archive.
+#[pyclass(frozen, module = "polars_npz._internal")]
+pub(crate) struct Archive {
+    inner: Arc<NpzArchive>,
+}
+
+#[pymethods]
+impl Archive {
+    #[new]
+    #[pyo3(signature = (path, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
+    fn new(py: Python<'_>, path: std::path::PathBuf, memory_map: bool, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
+        guarded(|| {
+            let opts = OpenOptions { memory_map, max_header_size, verify_checksums };
+            let inner = py.detach(|| NpzArchive::open_with(&path, &opts)).map_err(to_py)?;
+            Ok(Archive { inner: Arc::new(inner) })
+        })
+    }
+
+    /// An archive whose bytes are given (copied once into anonymous memory).
+    #[staticmethod]
+    #[pyo3(signature = (name, data, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
+    fn from_bytes(py: Python<'_>, name: String, data: Vec<u8>, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
+        guarded(|| {
+            let opts = OpenOptions { memory_map: true, max_header_size, verify_checksums };
+            let inner = py.detach(|| NpzArchive::from_bytes(name, &data, &opts)).map_err(to_py)?;
+            Ok(Archive { inner: Arc::new(inner) })
+        })
+    }
+
+    /// Column names in archive order.
+    fn column_names(&self) -> Vec<String> {
+        self.inner.column_names().into_iter().map(String::from).collect()
+    }
+
+    /// The Polars schema of the array members, in one object (`pl.Schema(archive.schema())`).
+    fn schema(&self) -> PyResult<ArrowSchema> {
+        guarded(|| {
+            let schema = self.inner.schema();
+            Ok(ArrowSchema { fields: schema.iter().map(|(n, dt)| dt.to_arrow_field(n.clone(), CompatLevel::newest())).collect() })
+        })
+    }
+
+    /// The address range of the file mapping, or None.
+    fn mapping_range(&self) -> Option<(usize, usize)> {
+        self.inner.mapping_range()
+    }
+
+    /// One dict per zip member.
+    fn members<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        guarded(|| {
+            let mut out = Vec::new();
+            for m in self.inner.members() {
+                let d = PyDict::new(py);
+                d.set_item("member", &m.entry.name)?;
+                d.set_item("compression", m.entry.compression.name())?;
+                d.set_item("compressed_size", m.entry.compressed_size)?;
+                d.set_item("size", m.entry.size)?;
+                d.set_item("data_offset", m.data_offset())?;
+                match &m.array {
+                    Some(a) => {
+                        d.set_item("name", &a.name)?;
+                        d.set_item("numpy_dtype", &a.dtype.text)?;
+                        d.set_item("shape", a.header.shape.clone())?;
+                        d.set_item("fortran_order", a.header.fortran_order)?;
+                        d.set_item("zero_copy", self.inner.is_zero_copy(&a.name))?;
+                        match &a.decoder {
+                            Ok(dec) => {
+                                let empty = polars_arrow::array::new_empty_array(dec.arrow_type().clone());
+                                d.set_item("empty", ArrowColumn { name: a.name.clone(), array: empty })?;
+                                d.set_item("error", py.None())?;
+                            }
+                            Err(e) => {
+                                d.set_item("empty", py.None())?;
+                                d.set_item("error", e)?;
+                            }
+                        }
+                    }
+                    None => {
+                        for k in ["name", "numpy_dtype", "shape", "fortran_order", "empty", "error"] {
+                            d.set_item(k, py.None())?;
+                        }
+                        d.set_item("zero_copy", false)?;
+                    }
+                }
+                out.push(d);
+            }
+            Ok(out)
+        })
+    }
+
+    /// A reader of `columns` in batches of `batch_rows` rows (all at once when None).
+    #[pyo3(signature = (columns, n_rows=None, batch_rows=None))]
+    fn batches(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>) -> PyResult<Batches> {
+        guarded(|| {
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let batch_rows = self.inner.suggested_batch_rows(&names, batch_rows);
+            let reader = py.detach(|| self.inner.batches(&names, n_rows, batch_rows)).map_err(to_py)?;
+            Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0) })
+        })
+    }
+}
+
+/// Batches of selected columns; each call decodes only that batch's rows.
+#[pyclass(frozen, module = "polars_npz._internal")]
+pub(crate) struct Batches {
+    height: usize,
+    inner: Mutex<BatchReader>,
+    last_height: AtomicUsize,
+}
+
+#[pymethods]
+impl Batches {
+    /// Rows this reader produces in all.
+    #[getter]
+    fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Rows in the batch last returned by `next`.
+    #[getter]
+    fn last_height(&self) -> usize {
+        self.last_height.load(Ordering::Relaxed)
+    }
+
+    /// The next batch as a list of columns, or None when done.
+    fn next(&self, py: Python<'_>) -> PyResult<Option<Vec<ArrowColumn>>> {
+        guarded(|| {
+            let batch = py.detach(|| {
+                let mut reader = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                reader.next_series()
+            });
+            let batch = batch.map_err(to_py)?;
+            let Some((rows, cols)) = batch else { return Ok(None) };
+            self.last_height.store(rows, Ordering::Relaxed);
+            cols.iter().map(ArrowColumn::from_series).collect::<PyResult<Vec<_>>>().map(Some)
+        })
+    }
+}
+

@@ -1,0 +1,101 @@
+//! Columns and schemas that cross to Python Polars through the Arrow PyCapsule interface
+//! (zero-copy): `pl.Series(column)`, `pl.Schema(schema)`.
+
+use polars_core::prelude::{CompatLevel, NamedFrom, Series};
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+use super::{guarded, NpzError};
+use crate::decode::ArrayRef;
+use crate::raw::export;
+
+/// One column (an Arrow array) that Python Polars imports with `pl.Series(column)`.
+#[pyclass(frozen, module = "polars_npz._internal")]
+pub(crate) struct ArrowColumn {
+    pub(crate) name: String,
+    pub(crate) array: ArrayRef,
+}
+
+impl ArrowColumn {
+    pub(crate) fn from_series(s: &Series) -> PyResult<ArrowColumn> {
+        let s = if s.n_chunks() == 1 { s.clone() } else { s.rechunk() };
+        let array = s.to_arrow(0, CompatLevel::newest());
+        if !array.is_empty() && has_zero_width(array.dtype()) {
+            return Err(NpzError::new_err(format!(
+                "column '{}' has an inner dimension of length 0; Python Polars cannot import such Array columns, select the other columns",
+                s.name()
+            )));
+        }
+        Ok(ArrowColumn { name: s.name().to_string(), array })
+    }
+}
+
+/// Whether the type nests a fixed-size list of size 0 (Python Polars panics importing those).
+fn has_zero_width(dtype: &polars_arrow::datatypes::ArrowDataType) -> bool {
+    match dtype {
+        polars_arrow::datatypes::ArrowDataType::FixedSizeList(f, size) => *size == 0 || has_zero_width(f.dtype()),
+        _ => false,
+    }
+}
+
+#[pymethods]
+impl ArrowColumn {
+    /// The Arrow PyCapsule protocol.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema;
+        let e = export(&self.name, self.array.clone());
+        let schema = PyCapsule::new_with_value(py, e.schema, c"arrow_schema")?;
+        let array = PyCapsule::new_with_value(py, e.array, c"arrow_array")?;
+        Ok((schema, array))
+    }
+
+    fn __len__(&self) -> usize {
+        self.array.len()
+    }
+}
+
+/// The schema of the archive's arrays, which Python Polars imports with `pl.Schema(schema)`.
+#[pyclass(frozen, module = "polars_npz._internal")]
+pub(crate) struct ArrowSchema {
+    pub(crate) fields: Vec<polars_arrow::datatypes::Field>,
+}
+
+#[pymethods]
+impl ArrowSchema {
+    /// The Arrow PyCapsule protocol: a struct whose fields are the columns.
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        let dtype = polars_arrow::datatypes::ArrowDataType::Struct(self.fields.clone());
+        let field = polars_arrow::datatypes::Field::new("".into(), dtype, false);
+        PyCapsule::new_with_value(py, crate::raw::export_schema(&field), c"arrow_schema")
+    }
+}
+
+/// A row-index column: `offset, offset + 1, ...` (`len` values), UInt32 or UInt64.
+#[pyfunction]
+#[pyo3(signature = (name, offset, len, wide))]
+pub(crate) fn index_column(name: &str, offset: u64, len: usize, wide: bool) -> PyResult<ArrowColumn> {
+    guarded(|| {
+        let end = offset.checked_add(len as u64).filter(|&e| wide || e <= u32::MAX as u64 + 1);
+        let Some(_) = end else {
+            return Err(NpzError::new_err(format!("row index {offset} + {len} overflows its type")));
+        };
+        let s = if wide {
+            Series::new(name.into(), (offset..offset + len as u64).collect::<Vec<u64>>())
+        } else {
+            Series::new(name.into(), (offset as u32..).take(len).collect::<Vec<u32>>())
+        };
+        ArrowColumn::from_series(&s)
+    })
+}
+
+/// A String column holding `value` `len` times.
+#[pyfunction]
+pub(crate) fn constant_column(name: &str, value: &str, len: usize) -> PyResult<ArrowColumn> {
+    guarded(|| ArrowColumn::from_series(&Series::new(name.into(), [value]).new_from_index(0, len)))
+}
+

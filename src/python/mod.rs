@@ -1,0 +1,88 @@
+//! The Python module `polars_npz._internal`: archives ([`archive`]), batch readers, columns
+//! that cross to Python Polars through the Arrow PyCapsule interface ([`arrow`], zero-copy),
+//! and the writer ([`write`]).
+
+mod archive;
+mod arrow;
+mod write;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+
+create_exception!(polars_npz, NpzError, pyo3::exceptions::PyException, "An error reading an .npz archive.");
+
+/// An error as Python sees it: `OSError` (the subclass its errno gives, with the file name)
+/// when a file could not be opened, as `open()` and `pl.scan_parquet` raise; `NpzError` for
+/// every problem with an archive, carrying `kind`, `path` and `member` attributes.
+pub(crate) fn to_py(e: crate::NpzError) -> PyErr {
+    let path = e.path().to_string_lossy().into_owned();
+    to_py_as(&e, e.to_string(), path)
+}
+
+/// As `to_py`, for errors that may name no file yet (the caller adds the path).
+pub(crate) fn to_py_without_path(e: crate::NpzError) -> PyErr {
+    if e.path().as_os_str().is_empty() {
+        return to_py_as(&e, e.message_without_path(), String::new());
+    }
+    to_py(e)
+}
+
+fn to_py_as(e: &crate::NpzError, message: String, path: String) -> PyErr {
+    if let (crate::ErrorKind::Io(io), None) = (e.kind(), e.member()) {
+        if let Some(errno) = io.raw_os_error() {
+            // OSError(errno, strerror, filename) is constructed as the matching subclass
+            // (FileNotFoundError, PermissionError, IsADirectoryError, ...).
+            return PyOSError::new_err((errno, io.to_string(), path));
+        }
+    }
+    let err = NpzError::new_err(message);
+    Python::attach(|py| {
+        let value = err.value(py);
+        let _ = value.setattr("kind", e.category().name());
+        let _ = value.setattr("path", path);
+        let _ = value.setattr("member", e.member());
+    });
+    err
+}
+
+/// Run `f`, turning a Rust panic into `NpzError` so it never unwinds into Python.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(NpzError::new_err(format!("internal error (please report it): {msg}")))
+        }
+    }
+}
+
+/// The native module.
+#[pymodule]
+#[pyo3(name = "_internal")]
+fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<archive::Archive>()?;
+    m.add_class::<archive::Batches>()?;
+    m.add_class::<arrow::ArrowColumn>()?;
+    m.add_class::<arrow::ArrowSchema>()?;
+    m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
+    m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
+    m.add_function(wrap_pyfunction!(write::write_members, m)?)?;
+    m.add_function(wrap_pyfunction!(write::series_to_npy, m)?)?;
+    m.add_function(wrap_pyfunction!(write::write_spilled, m)?)?;
+    m.add_function(wrap_pyfunction!(write::append_series, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::constant_column, m)?)?;
+    m.add("NpzError", m.py().get_type::<NpzError>())?;
+    Ok(())
+}
+
+// The extension allocates its columns with mimalloc: it keeps freed pages for reuse, so
+// repeated reads do not pay the page faults of fresh memory for every copy.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,0 +1,78 @@
+//! Writing from Python: archives of `.npy` members, Series encoded by the Rust writer,
+//! spilled batches, realignment.
+
+use polars_core::prelude::Series;
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+
+use super::{guarded, to_py, to_py_without_path, NpzError};
+
+/// Rewrite `src` as `dst` with every stored member's array data aligned to `align` bytes.
+#[pyfunction]
+#[pyo3(signature = (src, dst, align=64, decompress=false))]
+pub(crate) fn align_npz(py: Python<'_>, src: std::path::PathBuf, dst: std::path::PathBuf, align: usize, decompress: bool) -> PyResult<()> {
+    guarded(|| {
+        let opts = crate::write::align::AlignOptions { align, decompress };
+        py.detach(|| crate::write::align::align_npz(&src, &dst, &opts)).map_err(to_py)
+    })
+}
+
+/// Write `.npy` members `(name, header, data)` to `path` (stored and aligned, or deflated).
+#[pyfunction]
+#[pyo3(signature = (path, members, compress=false, align=64))]
+pub(crate) fn write_members(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String, Vec<u8>, pyo3::buffer::PyBuffer<u8>)>, compress: bool, align: usize) -> PyResult<()> {
+    guarded(|| {
+        let data: Vec<Vec<u8>> = members.iter().map(|(_, _, b)| b.to_vec(py)).collect::<PyResult<_>>()?;
+        let list: Vec<crate::write::archive::NpyMember<'_>> = members
+            .iter()
+            .zip(&data)
+            .map(|((name, header, _), d)| crate::write::archive::NpyMember { name, header, data: d })
+            .collect();
+        py.detach(|| crate::write::archive::write_members(&path, &list, compress, align)).map_err(to_py)
+    })
+}
+
+/// A Python Polars Series (its `__arrow_c_stream__` capsule) as a `.npy` member:
+/// `(header, data)`, by the inverse of the type table.
+/// With `rows`, the header declares that many rows (the data is the Series' own).
+#[pyfunction]
+#[pyo3(signature = (stream, rows=None))]
+pub(crate) fn series_to_npy<'py>(py: Python<'py>, stream: Bound<'py, PyCapsule>, rows: Option<usize>) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
+    guarded(|| {
+        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
+        let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
+        let rows = rows.unwrap_or(s.len());
+        let (header, data) = py.detach(|| crate::write::npy::series_to_npy_rows(&s, rows)).map_err(to_py_without_path)?;
+        Ok((pyo3::types::PyBytes::new(py, &header), pyo3::types::PyBytes::new(py, &data)))
+    })
+}
+
+/// Append a Series' `.npy` array data (no header) to the file at `path`.
+#[pyfunction]
+pub(crate) fn append_series(py: Python<'_>, stream: Bound<'_, PyCapsule>, path: std::path::PathBuf) -> PyResult<()> {
+    guarded(|| {
+        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
+        let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
+        py.detach(|| -> Result<(), crate::NpzError> {
+            let (_, data) = crate::write::npy::series_to_npy(&s)?;
+            let io = |source| crate::NpzError::io(&path, source);
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path).map_err(io)?;
+            std::io::Write::write_all(&mut f, &data).map_err(io)
+        })
+        .map_err(to_py_without_path)
+    })
+}
+
+/// Write members whose array data waits in files: `(name, header, data_path)`.
+#[pyfunction]
+#[pyo3(signature = (path, members, compress=false, align=64))]
+pub(crate) fn write_spilled(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String, Vec<u8>, std::path::PathBuf)>, compress: bool, align: usize) -> PyResult<()> {
+    guarded(|| {
+        let list: Vec<crate::write::archive::SpilledMember<'_>> = members
+            .iter()
+            .map(|(name, header, data)| crate::write::archive::SpilledMember { name, header, data })
+            .collect();
+        py.detach(|| crate::write::archive::write_spilled(&path, &list, compress, align)).map_err(to_py)
+    })
+}
+

@@ -1,0 +1,437 @@
+//! An archive as Polars sees it: its members with their `.npy` headers, the schema, and
+//! readers of selected columns (see [`super::batches`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use polars_core::prelude::{DataFrame, DataType, Schema};
+
+use super::batches::{BatchReader, ColumnReader, Mode};
+use crate::decode::Decoder;
+use crate::error::{invalid, ErrorKind, Invalid, NpzError, Result};
+use crate::npy::dtype::NpyDtype;
+use crate::npy::header::{self, NpyHeader, DEFAULT_MAX_HEADER_SIZE};
+use crate::source::{self, Source};
+use crate::zip::{self, Compression, MemberReader, ZipEntry};
+
+/// Options for opening an archive.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Map the file into memory (default). When false, members are read into owned memory.
+    pub memory_map: bool,
+    /// Largest `.npy` header dict accepted, in bytes (numpy's default is 10,000).
+    pub max_header_size: usize,
+    /// Check the CRC-32 of stored members too when they are read (reads every byte of them;
+    /// deflated members are always checked once wholly inflated).
+    pub verify_checksums: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { memory_map: true, max_header_size: DEFAULT_MAX_HEADER_SIZE, verify_checksums: false }
+    }
+}
+
+/// An array member of the archive: its header and how its rows decode.
+#[derive(Debug, Clone)]
+pub(crate) struct ArrayMember {
+    /// Column name: the member name without `.npy`.
+    pub(crate) name: String,
+    /// The parsed `.npy` header.
+    pub(crate) header: NpyHeader,
+    /// The parsed dtype.
+    pub(crate) dtype: NpyDtype,
+    /// How rows decode, or why this member's type is refused.
+    pub(crate) decoder: std::result::Result<Decoder, String>,
+}
+
+impl ArrayMember {
+    /// Rows in the column: the first axis, or `None` for a 0-d array (a constant that
+    /// broadcasts to the frame's height).
+    pub(crate) fn rows(&self) -> Option<u64> {
+        self.header.shape.first().copied()
+    }
+}
+
+/// One member of the zip archive, as listed by [`NpzArchive::members`].
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub(crate) entry: ZipEntry,
+    pub(crate) array: Option<ArrayMember>,
+}
+
+impl Member {
+    /// The member's name in the zip (e.g. `x.npy`).
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// How the member is stored: `"stored"`, `"deflated"` or `"method N"`.
+    pub fn compression(&self) -> String {
+        self.entry.compression.name()
+    }
+
+    /// Size of the member's bytes in the file.
+    pub fn compressed_size(&self) -> u64 {
+        self.entry.compressed_size
+    }
+
+    /// Size of the member's bytes once inflated.
+    pub fn size(&self) -> u64 {
+        self.entry.size
+    }
+
+    /// The column name, for `.npy` members (the member name without `.npy`).
+    pub fn column(&self) -> Option<&str> {
+        self.array.as_ref().map(|a| a.name.as_str())
+    }
+
+    /// The numpy type string (`<f8`, ...; `[structured]` for records), for `.npy` members.
+    pub fn numpy_dtype(&self) -> Option<&str> {
+        self.array.as_ref().map(|a| a.dtype.text.as_str())
+    }
+
+    /// Bytes per element, for `.npy` members.
+    pub fn itemsize(&self) -> Option<usize> {
+        self.array.as_ref().map(|a| a.dtype.itemsize)
+    }
+
+    /// The array's shape, for `.npy` members.
+    pub fn shape(&self) -> Option<&[u64]> {
+        self.array.as_ref().map(|a| a.header.shape.as_slice())
+    }
+
+    /// Whether the array is stored in Fortran order, for `.npy` members.
+    pub fn fortran_order(&self) -> Option<bool> {
+        self.array.as_ref().map(|a| a.header.fortran_order)
+    }
+
+    /// The Polars type of the column, or why its type is refused; `None` for members that
+    /// are not `.npy` arrays.
+    pub fn polars_dtype(&self) -> Option<std::result::Result<DataType, String>> {
+        let a = self.array.as_ref()?;
+        Some(a.decoder.as_ref().map(|d| DataType::from_arrow_dtype(d.arrow_type())).map_err(Clone::clone))
+    }
+
+    /// File offset of the array data, for stored members (inside the zip member otherwise).
+    pub fn data_offset(&self) -> Option<u64> {
+        let a = self.array.as_ref()?;
+        match self.entry.compression {
+            Compression::Stored => Some(self.entry.data_start + a.header.data_offset as u64),
+            _ => None,
+        }
+    }
+}
+
+/// An open `.npz` archive.
+#[derive(Debug, Clone)]
+pub struct NpzArchive {
+    path: PathBuf,
+    source: Source,
+    members: Vec<Member>,
+    /// Position in `members` of each array, by column name.
+    by_column: HashMap<String, usize>,
+    verify_checksums: bool,
+}
+
+impl NpzArchive {
+    /// Open an archive with default options (memory-mapped).
+    pub fn open(path: impl AsRef<Path>) -> Result<NpzArchive> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    /// Open an archive: read its central directory and the `.npy` header of every array
+    /// member (for a deflated member only the header prefix is inflated). No array data is read.
+    pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<NpzArchive> {
+        let path = path.as_ref().to_path_buf();
+        let source = source::open_file(&path, options.memory_map).map_err(|e| NpzError::io(&path, e))?;
+        Self::from_source(path, source, options)
+    }
+
+    /// An archive whose bytes are in memory (copied once into an anonymous mapping);
+    /// `name` stands for the path in messages.
+    pub fn from_bytes(name: impl Into<PathBuf>, bytes: &[u8], options: &OpenOptions) -> Result<NpzArchive> {
+        let path = name.into();
+        let source = source::from_bytes(bytes).map_err(|e| NpzError::io(&path, e))?;
+        Self::from_source(path, source, options)
+    }
+
+    pub(crate) fn from_source(path: PathBuf, source: Source, options: &OpenOptions) -> Result<NpzArchive> {
+        let entries = zip::read_index(&*source).map_err(|e| e.in_file(&path))?;
+        // The start of every array member in one batch of reads (one round of concurrent
+        // requests for a remote source); a header longer than that is read on its own.
+        let want = |e: &ZipEntry| FIRST_HEADER_READ.min(usize::try_from(e.size).unwrap_or(usize::MAX).saturating_sub(1));
+        let is_array = |e: &ZipEntry| e.name.ends_with(".npy");
+        let ranges: Vec<_> = entries.iter().filter(|e| is_array(e)).map(|e| zip::header_prefix_range(e, want(e))).collect();
+        let mut prefixes = source.read_ranges(&ranges).map_err(|e| NpzError::io(&path, e))?.into_iter();
+        let mut members = Vec::with_capacity(entries.len());
+        let mut by_column = HashMap::with_capacity(entries.len());
+        for entry in entries {
+            let array = match entry.name.strip_suffix(".npy") {
+                Some(name) => {
+                    let raw = prefixes.next().unwrap_or_default();
+                    let prefix = zip::header_prefix(&entry, &raw, want(&entry));
+                    let a = read_array_member(&source, &entry, name, &prefix, options.max_header_size)
+                        .map_err(|e| e.in_member(&path, &entry.name))?;
+                    by_column.insert(a.name.clone(), members.len());
+                    Some(a)
+                }
+                None => None,
+            };
+            members.push(Member { entry, array });
+        }
+        Ok(NpzArchive { path, source, members, by_column, verify_checksums: options.verify_checksums })
+    }
+
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every member of the zip, in central-directory order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Where the archive's bytes come from.
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The address range of the file mapping (start, length), when mapped.
+    pub fn mapping_range(&self) -> Option<(usize, usize)> {
+        self.source.mapping().map(|m| (m.as_ptr() as usize, m.len()))
+    }
+
+    /// Column names (array members), in archive order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.arrays().map(|(_, a)| a.name.as_str()).collect()
+    }
+
+    fn arrays(&self) -> impl Iterator<Item = (&Member, &ArrayMember)> {
+        self.members.iter().filter_map(|m| m.array.as_ref().map(|a| (m, a)))
+    }
+
+    fn find(&self, column: &str) -> Result<(&Member, &ArrayMember)> {
+        let found = self.by_column.get(column).and_then(|&i| {
+            let m = &self.members[i];
+            m.array.as_ref().map(|a| (m, a))
+        });
+        found.ok_or_else(|| {
+            NpzError::request(&self.path, format!("no array named '{column}' in the archive (it has: {})", self.column_names().join(", ")))
+        })
+    }
+
+    fn decoder<'a>(&self, m: &Member, a: &'a ArrayMember) -> Result<&'a Decoder> {
+        a.decoder.as_ref().map_err(|reason| ErrorKind::Unsupported(reason.clone()).in_member(&self.path, &m.entry.name))
+    }
+
+    /// The Polars type of one column; an error naming the member when its type is refused.
+    pub fn column_dtype(&self, column: &str) -> Result<DataType> {
+        let (m, a) = self.find(column)?;
+        let d = self.decoder(m, a)?;
+        Ok(DataType::from_arrow_dtype(d.arrow_type()))
+    }
+
+    /// The Polars schema of every array member, without reading array data. A member whose
+    /// type is refused (object, long double, ...) appears as `Null`: the other columns can
+    /// be read, and reading that one gives an error naming it and why.
+    pub fn schema(&self) -> Schema {
+        self.arrays()
+            .map(|(_, a)| (a.name.as_str().into(), a.decoder.as_ref().map_or(DataType::Null, |d| DataType::from_arrow_dtype(d.arrow_type()))))
+            .collect()
+    }
+
+    /// Rows of the archive: the first-axis length its arrays share (0-d arrays aside); one
+    /// row when all arrays are 0-d or their lengths disagree (a selection of 0-d arrays
+    /// alone is then one row).
+    pub fn height(&self) -> u64 {
+        common_rows(self.arrays().map(|(_, a)| a)).ok().flatten().unwrap_or(1)
+    }
+
+    /// Rows a read of `columns` gives: their common first-axis length, or the archive's
+    /// [`height`](Self::height) when all of them are 0-d (or none is selected).
+    pub fn rows_of(&self, columns: &[&str]) -> Result<u64> {
+        let selected = columns.iter().map(|c| self.find(c).map(|(_, a)| a)).collect::<Result<Vec<_>>>()?;
+        match common_rows(selected.into_iter()).map_err(|e| e.in_file(&self.path))? {
+            Some(h) => Ok(h),
+            None => Ok(self.height()),
+        }
+    }
+
+    /// Whether the column's data would be handed to Polars without a copy.
+    pub fn is_zero_copy(&self, column: &str) -> bool {
+        let Ok((m, a)) = self.find(column) else { return false };
+        let (Some(offset), Ok(d), Some(_)) = (m.data_offset(), &a.decoder, self.source.mapping()) else {
+            return false;
+        };
+        d.zero_copy_at(offset as usize)
+    }
+
+    /// Read the named columns (all when `columns` is `None`) into one DataFrame, at most
+    /// `n_rows` rows.
+    pub fn read(&self, columns: Option<&[&str]>, n_rows: Option<usize>) -> Result<DataFrame> {
+        let names: Vec<&str> = match columns {
+            Some(c) => c.to_vec(),
+            None => self.column_names(),
+        };
+        let mut reader = self.batches(&names, n_rows, None)?;
+        let mut out = reader.next_frame()?.unwrap_or_default();
+        while let Some(df) = reader.next_frame()? {
+            out.vstack_mut(&df).map_err(|e| reader.polars_err(e))?;
+        }
+        Ok(out)
+    }
+
+    /// The batch size to use when a consumer (Polars' streaming engine) suggests `requested`
+    /// rows; `None` (one batch) when nothing is requested. Columns that are all views of the
+    /// mapping come in one batch whatever is asked: a batch of views costs nothing and holds
+    /// no memory of its own, and each column stays one contiguous buffer (so, for example,
+    /// `to_numpy()` of it needs no copy either). Copied columns of stored members of a mapped
+    /// archive come in batches of at least 8 MiB (each copied in parallel while the consumer
+    /// works on the previous one), as their per-batch cost is overhead. Deflated members keep
+    /// the requested size, which bounds memory.
+    pub fn suggested_batch_rows(&self, columns: &[&str], requested: Option<usize>) -> Option<usize> {
+        let requested = requested?;
+        if !columns.is_empty() && columns.iter().all(|c| self.is_zero_copy(c)) {
+            return None;
+        }
+        let mapped_stored = self.source.mapping().is_some()
+            && columns.iter().all(|c| self.find(c).is_ok_and(|(m, _)| m.entry.compression == Compression::Stored));
+        if columns.is_empty() || !mapped_stored {
+            return Some(requested);
+        }
+        let row_bytes: usize = columns
+            .iter()
+            .filter_map(|c| self.find(c).ok().and_then(|(m, a)| self.decoder(m, a).ok()))
+            .map(Decoder::row_bytes)
+            .sum::<usize>()
+            .max(1);
+        Some(requested.max((8 << 20) / row_bytes))
+    }
+
+    /// A reader of the named columns in batches of `batch_rows` rows (one batch when `None`),
+    /// stopping after `n_rows` rows. The columns must share their first-axis length; 0-d
+    /// arrays broadcast.
+    pub fn batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
+        self.batches_from(columns, 0, n_rows, batch_rows)
+    }
+
+    /// Like [`batches`](Self::batches), starting at row `skip` (rows before it are not
+    /// decoded: stored members are sliced, deflated members inflated up to it and dropped).
+    pub fn batches_from(&self, columns: &[&str], skip: usize, n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
+        let height = usize::try_from(self.rows_of(columns)?).unwrap_or(usize::MAX);
+        let skip = skip.min(height);
+        let total = n_rows.map_or(height - skip, |n| n.min(height - skip));
+        let mut cols = Vec::with_capacity(columns.len());
+        for &c in columns {
+            let (m, a) = self.find(c)?;
+            let decoder = self.decoder(m, a)?.clone();
+            let in_member = |e: Invalid| e.in_member(&self.path, &m.entry.name);
+            if self.verify_checksums {
+                zip::verify_stored(&*self.source, &m.entry).map_err(in_member)?;
+            }
+            // A deflated member read whole in one batch is inflated at once, on the first read
+            // (faster, in parallel with the other columns, and its column then points into
+            // the inflated memory); otherwise it streams.
+            let member_rows = a.rows().unwrap_or(1);
+            let whole = skip == 0
+                && batch_rows.is_none_or(|b| b == 0 || b as u64 >= member_rows)
+                && n_rows.is_none_or(|n| n as u64 >= member_rows);
+            let mut reader = if whole { MemberReader::new_whole(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
+                .map_err(in_member)?;
+            reader.skip(a.header.data_offset as u64).map_err(in_member)?;
+            let transposed = a.header.fortran_order && a.header.shape.len() > 1;
+            let mode = match a.rows() {
+                None => Mode::Constant(None),
+                Some(_) if transposed => {
+                    Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, keep: skip + total, array: None, offset: skip }
+                }
+                Some(_) => {
+                    let skipped = (skip as u64).checked_mul(decoder.row_bytes() as u64).ok_or_else(|| in_member(invalid!("row offset too large")))?;
+                    reader.skip(skipped).map_err(in_member)?;
+                    Mode::Rows
+                }
+            };
+            cols.push(ColumnReader { name: a.name.clone(), member: m.entry.name.clone(), decoder, reader, mode });
+        }
+        Ok(BatchReader::new(self.path.clone(), cols, total, batch_rows))
+    }
+}
+
+/// The first-axis length shared by `arrays` (0-d arrays aside), `None` if all are 0-d.
+fn common_rows<'a>(arrays: impl Iterator<Item = &'a ArrayMember>) -> std::result::Result<Option<u64>, Invalid> {
+    let mut height: Option<(u64, &str)> = None;
+    for a in arrays {
+        let Some(rows) = a.rows() else { continue };
+        match height {
+            Some((h, other)) if h != rows => {
+                return Err(ErrorKind::DifferentLengths { first: other.to_string(), first_rows: h, second: a.name.clone(), second_rows: rows })
+            }
+            _ => height = Some((rows, a.name.as_str())),
+        }
+    }
+    Ok(height.map(|(h, _)| h))
+}
+
+/// Bytes read first from each member for its `.npy` header.
+const FIRST_HEADER_READ: usize = 256;
+
+/// The member's `.npy` header bytes: from `prefix` (its first uncompressed bytes) when they
+/// hold the whole header, otherwise read from the member.
+fn header_bytes(source: &Source, entry: &ZipEntry, prefix: &[u8], max_header_size: usize) -> std::result::Result<Vec<u8>, Invalid> {
+    if let Ok(total) = header::header_len(prefix, max_header_size) {
+        if total <= prefix.len() {
+            return Ok(prefix[..total].to_vec());
+        }
+    }
+    let mut reader = MemberReader::new(source, entry)?;
+    // One read usually holds the whole header (numpy pads it to 64 bytes, most to 128). It
+    // stops short of the member's last byte: reading that would check a deflated member's
+    // CRC, which is for when its data is read, not its header.
+    let have = FIRST_HEADER_READ.min(usize::try_from(entry.size).unwrap_or(usize::MAX).saturating_sub(1));
+    let mut bytes = vec![0u8; have];
+    reader.read_exact(&mut bytes)?;
+    let total = header::header_len(&bytes, max_header_size)?;
+    if total as u64 > entry.size {
+        return Err(invalid!("header of {total} bytes is larger than the member ({} bytes)", entry.size));
+    }
+    if total > have {
+        bytes.resize(total, 0);
+        reader.read_exact(&mut bytes[have..total])?;
+    }
+    bytes.truncate(total);
+    Ok(bytes)
+}
+
+fn read_array_member(source: &Source, entry: &ZipEntry, name: &str, prefix: &[u8], max_header_size: usize) -> std::result::Result<ArrayMember, Invalid> {
+    let bytes = header_bytes(source, entry, prefix, max_header_size)?;
+    let header = header::parse(&bytes, max_header_size)?;
+    let dtype = NpyDtype::from_descr(&header.descr)?;
+    let count = header.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    let needed = count.and_then(|c| c.checked_mul(dtype.itemsize as u64));
+    let available = entry.size - header.data_offset as u64;
+    match needed {
+        Some(n) if n <= available => {}
+        _ => {
+            return Err(invalid!(
+                "shape {:?} of '{}' needs {} bytes but the member holds {available}",
+                header.shape,
+                dtype.text,
+                needed.map_or("more than 2^64".to_string(), |n| n.to_string())
+            ))
+        }
+    }
+    let inner = header.shape.get(1..).unwrap_or(&[]);
+    // Rows of zero bytes (an inner dimension of 0, or elements of 0 bytes) are not bounded
+    // by the member's size: cap them, so a tiny file cannot declare a frame of 2^60 rows.
+    let row_elems = inner.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    if let (Some(&rows), Some(0)) = (header.shape.first(), row_elems.map(|e| e.saturating_mul(dtype.itemsize as u64))) {
+        let cap = entry.size.max(1 << 20);
+        if rows > cap {
+            return Err(invalid!("{rows} rows of 0 bytes each: more than the {cap} rows accepted for such arrays"));
+        }
+    }
+    let decoder = Decoder::new(&dtype, inner);
+    Ok(ArrayMember { name: name.to_string(), header, dtype, decoder })
+}

@@ -1,0 +1,130 @@
+//! Readers of selected columns, batch by batch: each batch decodes only its rows, columns in
+//! parallel on Polars' thread pool.
+
+use std::path::{Path, PathBuf};
+
+use polars_core::prelude::{Column as PlColumn, DataFrame, Series};
+use polars_core::runtime::THREAD_POOL;
+use rayon::prelude::*;
+
+use crate::decode::{self, fortran, ArrayRef, Decoder};
+use crate::error::{invalid, Invalid, NpzError, Result};
+use crate::zip::MemberReader;
+
+pub(crate) struct ColumnReader {
+    pub(crate) name: String,
+    pub(crate) member: String,
+    pub(crate) decoder: Decoder,
+    pub(crate) reader: MemberReader,
+    pub(crate) mode: Mode,
+}
+
+/// How a column's rows are produced.
+pub(crate) enum Mode {
+    /// C order: each batch decodes just its rows.
+    Rows,
+    /// A 0-d array: decoded once, repeated to each batch's height.
+    Constant(Option<Series>),
+    /// Fortran order (2+ dimensions): rows are not contiguous, so the array's first `keep`
+    /// rows (all the reader produces) are transposed to C order once and sliced per batch.
+    Whole { shape: Vec<u64>, itemsize: usize, keep: usize, array: Option<ArrayRef>, offset: usize },
+}
+
+impl ColumnReader {
+    fn next(&mut self, rows: usize, path: &Path) -> Result<Series> {
+        let in_member = |e: Invalid| e.in_member(path, &self.member);
+        let array = match &mut self.mode {
+            Mode::Rows => self.decoder.decode(&mut self.reader, rows).map_err(in_member)?,
+            Mode::Constant(scalar) => {
+                if scalar.is_none() {
+                    let array = self.decoder.decode(&mut self.reader, 1).map_err(in_member)?;
+                    *scalar = Some(to_series(&self.name, array).map_err(in_member)?);
+                }
+                return Ok(scalar.as_ref().map(|s| s.new_from_index(0, rows)).unwrap_or_default());
+            }
+            Mode::Whole { shape, itemsize, keep, array, offset } => {
+                if array.is_none() {
+                    // The kept rows of the last position of the trailing axes end the bytes needed.
+                    let needed = fortran::fortran_prefix_len(shape, *itemsize, *keep).map_err(in_member)?;
+                    let decoder = &self.decoder;
+                    let whole = decode::with_bytes(&mut self.reader, needed, |bytes| {
+                        let c_order = fortran::fortran_to_c(bytes, shape, *itemsize, *keep)?;
+                        decoder.decode_bytes(&c_order, *keep)
+                    })
+                    .map_err(in_member)?;
+                    *array = Some(whole);
+                }
+                let whole = array.as_ref().map(|a| a.sliced(*offset, rows));
+                *offset += rows;
+                whole.ok_or_else(|| in_member(invalid!("internal: array missing")))?
+            }
+        };
+        to_series(&self.name, array).map_err(in_member)
+    }
+}
+
+fn to_series(name: &str, array: ArrayRef) -> std::result::Result<Series, Invalid> {
+    Series::from_arrow(name.into(), array).map_err(|e| invalid!("{e}"))
+}
+
+/// Reads selected columns batch by batch. Each call decodes only the rows of that batch.
+pub struct BatchReader {
+    path: PathBuf,
+    cols: Vec<ColumnReader>,
+    total: usize,
+    done: usize,
+    batch_rows: usize,
+    started: bool,
+}
+
+impl BatchReader {
+    pub(crate) fn new(path: PathBuf, cols: Vec<ColumnReader>, total: usize, batch_rows: Option<usize>) -> BatchReader {
+        BatchReader { path, cols, total, done: 0, batch_rows: batch_rows.filter(|&b| b > 0).unwrap_or(usize::MAX), started: false }
+    }
+
+    /// Rows this reader will produce in all.
+    pub fn height(&self) -> usize {
+        self.total
+    }
+
+    /// The next batch: its row count and one Series per selected column, or `None` when done. An empty
+    /// selection or zero rows still gives one (empty) batch, so the types are known.
+    pub fn next_series(&mut self) -> Result<Option<(usize, Vec<Series>)>> {
+        if self.started && self.done >= self.total {
+            return Ok(None);
+        }
+        self.started = true;
+        let rows = self.batch_rows.min(self.total - self.done);
+        let path = self.path.clone();
+        // Columns decode in parallel on Polars' thread pool (sized like Polars':
+        // POLARS_MAX_THREADS), so decoding does not oversubscribe the cores.
+        let series = if self.cols.len() > 1 {
+            THREAD_POOL.install(|| self.cols.par_iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>())
+        } else {
+            self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>()
+        };
+        // After an error the reader is finished: its members are in an unknown position.
+        self.done = if series.is_ok() { self.done + rows } else { self.total };
+        let series = series?;
+        Ok(Some((rows, series)))
+    }
+
+    /// The next batch as a DataFrame, or `None` when done.
+    pub fn next_frame(&mut self) -> Result<Option<DataFrame>> {
+        let Some((height, series)) = self.next_series()? else { return Ok(None) };
+        let cols: Vec<PlColumn> = series.into_iter().map(PlColumn::from).collect();
+        DataFrame::new(height, cols).map(Some).map_err(|e| self.polars_err(e))
+    }
+
+    pub(crate) fn polars_err(&self, e: polars_core::error::PolarsError) -> NpzError {
+        NpzError::request(&self.path, e.to_string())
+    }
+}
+
+impl Iterator for BatchReader {
+    type Item = Result<DataFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_frame().transpose()
+    }
+}

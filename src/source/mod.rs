@@ -1,0 +1,110 @@
+//! Byte sources: the layer under everything. Every read of archive bytes goes through
+//! [`ByteSource`]: positioned reads of `len` bytes at `offset` (safe from many threads at
+//! once), batches of ranges (which a source where each read costs a round trip merges and
+//! fetches concurrently), and, for a local memory mapping only, the mapping itself, which
+//! zero-copy columns borrow. The zip index, the headers and the member decoders above never
+//! know which source they read.
+
+mod file;
+mod memory;
+mod view;
+mod window;
+
+use std::ops::Range;
+use std::sync::Arc;
+
+pub(crate) use file::{MappedFile, PlainFile};
+pub(crate) use memory::Memory;
+pub(crate) use view::{Backing, MappedRange};
+pub(crate) use window::WindowReader;
+
+/// A memory mapping shared by every column that borrows from it.
+pub(crate) type Mapping = Arc<memmap2::Mmap>;
+
+/// Where an archive's bytes come from.
+pub(crate) trait ByteSource: Send + Sync + std::fmt::Debug {
+    /// Length in bytes.
+    fn len(&self) -> u64;
+
+    /// Fill `buf` with the bytes at `offset`; an error if they run past the end.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+
+    /// The bytes of each range, in order. Sources where a read costs a round trip override
+    /// this to merge nearby ranges and fetch them concurrently.
+    fn read_ranges(&self, ranges: &[Range<u64>]) -> std::io::Result<Vec<Vec<u8>>> {
+        ranges
+            .iter()
+            .map(|r| {
+                let len = usize::try_from(r.end.saturating_sub(r.start)).map_err(|_| std::io::Error::other("range too large"))?;
+                let mut v = vec![0u8; len];
+                self.read_exact_at(&mut v, r.start)?;
+                Ok(v)
+            })
+            .collect()
+    }
+
+    /// The whole source as one memory mapping, when it is one (a mapped file, bytes in
+    /// memory): columns then borrow its pages instead of copying them.
+    fn mapping(&self) -> Option<&Mapping> {
+        None
+    }
+}
+
+/// A shared byte source.
+pub(crate) type Source = Arc<dyn ByteSource>;
+
+/// Open the file at `path`: mapped when `memory_map` is true (and the file is not empty),
+/// otherwise read with positioned reads.
+pub(crate) fn open_file(path: &std::path::Path, memory_map: bool) -> std::io::Result<Source> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if memory_map && len > 0 {
+        Ok(Arc::new(MappedFile::new(file, len)?))
+    } else {
+        Ok(Arc::new(PlainFile::new(file, len)))
+    }
+}
+
+/// Bytes held in memory (copied once into an anonymous mapping, so columns can borrow them).
+pub(crate) fn from_bytes(bytes: &[u8]) -> std::io::Result<Source> {
+    Ok(Arc::new(Memory::new(bytes)?))
+}
+
+/// Read `len` bytes at `start` into a new vector.
+pub(crate) fn read_vec(source: &dyn ByteSource, start: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    let len = usize::try_from(len).map_err(|_| std::io::Error::other("range too large"))?;
+    let mut v = vec![0u8; len];
+    source.read_exact_at(&mut v, start)?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Every source gives the same bytes for the same reads, and refuses reads past the end.
+    #[test]
+    fn sources_agree() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&data).unwrap();
+        let sources: Vec<Source> = vec![
+            open_file(f.path(), true).unwrap(),
+            open_file(f.path(), false).unwrap(),
+            from_bytes(&data).unwrap(),
+        ];
+        for s in &sources {
+            assert_eq!(s.len(), data.len() as u64);
+            let mut buf = vec![0u8; 777];
+            s.read_exact_at(&mut buf, 12_345).unwrap();
+            assert_eq!(buf, &data[12_345..12_345 + 777]);
+            assert!(s.read_exact_at(&mut buf, data.len() as u64 - 10).is_err());
+            let got = s.read_ranges(&[0..10, 99_990..100_000, 5..5]).unwrap();
+            assert_eq!(got, vec![data[..10].to_vec(), data[99_990..].to_vec(), vec![]]);
+        }
+        assert!(sources[0].mapping().is_some());
+        assert!(sources[1].mapping().is_none());
+        assert_eq!(&sources[2].mapping().unwrap()[..data.len()], &data[..]);
+    }
+}

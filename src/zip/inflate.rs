@@ -1,0 +1,107 @@
+//! Raw-deflate inflation with guaranteed progress: every step consumes input or produces
+//! output, or fails, so no stream (however corrupt) can make a read loop forever. Compressed
+//! bytes are fetched from the byte source in reads that start small (a header or a `head()`
+//! needs a few KiB) and double.
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::error::{invalid, ErrorKind, Invalid};
+use crate::source::Source;
+
+/// Compressed bytes fetched per read: small at first, doubling up to the most.
+const FIRST_CHUNK: usize = 4 * 1024;
+const MAX_CHUNK: usize = 256 * 1024;
+
+/// Inflates one member's compressed bytes `[start, end)` of the source.
+pub(crate) struct Inflater {
+    source: Source,
+    /// Next compressed byte to fetch from the source.
+    pos: u64,
+    end: u64,
+    /// The member's declared inflated size (for messages).
+    declared: u64,
+    /// Compressed bytes fetched and not yet consumed.
+    buf: Vec<u8>,
+    buf_pos: usize,
+    /// Size of the next fetch.
+    chunk: usize,
+    z: Decompress,
+    finished: bool,
+}
+
+impl Inflater {
+    /// An inflater for the compressed range `[start, start + len)` of `source`, declared to
+    /// inflate to `declared` bytes.
+    pub(crate) fn new(source: Source, start: u64, len: u64, declared: u64) -> Inflater {
+        Inflater { source, pos: start, end: start + len, declared, buf: Vec::new(), buf_pos: 0, chunk: FIRST_CHUNK, z: Decompress::new(false), finished: false }
+    }
+
+    /// Whether the deflate stream has ended.
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Fill `out` entirely; an error if the stream ends first or is corrupt.
+    pub(crate) fn fill(&mut self, out: &mut [u8]) -> Result<(), Invalid> {
+        let n = self.inflate(out)?;
+        if n < out.len() {
+            return Err(ErrorKind::StreamEndsEarly { declared: self.declared });
+        }
+        Ok(())
+    }
+
+    /// Inflate into `out` until it is full or the stream ends; returns the bytes written.
+    pub(crate) fn inflate(&mut self, out: &mut [u8]) -> Result<usize, Invalid> {
+        let mut written = 0;
+        while written < out.len() && !self.finished {
+            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
+            let input_left = self.input_available()?;
+            let status = self
+                .z
+                .decompress(&self.buf[self.buf_pos..], &mut out[written..], FlushDecompress::None)
+                .map_err(|e| invalid!("corrupt deflate stream: {e}"))?;
+            let consumed = (self.z.total_in() - in_before) as usize;
+            let produced = (self.z.total_out() - out_before) as usize;
+            self.buf_pos += consumed;
+            written += produced;
+            match status {
+                Status::StreamEnd => self.finished = true,
+                Status::Ok | Status::BufError if consumed == 0 && produced == 0 => {
+                    return Err(if input_left {
+                        invalid!("corrupt deflate stream: no progress")
+                    } else {
+                        ErrorKind::StreamEndsEarly { declared: self.declared }
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(written)
+    }
+
+    /// Make compressed input available; false when none is left.
+    fn input_available(&mut self) -> Result<bool, Invalid> {
+        if self.buf_pos < self.buf.len() {
+            return Ok(true);
+        }
+        let n = (self.end - self.pos).min(self.chunk as u64) as usize;
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+        self.buf.resize(n, 0);
+        self.buf_pos = 0;
+        if n > 0 {
+            self.source.read_exact_at(&mut self.buf, self.pos).map_err(ErrorKind::Io)?;
+            self.pos += n as u64;
+        }
+        Ok(n > 0)
+    }
+}
+
+/// The first bytes (at most `max_out`) that the start `raw` of a deflate stream inflates to;
+/// `None` when `raw` is corrupt (a full read then reports it).
+pub(crate) fn inflate_prefix(raw: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; max_out];
+    let mut z = Decompress::new(false);
+    z.decompress(raw, &mut out, FlushDecompress::None).ok()?;
+    out.truncate(z.total_out() as usize);
+    Some(out)
+}

@@ -1,0 +1,280 @@
+//! A member's uncompressed bytes, from any byte source: stored members are ranges of the
+//! source (borrowed from its mapping when it has one, for zero-copy columns); deflated members
+//! are inflated on demand, never past their declared size, and their CRC-32 is checked once
+//! the whole member has been inflated.
+
+use std::sync::Arc;
+
+use super::index::{Compression, ZipEntry};
+use super::inflate::Inflater;
+use crate::error::{invalid, ErrorKind, Invalid};
+use crate::pieces::{for_each_piece, try_for_each_piece};
+use crate::source::{Backing, ByteSource, MappedRange, Source};
+
+/// Compressed bytes fetched up front for a deflated member's `.npy` header (usually far more
+/// than its first few hundred inflated bytes need).
+const DEFLATED_HEADER_PREFIX: u64 = 4 * 1024;
+
+/// The range of the file to fetch so that [`header_prefix`] can usually give a member's first
+/// `want` uncompressed bytes without another read.
+pub(crate) fn header_prefix_range(entry: &ZipEntry, want: usize) -> std::ops::Range<u64> {
+    let len = match entry.compression {
+        Compression::Stored => want as u64,
+        _ => DEFLATED_HEADER_PREFIX,
+    };
+    entry.data_start..entry.data_start + len.min(entry.compressed_size)
+}
+
+/// Up to `want` first uncompressed bytes of the member from `raw`, the bytes of
+/// [`header_prefix_range`]; fewer when `raw` does not hold them (or is corrupt, or the member
+/// is of a kind [`MemberReader`] refuses: a full read then reports it).
+pub(crate) fn header_prefix(entry: &ZipEntry, raw: &[u8], want: usize) -> Vec<u8> {
+    if entry.encrypted {
+        return Vec::new();
+    }
+    match entry.compression {
+        Compression::Stored => raw[..want.min(raw.len())].to_vec(),
+        Compression::Deflated => super::inflate::inflate_prefix(raw, want).unwrap_or_default(),
+        Compression::Other(_) => Vec::new(),
+    }
+}
+
+/// Check a stored member's CRC-32 against the central directory (reads every byte).
+pub(crate) fn verify_stored(source: &dyn ByteSource, entry: &ZipEntry) -> Result<(), Invalid> {
+    if entry.compression != Compression::Stored {
+        return Ok(());
+    }
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; (1 << 20).min(entry.compressed_size as usize)];
+    let mut at = entry.data_start;
+    let end = entry.data_start + entry.compressed_size;
+    while at < end {
+        let n = (end - at).min(buf.len() as u64) as usize;
+        source.read_exact_at(&mut buf[..n], at).map_err(ErrorKind::Io)?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    let computed = hasher.finalize();
+    if computed != entry.crc32 {
+        return Err(ErrorKind::Checksum { computed, expected: entry.crc32 });
+    }
+    Ok(())
+}
+
+/// A sequential reader of one member's uncompressed bytes.
+pub(crate) struct MemberReader {
+    kind: ReaderKind,
+    /// Uncompressed bytes handed out so far.
+    pos: u64,
+    /// Uncompressed size of the member.
+    size: u64,
+}
+
+enum ReaderKind {
+    Stored { source: Source, data_start: u64 },
+    /// A deflated member inflated whole (CRC checked) into heap memory.
+    Inflated { buf: Backing },
+    /// A deflated member to be inflated whole on its first read (so that readers created
+    /// together inflate later, in parallel, and only if read).
+    PendingWhole { source: Source, entry: Box<ZipEntry> },
+    Deflated { inflater: Box<Inflater>, crc: crc32fast::Hasher, expected_crc: u32 },
+}
+
+impl MemberReader {
+    /// A reader positioned at the start of `entry`'s uncompressed bytes. The entry's range has
+    /// been checked against the file by the archive layer.
+    pub(crate) fn new(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
+        if entry.encrypted {
+            return Err(invalid!("member is encrypted; encrypted archives are not supported"));
+        }
+        let kind = match entry.compression {
+            Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
+            Compression::Deflated => ReaderKind::Deflated {
+                inflater: Box::new(Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size)),
+                crc: crc32fast::Hasher::new(),
+                expected_crc: entry.crc32,
+            },
+            Compression::Other(m) => {
+                return Err(invalid!(
+                    "compression method {m} is not supported (numpy writes only stored and deflated members)"
+                ))
+            }
+        };
+        Ok(MemberReader { kind, pos: 0, size: entry.size })
+    }
+
+    /// A reader over the whole member, inflated at once on its first read (libdeflate, output
+    /// size known) into aligned memory that the columns then point into; for stored members,
+    /// the usual reader.
+    pub(crate) fn new_whole(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
+        if entry.compression != Compression::Deflated || entry.encrypted {
+            return Self::new(source, entry);
+        }
+        let kind = ReaderKind::PendingWhole { source: source.clone(), entry: Box::new(entry.clone()) };
+        Ok(MemberReader { kind, pos: 0, size: entry.size })
+    }
+
+    /// Inflate a pending whole member now.
+    fn materialize(&mut self) -> Result<(), Invalid> {
+        if let ReaderKind::PendingWhole { source, entry } = &self.kind {
+            let buf = inflate_whole(source, entry)?;
+            self.kind = ReaderKind::Inflated { buf };
+        }
+        Ok(())
+    }
+
+    /// Bytes not yet handed out.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.size - self.pos
+    }
+
+    /// The memory holding this member's bytes (the shared mapping, or the wholly inflated
+    /// member) and the offset of its next byte there; `None` when its bytes must be read.
+    fn mapped_position(&mut self) -> Result<Option<(Backing, usize)>, Invalid> {
+        self.materialize()?;
+        Ok(match &self.kind {
+            ReaderKind::Stored { source, data_start } => {
+                source.mapping().map(|map| (Backing::Map(map.clone()), (*data_start + self.pos) as usize))
+            }
+            ReaderKind::Inflated { buf } => Some((buf.clone(), self.pos as usize)),
+            _ => None,
+        })
+    }
+
+    /// The next `len` bytes as a range of the shared mapping, if this member is stored and
+    /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
+    pub(crate) fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
+        let Some((backing, start)) = self.mapped_position()? else { return Ok(None) };
+        self.check_len(len)?;
+        self.pos += len as u64;
+        Ok(Some(MappedRange { backing, start, len }))
+    }
+
+    /// Like [`MemberReader::next_mapped`], but only when the bytes start at an address that
+    /// is a multiple of `align`; otherwise `None`, and nothing is consumed.
+    pub(crate) fn next_mapped_aligned(&mut self, len: usize, align: usize) -> Result<Option<MappedRange>, Invalid> {
+        match self.mapped_position()? {
+            Some((backing, start)) if (backing.bytes().as_ptr() as usize + start) % align.max(1) == 0 => self.next_mapped(len),
+            _ => Ok(None),
+        }
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), Invalid> {
+        if len as u64 > self.remaining() {
+            return Err(ErrorKind::EndsEarly { at: self.pos, needed: len as u64, left: self.remaining() });
+        }
+        Ok(())
+    }
+
+    /// Fill `out` with the next bytes of the member.
+    pub(crate) fn read_exact(&mut self, out: &mut [u8]) -> Result<(), Invalid> {
+        self.read_exact_then(out, |_| {})
+    }
+
+    /// Fill `out` with the next bytes of the member, calling `then` on each piece of it as soon
+    /// as the piece is filled (while it is still in cache). Pieces start at multiples of
+    /// 1 MiB from the start of `out`.
+    pub(crate) fn read_exact_then(&mut self, out: &mut [u8], then: impl Fn(&mut [u8]) + Sync) -> Result<(), Invalid> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.check_len(out.len())?;
+        self.materialize()?;
+        // Copied in pieces (in parallel when large), each handed to `then` once filled.
+        let pos = self.pos;
+        let copy_from = |src: &[u8], out: &mut [u8]| {
+            for_each_piece(out, COPY_PIECE, |i, piece| {
+                piece.copy_from_slice(&src[i..i + piece.len()]);
+                then(piece);
+            })
+        };
+        match &mut self.kind {
+            ReaderKind::PendingWhole { .. } => return Err(invalid!("internal: member not inflated")),
+            ReaderKind::Inflated { buf } => copy_from(&buf.bytes()[pos as usize..], out),
+            // Positioned reads: for a mapped file they copy straight from the page cache;
+            // copying from the mapping would first fault each of its pages into this process
+            // (about twice as slow).
+            ReaderKind::Stored { source, data_start } => {
+                let at = *data_start + pos;
+                try_for_each_piece(out, COPY_PIECE, |i, piece| {
+                    source.read_exact_at(piece, at + i as u64).map_err(ErrorKind::Io)?;
+                    then(piece);
+                    Ok(())
+                })?;
+            }
+            ReaderKind::Deflated { inflater, crc, .. } => {
+                inflater.fill(out)?;
+                crc.update(out);
+                then(out);
+            }
+        }
+        self.pos += out.len() as u64;
+        if self.pos == self.size {
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Skip `len` bytes (inflating and discarding them for a deflated member).
+    pub(crate) fn skip(&mut self, len: u64) -> Result<(), Invalid> {
+        self.check_len(usize::try_from(len).unwrap_or(usize::MAX))?;
+        if let ReaderKind::Stored { .. } | ReaderKind::Inflated { .. } | ReaderKind::PendingWhole { .. } = self.kind {
+            self.pos += len;
+            return Ok(());
+        }
+        let mut scratch = vec![0u8; (64 * 1024).min(len as usize)];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(scratch.len() as u64) as usize;
+            self.read_exact(&mut scratch[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// After the last byte: a deflated stream must end here and match its CRC-32.
+    fn finish(&mut self) -> Result<(), Invalid> {
+        if let ReaderKind::Deflated { inflater, crc, expected_crc } = &mut self.kind {
+            let mut extra = [0u8; 1];
+            if !inflater.finished() && inflater.inflate(&mut extra)? > 0 {
+                return Err(ErrorKind::StreamTooLong { declared: self.size });
+            }
+            let computed = std::mem::replace(crc, crc32fast::Hasher::new()).finalize();
+            if computed != *expected_crc {
+                return Err(ErrorKind::Checksum { computed, expected: *expected_crc });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Large copies are split in pieces of this many bytes, copied in parallel.
+const COPY_PIECE: usize = 1 << 20;
+
+/// Inflate a whole deflated member (libdeflate) into 8-aligned memory, CRC checked.
+fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
+    let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
+    let mut out = vec![0u64; size.div_ceil(8)];
+    let compressed_owned;
+    let range = entry.data_range();
+    let compressed: &[u8] = match source.mapping() {
+        Some(m) => &m[range.start as usize..range.end as usize],
+        None => {
+            compressed_owned = crate::source::read_vec(&**source, range.start, entry.compressed_size).map_err(ErrorKind::Io)?;
+            &compressed_owned
+        }
+    };
+    let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size];
+    let n = libdeflater::Decompressor::new().deflate_decompress(compressed, dst).map_err(|e| match e {
+        libdeflater::DecompressionError::InsufficientSpace => ErrorKind::StreamTooLong { declared: entry.size },
+        libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream"),
+    })?;
+    if n != size {
+        return Err(ErrorKind::StreamEndsEarly { declared: entry.size });
+    }
+    let computed = crc32fast::hash(dst);
+    if computed != entry.crc32 {
+        return Err(ErrorKind::Checksum { computed, expected: entry.crc32 });
+    }
+    Ok(Backing::Heap(Arc::new(out)))
+}

@@ -1,0 +1,11 @@
+//! The zip layer: the central directory read into a table of members ([`index`]), a
+//! member's uncompressed bytes from any byte source ([`member`], inflating with [`inflate`]),
+//! and the writer of aligned archives ([`writer`]).
+
+pub(crate) mod index;
+pub(crate) mod inflate;
+pub(crate) mod member;
+pub(crate) mod writer;
+
+pub(crate) use index::{read_index, Compression, ZipEntry};
+pub(crate) use member::{header_prefix, header_prefix_range, verify_stored, MemberReader};

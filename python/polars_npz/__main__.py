@@ -13,7 +13,11 @@ import sys
 
 import polars as pl
 
-from polars_npz import NpzError, align_npz, npz_members, scan_npz, write_npz
+from polars_npz._internal import NpzError
+from polars_npz._write import write_npz
+from polars_npz.align import align_npz
+from polars_npz.members import npz_members
+from polars_npz.scan import scan_npz
 
 TABLE = "npz"
 

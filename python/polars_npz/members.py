@@ -1,0 +1,57 @@
+"""npz_members: list the members of an archive without reading any array data."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from polars_npz._source import Source, _open
+
+__all__ = ["npz_members"]
+
+
+def npz_members(source: Source) -> pl.DataFrame:
+    """
+    List the members of an ``.npz`` archive without reading any array data.
+
+    Returns
+    -------
+    DataFrame
+        One row per zip member: ``member`` (name in the zip), ``name`` (column name, null for
+        members that are not ``.npy`` arrays), ``numpy_dtype``, ``shape``, ``fortran_order``,
+        ``polars_dtype`` (null when the type is refused, with the reason in ``error``),
+        ``compression``, ``compressed_size``, ``size``, ``data_offset`` (file offset of the
+        array data, for stored members) and ``zero_copy`` (whether reading it maps the data
+        without a copy).
+    """
+    archive = _open(source, True)
+    rows = archive.members()
+    return pl.DataFrame(
+        {
+            "member": [r["member"] for r in rows],
+            "name": [r["name"] for r in rows],
+            "numpy_dtype": [r["numpy_dtype"] for r in rows],
+            "shape": [r["shape"] for r in rows],
+            "fortran_order": [r["fortran_order"] for r in rows],
+            "polars_dtype": [None if r["empty"] is None else str(pl.Series(r["empty"]).dtype) for r in rows],
+            "compression": [r["compression"] for r in rows],
+            "compressed_size": [r["compressed_size"] for r in rows],
+            "size": [r["size"] for r in rows],
+            "data_offset": [r["data_offset"] for r in rows],
+            "zero_copy": [r["zero_copy"] for r in rows],
+            "error": [r["error"] for r in rows],
+        },
+        schema={
+            "member": pl.String,
+            "name": pl.String,
+            "numpy_dtype": pl.String,
+            "shape": pl.List(pl.UInt64),
+            "fortran_order": pl.Boolean,
+            "polars_dtype": pl.String,
+            "compression": pl.String,
+            "compressed_size": pl.UInt64,
+            "size": pl.UInt64,
+            "data_offset": pl.UInt64,
+            "zero_copy": pl.Boolean,
+            "error": pl.String,
+        },
+    )

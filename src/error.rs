@@ -193,6 +193,11 @@ impl std::error::Error for NpzError {
     }
 }
 
+/// An I/O error while reading a member's bytes (the file shrank, a read failed).
+pub(crate) fn read_failed(e: std::io::Error) -> ErrorKind {
+    ErrorKind::Io(std::io::Error::new(e.kind(), format!("read failed: {e}")))
+}
+
 /// Result alias with [`NpzError`].
 pub type Result<T, E = NpzError> = std::result::Result<T, E>;
 

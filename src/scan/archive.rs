@@ -320,6 +320,11 @@ impl NpzArchive {
     /// Like [`batches`](Self::batches), starting at row `skip` (rows before it are not
     /// decoded: stored members are sliced, deflated members inflated up to it and dropped).
     pub fn batches_from(&self, columns: &[&str], skip: usize, n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
+        // A refused type is named before anything else about the selection.
+        for &c in columns {
+            let (m, a) = self.find(c)?;
+            self.decoder(m, a)?;
+        }
         let height = usize::try_from(self.rows_of(columns)?).unwrap_or(usize::MAX);
         let skip = skip.min(height);
         let total = n_rows.map_or(height - skip, |n| n.min(height - skip));

@@ -67,7 +67,7 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
             if let Compression::Other(method) = e.compression {
                 return Err(in_member(invalid!("compression method {method} is not supported")));
             }
-            let raw = crate::source::read_vec(&**source, e.data_start, e.compressed_size).map_err(|err| in_member(ErrorKind::Io(err)))?;
+            let raw = crate::source::read_vec(&**source, e.data_start, e.compressed_size).map_err(|err| in_member(crate::error::read_failed(err)))?;
             zip.add(&e.name, 8, e.crc32, e.size, &raw, 1, 0).map_err(io)?;
         }
     }

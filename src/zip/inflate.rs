@@ -89,7 +89,7 @@ impl Inflater {
         self.buf.resize(n, 0);
         self.buf_pos = 0;
         if n > 0 {
-            self.source.read_exact_at(&mut self.buf, self.pos).map_err(ErrorKind::Io)?;
+            self.source.read_exact_at(&mut self.buf, self.pos).map_err(crate::error::read_failed)?;
             self.pos += n as u64;
         }
         Ok(n > 0)

@@ -50,7 +50,7 @@ pub(crate) fn verify_stored(source: &dyn ByteSource, entry: &ZipEntry) -> Result
     let end = entry.data_start + entry.compressed_size;
     while at < end {
         let n = (end - at).min(buf.len() as u64) as usize;
-        source.read_exact_at(&mut buf[..n], at).map_err(ErrorKind::Io)?;
+        source.read_exact_at(&mut buf[..n], at).map_err(crate::error::read_failed)?;
         hasher.update(&buf[..n]);
         at += n as u64;
     }
@@ -197,7 +197,7 @@ impl MemberReader {
             ReaderKind::Stored { source, data_start } => {
                 let at = *data_start + pos;
                 try_for_each_piece(out, COPY_PIECE, |i, piece| {
-                    source.read_exact_at(piece, at + i as u64).map_err(ErrorKind::Io)?;
+                    source.read_exact_at(piece, at + i as u64).map_err(crate::error::read_failed)?;
                     then(piece);
                     Ok(())
                 })?;
@@ -260,7 +260,7 @@ fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> 
     let compressed: &[u8] = match source.mapping() {
         Some(m) => &m[range.start as usize..range.end as usize],
         None => {
-            compressed_owned = crate::source::read_vec(&**source, range.start, entry.compressed_size).map_err(ErrorKind::Io)?;
+            compressed_owned = crate::source::read_vec(&**source, range.start, entry.compressed_size).map_err(crate::error::read_failed)?;
             &compressed_owned
         }
     };

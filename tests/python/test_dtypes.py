@@ -222,8 +222,15 @@ def test_header_versions_and_quotes(tmp_path, version, quote):
 def test_refused_types_name_the_member(tmp_path, arr, match):
     path = tmp_path / "r.npz"
     np.savez(path, ok=np.arange(1), bad=arr) if arr.dtype != object else np.savez(path, ok=np.arange(1), bad=arr, allow_pickle=True)
+    # The other arrays scan with no extra argument; the refused one is never read silently.
+    lf = scan_npz(path)
+    assert lf.collect_schema() == pl.Schema({"ok": pl.Int64, "bad": pl.Null})
+    assert lf.select("ok").collect()["ok"].to_list() == [0]
+    for query in (lf, lf.select("bad"), lf.select(pl.len(), pl.col("bad").first())):
+        with pytest.raises(NpzError, match=rf"bad\.npy.*{match}"):
+            query.collect()
     with pytest.raises(NpzError, match=rf"bad\.npy.*{match}"):
-        scan_npz(path)
+        read_npz(path)
     assert read_npz(path, columns=["ok"])["ok"].to_list() == [0]
 
 
@@ -232,7 +239,7 @@ def test_stringdtype_is_refused(tmp_path):
     path = tmp_path / "sd.npz"
     np.savez(path, s=arr, allow_pickle=True)
     with pytest.raises(NpzError, match=r"s\.npy.*pickle"):
-        scan_npz(path)
+        scan_npz(path).collect()
 
 
 def test_datetime_overflow_is_an_error_not_a_wrap(tmp_path):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._source import Source, _open, _source_name
+from polars_npz.dataset import expand_sources, has_multi_file_scan, scan_files
 
 __all__ = ["read_npz", "scan_npz"]
 
@@ -20,36 +24,64 @@ def _frame(columns: list[object]) -> pl.DataFrame:
 
 
 def scan_npz(
-    source: Source,
+    source: Source | Sequence[str | os.PathLike[str]],
     *,
     n_rows: int | None = None,
     row_index_name: str | None = None,
     row_index_offset: int = 0,
+    glob: bool = True,
+    hive_partitioning: bool | None = None,
+    hive_schema: Mapping[str, pl.DataType] | None = None,
+    try_parse_hive_dates: bool = True,
     include_file_paths: str | None = None,
+    schema: Mapping[str, pl.DataType] | None = None,
+    missing_columns: Literal["raise", "insert"] = "raise",
+    extra_columns: Literal["raise", "ignore"] = "raise",
     memory_map: bool = True,
     verify_checksums: bool = False,
     max_header_size: int = 10_000,
 ) -> pl.LazyFrame:
     """
-    Lazily read the arrays of a NumPy ``.npz`` archive as the columns of a LazyFrame.
+    Lazily read the arrays of NumPy ``.npz`` archives as the columns of a LazyFrame.
 
     Each array member becomes a column named like the member without ``.npy``, in archive
     order; the first axis gives the rows and further axes an ``Array`` column. Only the arrays
-    a query selects are read, and with a row limit only the rows it needs.
+    a query selects are read, and with a row limit only the rows it needs. Row counts
+    (``select(pl.len())``) come from the ``.npy`` headers without reading array data.
 
     Parameters
     ----------
     source
-        Path to the ``.npz`` file; or its bytes, or a binary file object (read once into
-        memory).
+        Path to an ``.npz`` file; a directory (every ``.npz`` below it, recursively, in
+        sorted order); a glob (``*``, ``?``, ``[...]``, ``**``); a list of these (a
+        dataset: the rows of each file in turn); or one archive's bytes, or a binary file
+        object (read once into memory).
     n_rows
-        Stop reading after this many rows of the archive.
+        Stop reading after this many rows (of the whole dataset).
     row_index_name
-        If set, insert a row index column with this name as the first column.
+        If set, insert a row index column with this name as the first column, numbering the
+        rows of the whole dataset.
     row_index_offset
         Start the row index at this offset.
+    glob
+        Expand glob patterns in paths (default).
+    hive_partitioning
+        Turn ``key=value`` directory names into columns (after the file's own). ``None``
+        (default): on when `source` is a directory.
+    hive_schema
+        Types of the hive columns (default: inferred).
+    try_parse_hive_dates
+        Infer dates and datetimes in hive values.
     include_file_paths
-        If set, add a column of this name holding the archive's path.
+        If set, add a column of this name holding each row's file path.
+    schema
+        The dataset's columns and types (default: those of the first file). Every file is
+        checked against it: a column of another type raises ``NpzError`` naming the file.
+    missing_columns
+        A column of the schema that a file lacks: ``"raise"`` (default) or ``"insert"``
+        (nulls).
+    extra_columns
+        A column a file has beyond the schema: ``"raise"`` (default) or ``"ignore"``.
     memory_map
         Memory-map the file (default). Stored members whose data is aligned are then handed
         to Polars without any copy. With ``False``, members are read into owned memory, which
@@ -88,6 +120,40 @@ def scan_npz(
     if n_rows is not None and n_rows < 0:
         msg = "n_rows must be non-negative"
         raise ValueError(msg)
+    if missing_columns not in ("raise", "insert") or extra_columns not in ("raise", "ignore"):
+        msg = "missing_columns must be 'raise' or 'insert', extra_columns 'raise' or 'ignore'"
+        raise ValueError(msg)
+    if _is_paths(source) and (has_multi_file_scan() or not isinstance(source, (str, os.PathLike))):
+        files = expand_sources(source, glob=glob)  # type: ignore[arg-type]
+        if hive_partitioning is None:
+            hive_partitioning = isinstance(source, (str, os.PathLike)) and os.path.isdir(source)
+
+        # The first file is opened now (its schema is the dataset's) and that open archive is
+        # what the query reads, as for a single archive; the others are opened when read.
+        first = _Archive(files[0], memory_map, max_header_size, verify_checksums)
+
+        def open_archive(path: str) -> _Archive:
+            if path == files[0]:
+                return first
+            return _Archive(path, memory_map, max_header_size, verify_checksums)
+
+        dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
+        if has_multi_file_scan():
+            return scan_files(
+                files,
+                dataset_schema,
+                open_archive=open_archive,
+                n_rows=n_rows,
+                row_index=None if row_index_name is None else (row_index_name, row_index_offset),
+                include_file_paths=include_file_paths,
+                hive_partitioning=hive_partitioning,
+                hive_schema=hive_schema,
+                try_parse_hive_dates=try_parse_hive_dates,
+                missing_columns=missing_columns,
+                extra_columns=extra_columns,
+            )
+        msg = "scanning several archives needs Polars 2.0 or newer"
+        raise NotImplementedError(msg)
     path = _source_name(source)
     archive = _open(source, memory_map, max_header_size, verify_checksums)
     arrays = pl.Schema(archive.schema())
@@ -141,7 +207,21 @@ def scan_npz(
                 remaining -= df.height
             yield df
 
-    return register_io_source(generate, schema=schema, validate_schema=True)
+    return _register(generate, schema, path)
+
+
+def _register(generate: Any, schema: pl.Schema, path: str) -> pl.LazyFrame:
+    """The scan as a Polars IO source, named in ``explain()`` where Polars allows it (2.x)."""
+    try:
+        return register_io_source(generate, schema=schema, validate_schema=True, explain_name="npz", explain_detail=path)
+    except TypeError:
+        return register_io_source(generate, schema=schema, validate_schema=True)
+
+
+def _is_paths(source: object) -> bool:
+    if isinstance(source, (str, os.PathLike)):
+        return True
+    return isinstance(source, (list, tuple)) and all(isinstance(s, (str, os.PathLike)) for s in source)
 
 
 def read_npz(

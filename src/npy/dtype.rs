@@ -201,8 +201,10 @@ fn parse_time(unit: Option<&str>, s: &str) -> Result<(TimeUnit, u64), Invalid> {
         "generic" => TimeUnit::Other("generic"),
         _ => return Err(invalid!("bad time unit in '{s}'")),
     };
-    if mult == 0 {
-        return Err(invalid!("bad time unit in '{s}'"));
+    // numpy keeps the multiplier in a C int and refuses a descriptor whose multiplier does
+    // not fit (`M8[2147483648Y]`); so do we.
+    if mult == 0 || mult > i32::MAX as u64 {
+        return Err(invalid!("bad time unit in '{s}': the multiplier must be from 1 to 2147483647, as numpy requires"));
     }
     Ok((unit, mult))
 }
@@ -282,7 +284,9 @@ pub(crate) fn wrap_fixed_size(inner: ArrowDataType, dims: &[u64]) -> ArrowDataTy
 
 fn base_arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
     let size = dtype.base_size();
-    if dtype.itemsize == 0 && dtype.shape.is_empty() {
+    // Raw bytes of width 0 (`|V0`, which numpy reads) are empty binaries; other types of 0
+    // bytes have no values to hold.
+    if dtype.itemsize == 0 && dtype.shape.is_empty() && !matches!(dtype.element, Element::Void | Element::Bytes) {
         return Err(format!("'{}' has elements of 0 bytes, which have no Polars equivalent", dtype.text));
     }
     Ok(match (&dtype.element, size) {
@@ -365,6 +369,26 @@ mod tests {
         for bad in ["'<x4'", "'<i3'", "'<M8[parsec]'", "'<f'", "1", "'<U99999999999999'"] {
             assert!(NpyDtype::from_descr(&parse(bad).unwrap()).is_err(), "{bad}");
         }
+        // numpy reads raw bytes of width 0: empty binaries.
+        assert_eq!(arrow_type(&dt("'|V0'")).unwrap(), ArrowDataType::BinaryView);
+    }
+
+    /// Multipliers as numpy takes them: 1 to 2^31-1 (a C int), in every unit; larger ones are
+    /// refused at parse time (once they overflowed a multiplication and panicked).
+    #[test]
+    fn time_multipliers_as_numpy_accepts_them() {
+        for unit in ["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "as"] {
+            for kind in ["M8", "m8"] {
+                let ok = dt(&format!("'<{kind}[2147483647{unit}]'"));
+                let _ = arrow_type(&ok);
+                for big in ["2147483648", "999999999999999999", "18446744073709551615", "99999999999999999999999"] {
+                    let text = format!("'<{kind}[{big}{unit}]'");
+                    let err = NpyDtype::from_descr(&parse(&text).unwrap()).unwrap_err().to_string();
+                    assert!(err.contains("bad time unit"), "{text}: {err}");
+                }
+            }
+        }
+        assert!(NpyDtype::from_descr(&parse("'<M8[0D]'").unwrap()).is_err());
     }
 
     #[test]

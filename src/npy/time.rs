@@ -82,8 +82,8 @@ impl Target {
             TimeUnit::Day => ticks(ArrowUnit::Millisecond, 86_400_000),
             TimeUnit::Week => ticks(ArrowUnit::Millisecond, 604_800_000),
             TimeUnit::Month | TimeUnit::Year if datetime => {
-                let per = if unit == TimeUnit::Year { 12 } else { 1 };
-                Ok(Target::Months { factor: per * mult })
+                let per: i64 = if unit == TimeUnit::Year { 12 } else { 1 };
+                per.checked_mul(mult).map(|factor| Target::Months { factor }).ok_or_else(|| format!("'{text}': time multiplier too large"))
             }
             TimeUnit::Month | TimeUnit::Year => Err(format!(
                 "'{text}': a timedelta in months or years has no fixed length, so no Polars Duration holds it; convert it to days first"

@@ -101,13 +101,27 @@ impl Archive {
         })
     }
 
-    /// A reader of `columns` in batches of `batch_rows` rows (all at once when None).
-    #[pyo3(signature = (columns, n_rows=None, batch_rows=None))]
-    fn batches(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>) -> PyResult<Batches> {
+    /// Rows of the archive (from the headers): the length its arrays share.
+    fn height(&self) -> u64 {
+        self.inner.height()
+    }
+
+    /// Rows a read of `columns` gives (from the headers).
+    fn rows_of(&self, columns: Vec<String>) -> PyResult<u64> {
+        guarded(|| {
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            self.inner.rows_of(&names).map_err(to_py)
+        })
+    }
+
+    /// A reader of `columns` from row `skip`, at most `n_rows` rows, in batches of
+    /// `batch_rows` rows (all at once when None).
+    #[pyo3(signature = (columns, n_rows=None, batch_rows=None, skip=0))]
+    fn batches(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>, skip: usize) -> PyResult<Batches> {
         guarded(|| {
             let names: Vec<&str> = columns.iter().map(String::as_str).collect();
             let batch_rows = self.inner.suggested_batch_rows(&names, batch_rows);
-            let reader = py.detach(|| self.inner.batches(&names, n_rows, batch_rows)).map_err(to_py)?;
+            let reader = py.detach(|| self.inner.batches_from(&names, skip, n_rows, batch_rows)).map_err(to_py)?;
             Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0) })
         })
     }

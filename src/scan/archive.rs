@@ -244,8 +244,11 @@ impl NpzArchive {
 
     /// Rows of the archive: the first-axis length its arrays share (0-d arrays aside); one
     /// row when all arrays are 0-d or their lengths disagree (a selection of 0-d arrays
-    /// alone is then one row).
+    /// alone is then one row); none without arrays.
     pub fn height(&self) -> u64 {
+        if self.by_column.is_empty() {
+            return 0;
+        }
         common_rows(self.arrays().map(|(_, a)| a)).ok().flatten().unwrap_or(1)
     }
 
@@ -253,9 +256,10 @@ impl NpzArchive {
     /// [`height`](Self::height) when all of them are 0-d (or none is selected).
     pub fn rows_of(&self, columns: &[&str]) -> Result<u64> {
         let selected = columns.iter().map(|c| self.find(c).map(|(_, a)| a)).collect::<Result<Vec<_>>>()?;
-        match common_rows(selected.into_iter()).map_err(|e| e.in_file(&self.path))? {
+        match common_rows(selected.iter().copied()).map_err(|e| e.in_file(&self.path))? {
             Some(h) => Ok(h),
-            None => Ok(self.height()),
+            None if selected.is_empty() => Ok(self.height()),
+            None => Ok(self.height().max(1)),
         }
     }
 

@@ -1,0 +1,173 @@
+"""Datasets of many archives: sources expanded to files, and the per-file reader that Polars'
+own multi-file scan drives (projection, slices, row counts from the headers, hive columns,
+file paths and row indices handled as for ``pl.scan_parquet``)."""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import polars as pl
+
+from polars_npz._internal import Archive as _Archive
+from polars_npz._internal import NpzError
+
+__all__ = ["expand_sources", "has_multi_file_scan", "scan_files"]
+
+_GLOB_CHARS = frozenset("*?[")
+
+# Rows per batch asked of a deflated member (stored members come in larger batches or whole).
+_BATCH_ROWS = 100_000
+
+
+def has_multi_file_scan() -> bool:
+    """Whether this Polars runs external readers in its multi-file scan (Polars 2.x)."""
+    try:
+        from polars._plr import PyLazyFrame
+        from polars.io.external_reader import FileReader, FileReaderBuilder  # noqa: F401
+        from polars.io.scan_options._options import ScanOptions  # noqa: F401
+    except ImportError:
+        return False
+    return hasattr(PyLazyFrame, "new_from_external_reader_builder")
+
+
+def expand_sources(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, glob: bool = True) -> list[str]:
+    """
+    The archive files of `source`, in order: a path as it is; a directory, every ``.npz``
+    below it (recursively, sorted); a glob (``*``, ``?``, ``[...]``, ``**``), the files it
+    matches (sorted); a list, each of these in turn. Raises ``FileNotFoundError`` when a
+    directory or glob matches no archive.
+    """
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    out: list[str] = []
+    for item in items:
+        path = os.fspath(item)
+        if os.path.isdir(path):
+            found = sorted(
+                os.path.join(root, f)
+                for root, dirs, files in os.walk(path)
+                for f in files
+                if f.endswith(".npz") and not f.startswith((".", "_"))
+            )
+            if not found:
+                raise FileNotFoundError(f"{path}: no .npz files in this directory")
+            out.extend(found)
+        elif glob and _GLOB_CHARS & set(path) and not os.path.exists(path):
+            found = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise FileNotFoundError(f"{path}: no files match this pattern")
+            out.extend(found)
+        else:
+            out.append(path)
+    if not out:
+        raise FileNotFoundError("no source files given")
+    return out
+
+
+def _check_file(path: str, archive: _Archive, schema: pl.Schema, missing: str, extra: str) -> list[str]:
+    """The dataset columns this file holds; raises NpzError naming the file for a column of
+    another type, a missing column (unless ``missing == "insert"``) or an extra column
+    (unless ``extra == "ignore"``)."""
+    own = pl.Schema(archive.schema())
+    for name, dtype in own.items():
+        if name in schema:
+            if schema[name] != dtype and dtype != pl.Null:
+                msg = f"{path}: column '{name}' is {dtype} here but {schema[name]} in the dataset's schema"
+                raise NpzError(msg)
+        elif extra == "raise":
+            msg = f"{path}: column '{name}' is not in the dataset's schema (pass extra_columns='ignore' to skip such columns)"
+            raise NpzError(msg)
+    absent = [name for name in schema if name not in own]
+    if absent and missing == "raise":
+        msg = f"{path}: column(s) {', '.join(repr(a) for a in absent)} of the dataset's schema are missing (pass missing_columns='insert' to read them as nulls)"
+        raise NpzError(msg)
+    return [name for name in schema if name in own]
+
+
+def scan_files(
+    files: list[str],
+    schema: pl.Schema,
+    *,
+    open_archive: Any,
+    n_rows: int | None,
+    row_index: tuple[str, int] | None,
+    include_file_paths: str | None,
+    hive_partitioning: bool | None,
+    hive_schema: Any,
+    try_parse_hive_dates: bool,
+    missing_columns: str,
+    extra_columns: str,
+) -> pl.LazyFrame:
+    """A LazyFrame over `files` through Polars' multi-file scan with our per-file reader."""
+    from polars._plr import PyLazyFrame
+    from polars._utils.wrap import wrap_ldf
+    from polars.io.external_reader import FileReader, FileReaderBuilder, ReaderCapabilities
+    from polars.io.scan_options._options import ScanOptions
+
+    class NpzFileReader(FileReader):
+        """One archive of the dataset: its own columns checked against the dataset's schema,
+        read by the Rust core (GIL released while decoding)."""
+
+        def __init__(self, path: str) -> None:
+            self.path = path
+            self.archive = open_archive(path)
+            self.columns = _check_file(path, self.archive, schema, missing_columns, extra_columns)
+
+        def schema(self) -> dict[str, pl.DataType]:
+            return {name: schema[name] for name in self.columns}
+
+        def n_rows_in_file(self, limit: int | None = None) -> int:
+            return self.archive.height()
+
+        def collect_batches(
+            self,
+            *,
+            columns: Sequence[str],
+            row_index: tuple[str, int] | None,
+            pre_slice: tuple[int, int] | None,
+            filters: Sequence[Any],
+            num_pipelines: int,
+        ) -> Iterator[pl.DataFrame]:
+            wanted = [c for c in columns if c in self.columns]
+            skip, length = pre_slice if pre_slice is not None else (0, None)
+            if not wanted:
+                # A count, or only hive/path columns: the height from the headers alone.
+                height = max(0, self.archive.height() - skip)
+                yield pl.DataFrame(height=height if length is None else min(length, height))
+                return
+            reader = self.archive.batches(wanted, length, _BATCH_ROWS, skip)
+            while (cols := reader.next()) is not None:
+                yield pl.DataFrame([pl.Series(c) for c in cols])
+
+    class NpzReaderBuilder(FileReaderBuilder):
+        def reader_capabilities(self) -> ReaderCapabilities:
+            return ReaderCapabilities(pre_slice=True)
+
+        def build_file_reader(self, source: str | bytes, multi_scan_context: dict[str, Any]) -> FileReader:
+            if not isinstance(source, str):
+                msg = "npz datasets are read from paths"
+                raise TypeError(msg)
+            return NpzFileReader(source)
+
+        def explain_properties(self) -> dict[str, str]:
+            return {"name": "npz", "files": str(len(files))}
+
+    options = ScanOptions(
+        row_index=row_index,
+        pre_slice=None if n_rows is None else (0, n_rows),
+        include_file_paths=include_file_paths,
+        glob=False,
+        expand_paths=False,
+        hive_partitioning=hive_partitioning,
+        hive_schema=hive_schema,
+        try_parse_hive_dates=try_parse_hive_dates,
+        missing_columns="insert" if missing_columns == "insert" else "raise",
+        extra_columns="ignore",
+    )
+    return wrap_ldf(
+        PyLazyFrame.new_from_external_reader_builder(
+            sources=files, reader_builder=NpzReaderBuilder(), schema=dict(schema), scan_options=options
+        )
+    )

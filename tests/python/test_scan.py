@@ -440,3 +440,36 @@ def test_bytes_and_file_objects(tmp_npz):
         read_npz(b"not a zip")
     with pytest.raises(TypeError):
         read_npz(42)
+
+
+def test_zero_d_selection_of_an_archive_of_mixed_lengths(tmp_path):
+    # As scipy.sparse.save_npz writes: arrays of different lengths beside 0-d metadata.
+    path = tmp_path / "sparse.npz"
+    np.savez(path, indices=np.arange(5), indptr=np.arange(3), format=np.array("csr"), shape=np.array([2, 4]))
+    lf = scan_npz(path)
+    # 0-d arrays alone: one row, whatever the other arrays' lengths.
+    assert lf.select("format").collect()["format"].to_list() == ["csr"]
+    assert read_npz(path, columns=["format"]).shape == (1, 1)
+    assert lf.select("indices").collect()["indices"].to_list() == [0, 1, 2, 3, 4]
+    assert lf.select("indices", "format").collect().shape == (5, 2)
+    # An error names only the arrays the query selected.
+    with pytest.raises(NpzError, match="'indices' has 5 rows, 'indptr' has 3") as e:
+        lf.select("indices", "indptr").collect()
+    assert "shape" not in str(e.value)
+
+
+def test_void_of_zero_bytes_is_read_as_numpy_reads_it(tmp_path):
+    path = tmp_path / "v0.npz"
+    np.savez(path, v=np.zeros(3, dtype="V0"), x=np.arange(3))
+    with np.load(path) as z:
+        assert z["v"].tolist() == [b"", b"", b""]
+    df = read_npz(path)
+    assert df.schema["v"] == pl.Binary and df["v"].to_list() == [b"", b"", b""]
+
+
+def test_explain_names_the_scan(tmp_npz):
+    path = tmp_npz({"x": np.arange(3)})
+    plan = scan_npz(path).select("x").explain()
+    assert "npz" in plan and "PYTHON SCAN []" not in plan
+    plan = scan_npz(path.read_bytes()).explain()
+    assert "npz" in plan

@@ -1,0 +1,202 @@
+"""Datasets of many archives: values against numpy's concatenation, dataset semantics against
+pl.scan_parquet of Parquet copies of the same shards (row index, n_rows, tail, slice, hive
+columns, file paths), schema checks naming the file, counts from the headers alone."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from polars_npz import NpzError, read_npz, scan_npz, write_npz
+from test_align import file_mappings
+
+ENGINES = ["streaming", "in-memory"]
+
+
+def shard_arrays(i: int, rows: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(i)
+    return {
+        "t": np.arange(rows, dtype=np.int64) + 1000 * i,
+        "x": rng.random(rows),
+        "pos": rng.random((rows, 3)).astype(np.float32),
+        "name": np.array([f"s{i}-{k}" for k in range(rows)], dtype="U8"),
+        "rec": np.array([(k, k / 2) for k in range(rows)], dtype=[("a", "<i4"), ("b", "<f8")]),
+    }
+
+
+@pytest.fixture
+def hive(tmp_path: Path) -> tuple[Path, list[Path], list[dict[str, np.ndarray]]]:
+    """A hive-partitioned directory of mixed stored and deflated shards (one empty), with a
+    Parquet copy of each shard beside it (same relative path)."""
+    root = tmp_path / "npz"
+    files, arrays = [], []
+    rows = [5, 0, 7, 3, 6, 4]
+    for i, n in enumerate(rows):
+        part = root / f"year={2020 + i // 2}" / f"site={'ab'[i % 2]}"
+        part.mkdir(parents=True, exist_ok=True)
+        a = shard_arrays(i, n)
+        path = part / f"part-{i}.npz"
+        (np.savez_compressed if i % 2 else np.savez)(path, **a)
+        files.append(path)
+        arrays.append(a)
+        pq = tmp_path / "pq" / path.relative_to(root).with_suffix(".parquet")
+        pq.parent.mkdir(parents=True, exist_ok=True)
+        read_npz(path).write_parquet(pq)
+    return root, files, arrays
+
+
+def numpy_concat(arrays: list[dict[str, np.ndarray]], name: str) -> np.ndarray:
+    return np.concatenate([a[name] for a in arrays])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_values_equal_numpy_concatenation(hive, engine):
+    root, files, arrays = hive
+    for source in (root, [str(f) for f in files], str(root / "**" / "*.npz")):
+        df = scan_npz(source, hive_partitioning=False).collect(engine=engine)
+        assert df.columns == ["t", "x", "pos", "name", "rec"]
+        np.testing.assert_array_equal(df["t"].to_numpy(), numpy_concat(arrays, "t"))
+        np.testing.assert_array_equal(df["x"].to_numpy(), numpy_concat(arrays, "x"))
+        np.testing.assert_array_equal(df["pos"].to_numpy(), numpy_concat(arrays, "pos"))
+        assert df["name"].to_list() == numpy_concat(arrays, "name").tolist()
+        rec = numpy_concat(arrays, "rec")
+        assert df["rec"].struct.field("a").to_list() == rec["a"].tolist()
+        assert df["rec"].struct.field("b").to_list() == rec["b"].tolist()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_dataset_semantics_match_scan_parquet(hive, tmp_path, engine):
+    root, _, _ = hive
+    pq_root = tmp_path / "pq"
+    def both(**kw):
+        return scan_npz(root, **kw), pl.scan_parquet(pq_root, **kw)
+
+    queries = [
+        lambda lf: lf,
+        lambda lf: lf.select("t", "year", "site"),
+        lambda lf: lf.head(9),
+        lambda lf: lf.tail(4),
+        lambda lf: lf.slice(3, 8),
+        lambda lf: lf.slice(6, 100),
+        lambda lf: lf.select(pl.len()),
+        lambda lf: lf.filter(pl.col("year") == 2021).select("t", "year"),
+        lambda lf: lf.filter(pl.col("x") > 0.5).select("t"),
+        lambda lf: lf.with_row_index("i", offset=5).slice(2, 9),
+        lambda lf: lf.group_by("site").agg(pl.col("t").sum()).sort("site"),
+    ]
+    for kw in (
+        {},
+        {"n_rows": 10},
+        {"row_index_name": "ri", "row_index_offset": 100},
+        {"include_file_paths": "path"},
+        {"hive_partitioning": False},
+        {"hive_schema": {"year": pl.Int16, "site": pl.String}},
+    ):
+        ours, theirs = both(**kw)
+        assert ours.collect_schema() == theirs.collect_schema()
+        for k, q in enumerate(queries):
+            if kw.get("hive_partitioning") is False and k in (1, 7, 10):
+                continue  # these queries use the hive columns
+            a, b = q(ours).collect(engine=engine), q(theirs).collect(engine=engine)
+            if "path" in a.columns:
+                a = a.with_columns(pl.col("path").str.replace(r".*/npz/", "").str.replace(r"\.npz$", ""))
+                b = b.with_columns(pl.col("path").str.replace(r".*/pq/", "").str.replace(r"\.parquet$", ""))
+            assert_frame_equal(a, b, check_dtypes=True)
+
+
+def test_count_reads_headers_only(tmp_path):
+    """len() succeeds over shards whose deflated data is corrupt after the headers, while
+    reading the data fails: the count never inflates array data."""
+    files = []
+    for i in range(3):
+        p = tmp_path / f"c{i}.npz"
+        np.savez_compressed(p, x=np.random.default_rng(i).random(50_000), y=np.arange(50_000))
+        files.append(p)
+    bad = tmp_path / "c1.npz"
+    data = bytearray(bad.read_bytes())
+    with zipfile.ZipFile(bad) as z:
+        info = z.getinfo("x.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    # Well past the header's compressed bytes: garbage in the middle of the deflate stream.
+    for k in range(start + 2000, start + 6000):
+        data[k] ^= 0x5A
+    bad.write_bytes(bytes(data))
+    lf = scan_npz(files)
+    assert lf.select(pl.len()).collect().item() == 150_000
+    with pl.SQLContext(frames={"d": lf}) as ctx:
+        assert ctx.execute("SELECT COUNT(*) AS n FROM d", eager=True)["n"].item() == 150_000
+    with pytest.raises(NpzError, match=r"c1\.npz.*x\.npy"):
+        lf.select(pl.col("x").sum()).collect()
+    assert lf.select(pl.col("y").sum()).collect().item() == 3 * sum(range(50_000))
+
+
+def test_schema_mismatches_name_the_file(tmp_path):
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    np.savez(a, x=np.arange(3), y=np.arange(3.0))
+    np.savez(b, x=np.arange(3.0), y=np.arange(3.0))
+    with pytest.raises(NpzError, match=r"b\.npz.*'x'.*Float64.*Int64"):
+        scan_npz([a, b]).collect()
+    np.savez(b, x=np.arange(2))
+    with pytest.raises(NpzError, match=r"b\.npz.*'y'.*missing"):
+        scan_npz([a, b]).collect()
+    got = scan_npz([a, b], missing_columns="insert").collect()
+    assert got["y"].to_list() == [0.0, 1.0, 2.0, None, None]
+    np.savez(b, x=np.arange(2), y=np.arange(2.0), z=np.arange(2))
+    with pytest.raises(NpzError, match=r"b\.npz.*'z'"):
+        scan_npz([a, b]).collect()
+    got = scan_npz([a, b], extra_columns="ignore").collect()
+    assert got.columns == ["x", "y"] and got.height == 5
+    # A schema given up front is the one every file is checked against.
+    got = scan_npz([a, b], schema={"x": pl.Int64}, extra_columns="ignore").collect()
+    assert got.columns == ["x"] and got["x"].to_list() == [0, 1, 2, 0, 1]
+
+
+def test_zero_d_members_broadcast_within_their_file(tmp_path):
+    files = []
+    for i, n in enumerate([2, 3]):
+        p = tmp_path / f"z{i}.npz"
+        np.savez(p, x=np.arange(n), scale=np.float64(i + 0.5))
+        files.append(p)
+    df = scan_npz(files).collect()
+    assert df["scale"].to_list() == [0.5, 0.5, 1.5, 1.5, 1.5]
+    assert scan_npz(files).select("scale").collect()["scale"].to_list() == [0.5, 0.5, 1.5, 1.5, 1.5]
+    assert scan_npz(files).select(pl.len()).collect().item() == 5
+
+
+def test_no_match_and_empty_directory_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no files match"):
+        scan_npz(str(tmp_path / "*.npz"))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="no .npz files"):
+        scan_npz(tmp_path / "d")
+
+
+def test_directory_ignores_other_files_and_reads_in_sorted_order(tmp_path):
+    for name in ["b.npz", "a.npz", "sub/c.npz"]:
+        p = tmp_path / name
+        p.parent.mkdir(exist_ok=True)
+        np.savez(p, x=np.array([ord(name[-5])]))
+    (tmp_path / "readme.txt").write_text("not an archive")
+    assert scan_npz(tmp_path).collect()["x"].to_list() == [ord("a"), ord("b"), ord("c")]
+
+
+def test_aligned_datasets_stay_zero_copy(tmp_path):
+    files = []
+    for i in range(2):
+        p = tmp_path / f"w{i}.npz"
+        write_npz(pl.DataFrame({"v": np.arange(1000, dtype=np.float64) + i}), p)
+        files.append(p)
+    lf = scan_npz(files)
+    # Each file's batch is a view of that file's mapping.
+    for i, f in enumerate(files):
+        df = lf.slice(1000 * i, 1000).collect()
+        view = df["v"].to_numpy(allow_copy=False)
+        ranges = file_mappings(f)
+        assert any(lo <= view.ctypes.data < hi for lo, hi in ranges), (f, hex(view.ctypes.data), ranges)
+        np.testing.assert_array_equal(view, np.arange(1000.0) + i)

@@ -42,6 +42,7 @@ bench: venv
 compare: build
 	$(PY) -m pip install --quiet ztensor spdl matplotlib
 	$(PY) benches/compare.py
+	$(PY) benches/compare_datasets.py
 
 clean:
 	rm -rf $(VENV) $(SAMPLE)

@@ -9,7 +9,11 @@ PY := $(VENV)/bin/python
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/polars-npz/target
 SAMPLE ?= sample.npz
 
-.PHONY: demo test test-rust test-python build venv bench compare clean
+# The oldest Polars the package supports; `make test` also runs the Python suite against it,
+# from the built wheel installed into a clean virtual environment.
+OLDEST_POLARS ?= 1.38.1
+
+.PHONY: demo test test-rust test-python test-wheel wheel build venv bench compare clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +37,24 @@ test-rust:
 test-python: build
 	$(PY) -m pytest -q
 
-test: build test-rust test-python
+# The abi3 wheel (Python 3.11+) and the sdist, in dist/.
+wheel: venv
+	rm -rf dist
+	$(VENV)/bin/maturin build --release --out dist --quiet
+	$(VENV)/bin/maturin sdist --out dist
+
+# The wheel installed into a clean virtual environment with no Rust toolchain on PATH and the
+# oldest supported Polars: it reads an archive written by the package itself (numpy is not a
+# dependency), then the Python suite runs against that installation.
+test-wheel: wheel
+	rm -rf .venv-wheel
+	$(PYTHON) -m venv .venv-wheel
+	env PATH=/usr/bin:/bin .venv-wheel/bin/pip install --quiet --only-binary=:all: "polars==$(OLDEST_POLARS)" dist/*.whl
+	.venv-wheel/bin/python -c "import sys, polars as pl, polars_npz as n; n.write_npz(pl.DataFrame({'x': [1, 2, 3]}), '.venv-wheel/w.npz'); assert n.scan_npz('.venv-wheel/w.npz').select(pl.col('x').sum()).collect().item() == 6; assert 'numpy' not in sys.modules; print('wheel OK with Polars', pl.__version__)"
+	.venv-wheel/bin/pip install --quiet numpy pytest "hypothesis>=6.100"
+	.venv-wheel/bin/python -m pytest -q -p no:cacheprovider
+
+test: build test-rust test-python test-wheel
 
 bench: venv
 	$(PY) benches/datasets.py /tmp/polars-npz-bench 4000000
@@ -45,4 +66,4 @@ compare: build
 	$(PY) benches/compare_datasets.py
 
 clean:
-	rm -rf $(VENV) $(SAMPLE)
+	rm -rf $(VENV) .venv-wheel dist $(SAMPLE)

@@ -10,7 +10,6 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from polars_npz._internal import NpzError
@@ -36,8 +35,10 @@ def _series_parts(s: pl.Series, fill: Any, rows: int | None = None) -> tuple[byt
     return _series_to_npy(_prepared(s, fill).__arrow_c_stream__(), rows)
 
 
-def _npy_parts(arr: np.ndarray) -> tuple[bytes, memoryview]:
+def _npy_parts(arr: Any) -> tuple[bytes, memoryview]:
     """The .npy header numpy would write for `arr`, and its C-order data."""
+    import numpy as np  # only for numpy arrays handed in: numpy is not a dependency
+
     arr = np.ascontiguousarray(arr)
     body = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else memoryview(b"")
     d = np.lib.format.header_data_from_array_1_0(arr)
@@ -100,7 +101,7 @@ def _write_lazy(lf: pl.LazyFrame, path: str | os.PathLike[str], *, compress: boo
 
 
 def write_npz(
-    data: pl.DataFrame | pl.LazyFrame | Mapping[str, np.ndarray | pl.Series],
+    data: pl.DataFrame | pl.LazyFrame | Mapping[str, "np.ndarray | pl.Series"],
     path: str | os.PathLike[str],
     *,
     compress: bool = False,
@@ -162,6 +163,8 @@ def write_npz(
             except NpzError as e:
                 raise NpzError(f"{os.fspath(path)}: {e}") from None
         else:
+            import numpy as np
+
             arr = np.asarray(value)
             if arr.dtype.hasobject:
                 msg = f"array '{name}' has dtype object; object arrays are never written (they would be pickles)"

@@ -91,6 +91,7 @@ def scan_files(
     schema: pl.Schema,
     *,
     open_archive: Any,
+    reference: _Archive | None,
     n_rows: int | None,
     row_index: tuple[str, int] | None,
     include_file_paths: str | None,
@@ -100,7 +101,11 @@ def scan_files(
     missing_columns: str,
     extra_columns: str,
 ) -> pl.LazyFrame:
-    """A LazyFrame over `files` through Polars' multi-file scan with our per-file reader."""
+    """A LazyFrame over `files` through Polars' multi-file scan with our per-file reader.
+    `reference`: an open archive whose schema is exactly `schema` (files that match it need no
+    further check)."""
+    all_columns = list(schema)
+    full_schema = dict(schema)
     from polars._plr import PyLazyFrame
     from polars._utils.wrap import wrap_ldf
     from polars.io.external_reader import FileReader, FileReaderBuilder, ReaderCapabilities
@@ -113,10 +118,14 @@ def scan_files(
         def __init__(self, path: str) -> None:
             self.path = path
             self.archive = open_archive(path)
-            self.columns = _check_file(path, self.archive, schema, missing_columns, extra_columns)
+            if reference is not None and self.archive.same_schema_as(reference):
+                # The common case, checked in Rust: the columns and types of the first file.
+                self.columns = all_columns
+            else:
+                self.columns = _check_file(path, self.archive, schema, missing_columns, extra_columns)
 
         def schema(self) -> dict[str, pl.DataType]:
-            return {name: schema[name] for name in self.columns}
+            return full_schema if self.columns is all_columns else {name: schema[name] for name in self.columns}
 
         def n_rows_in_file(self, limit: int | None = None) -> int:
             return self.archive.height()

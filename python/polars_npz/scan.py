@@ -14,7 +14,7 @@ from polars_npz._internal import NpzError
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._source import Source, _open, _source_name
-from polars_npz.dataset import expand_sources, has_multi_file_scan, scan_files
+from polars_npz.dataset import _check_file, expand_sources, has_multi_file_scan, scan_files
 
 __all__ = ["read_npz", "scan_npz"]
 
@@ -123,10 +123,10 @@ def scan_npz(
     if missing_columns not in ("raise", "insert") or extra_columns not in ("raise", "ignore"):
         msg = "missing_columns must be 'raise' or 'insert', extra_columns 'raise' or 'ignore'"
         raise ValueError(msg)
-    if _is_paths(source) and (has_multi_file_scan() or not isinstance(source, (str, os.PathLike))):
+    if _is_paths(source):
         files = expand_sources(source, glob=glob)  # type: ignore[arg-type]
         if hive_partitioning is None:
-            hive_partitioning = isinstance(source, (str, os.PathLike)) and os.path.isdir(source)
+            hive_partitioning = has_multi_file_scan() and isinstance(source, (str, os.PathLike)) and os.path.isdir(source)
 
         # The first file is opened now (its schema is the dataset's) and that open archive is
         # what the query reads, as for a single archive; the others are opened when read.
@@ -143,6 +143,7 @@ def scan_npz(
                 files,
                 dataset_schema,
                 open_archive=open_archive,
+                reference=first if schema is None else None,
                 n_rows=n_rows,
                 row_index=None if row_index_name is None else (row_index_name, row_index_offset),
                 include_file_paths=include_file_paths,
@@ -152,10 +153,69 @@ def scan_npz(
                 missing_columns=missing_columns,
                 extra_columns=extra_columns,
             )
-        msg = "scanning several archives needs Polars 2.0 or newer"
-        raise NotImplementedError(msg)
+        if len(files) == 1 and not hive_partitioning and schema is None:
+            return _scan_one(first, files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
+        return _concat_files(
+            files,
+            first,
+            dataset_schema,
+            open_archive=open_archive,
+            n_rows=n_rows,
+            row_index_name=row_index_name,
+            row_index_offset=row_index_offset,
+            include_file_paths=include_file_paths,
+            hive_partitioning=hive_partitioning,
+            missing_columns=missing_columns,
+            extra_columns=extra_columns,
+        )
     path = _source_name(source)
     archive = _open(source, memory_map, max_header_size, verify_checksums)
+    return _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths)
+
+
+def _concat_files(
+    files: list[str],
+    first: _Archive,
+    schema: pl.Schema,
+    *,
+    open_archive: Any,
+    n_rows: int | None,
+    row_index_name: str | None,
+    row_index_offset: int,
+    include_file_paths: str | None,
+    hive_partitioning: bool | None,
+    missing_columns: str,
+    extra_columns: str,
+) -> pl.LazyFrame:
+    """Several archives on a Polars without the multi-file scan for external readers (1.x):
+    one scan per file, checked against the dataset's schema, concatenated."""
+    if hive_partitioning:
+        msg = "hive partitioning of npz datasets needs Polars 2.0 or newer"
+        raise NotImplementedError(msg)
+    frames = []
+    for path in files:
+        archive = open_archive(path)
+        present = _check_file(path, archive, schema, missing_columns, extra_columns)
+        lf = _scan_one(archive, path, None, None, 0, include_file_paths)
+        cols = [pl.col(c) if c in present else pl.lit(None, dtype=schema[c]).alias(c) for c in schema]
+        if include_file_paths is not None:
+            cols.append(pl.col(include_file_paths))
+        frames.append(lf.select(cols))
+    out = pl.concat(frames, how="vertical")
+    if row_index_name is not None:
+        out = out.with_row_index(row_index_name, offset=row_index_offset)
+    return out if n_rows is None else out.head(n_rows)
+
+
+def _scan_one(
+    archive: _Archive,
+    path: str,
+    n_rows: int | None,
+    row_index_name: str | None,
+    row_index_offset: int,
+    include_file_paths: str | None,
+) -> pl.LazyFrame:
+    """One archive as a Polars IO source (bytes, file objects, or any source on Polars 1.x)."""
     arrays = pl.Schema(archive.schema())
     fields: list[tuple[str, pl.DataType]] = []
     if row_index_name is not None:
@@ -211,11 +271,22 @@ def scan_npz(
 
 
 def _register(generate: Any, schema: pl.Schema, path: str) -> pl.LazyFrame:
-    """The scan as a Polars IO source, named in ``explain()`` where Polars allows it (2.x)."""
+    """The scan as a Polars IO source, named in ``explain()`` where Polars allows it (2.x).
+
+    Polars 1.x turns an exception raised while its source iterates into a ``ComputeError``
+    holding only the message, but lets one raised when the source is called through as it
+    is: there, the batches are read when the source is called, so errors reach the user as
+    ``NpzError`` (at the cost of holding one query's batches at once)."""
+    source = generate
+    if not has_multi_file_scan():
+
+        def source(*args: Any) -> Iterator[pl.DataFrame]:
+            return iter(list(generate(*args)))
+
     try:
-        return register_io_source(generate, schema=schema, validate_schema=True, explain_name="npz", explain_detail=path)
+        return register_io_source(source, schema=schema, validate_schema=True, explain_name="npz", explain_detail=path)
     except TypeError:
-        return register_io_source(generate, schema=schema, validate_schema=True)
+        return register_io_source(source, schema=schema, validate_schema=True)
 
 
 def _is_paths(source: object) -> bool:

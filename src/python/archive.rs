@@ -101,6 +101,11 @@ impl Archive {
         })
     }
 
+    /// Whether this archive's columns are `other`'s, with the same types, in the same order.
+    fn same_schema_as(&self, other: &Archive) -> bool {
+        self.inner.schema() == other.inner.schema()
+    }
+
     /// Rows of the archive (from the headers): the length its arrays share.
     fn height(&self) -> u64 {
         self.inner.height()

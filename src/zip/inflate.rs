@@ -99,9 +99,17 @@ impl Inflater {
 /// The first bytes (at most `max_out`) that the start `raw` of a deflate stream inflates to;
 /// `None` when `raw` is corrupt (a full read then reports it).
 pub(crate) fn inflate_prefix(raw: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    thread_local! {
+        // One inflater per thread, reset for each header: opening an archive inflates the
+        // start of every deflated member, and a fresh inflater's state costs more to set up
+        // than those few hundred bytes cost to inflate.
+        static Z: std::cell::RefCell<Decompress> = std::cell::RefCell::new(Decompress::new(false));
+    }
     let mut out = vec![0u8; max_out];
-    let mut z = Decompress::new(false);
-    z.decompress(raw, &mut out, FlushDecompress::None).ok()?;
-    out.truncate(z.total_out() as usize);
-    Some(out)
+    Z.with_borrow_mut(|z| {
+        z.reset(false);
+        z.decompress(raw, &mut out, FlushDecompress::None).ok()?;
+        out.truncate(z.total_out() as usize);
+        Some(out)
+    })
 }

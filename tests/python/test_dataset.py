@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import needs_polars2
 from polars.testing import assert_frame_equal
 
 from polars_npz import NpzError, read_npz, scan_npz, write_npz
@@ -69,6 +70,7 @@ def test_values_equal_numpy_concatenation(hive, engine):
         assert df["rec"].struct.field("b").to_list() == rec["b"].tolist()
 
 
+@needs_polars2
 @pytest.mark.parametrize("engine", ENGINES)
 def test_dataset_semantics_match_scan_parquet(hive, tmp_path, engine):
     root, _, _ = hive
@@ -109,6 +111,7 @@ def test_dataset_semantics_match_scan_parquet(hive, tmp_path, engine):
             assert_frame_equal(a, b, check_dtypes=True)
 
 
+@needs_polars2
 def test_count_reads_headers_only(tmp_path):
     """len() succeeds over shards whose deflated data is corrupt after the headers, while
     reading the data fails: the count never inflates array data."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import needs_polars2
 from conftest import array_data_offset, assert_matches_numpy
 
 import polars_npz
@@ -467,6 +468,7 @@ def test_void_of_zero_bytes_is_read_as_numpy_reads_it(tmp_path):
     assert df.schema["v"] == pl.Binary and df["v"].to_list() == [b"", b"", b""]
 
 
+@needs_polars2
 def test_explain_names_the_scan(tmp_npz):
     path = tmp_npz({"x": np.arange(3)})
     plan = scan_npz(path).select("x").explain()

@@ -10,6 +10,7 @@ import zipfile
 import numpy as np
 import polars as pl
 import pytest
+from conftest import needs_polars2
 from conftest import array_data_offset
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -178,6 +179,7 @@ def _write_lazy_growth_mb(tmp_path, n: int) -> float:
     return int(out.split("GROWTH_KB")[1]) / 1024
 
 
+@needs_polars2
 def test_lazyframe_of_fixed_width_columns_is_written_in_batches(tmp_path):
     small = _write_lazy_growth_mb(tmp_path, 4_000_000)  # writes 64 MB
     big = _write_lazy_growth_mb(tmp_path, 24_000_000)  # writes 384 MB

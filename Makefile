@@ -31,8 +31,9 @@ demo: build
 	$(PY) -m polars_npz $(SAMPLE)
 	$(PY) -m polars_npz $(SAMPLE) "SELECT sensor, count(*) AS n, avg(temperature) AS mean_temp, max(pressure) AS max_pressure FROM npz WHERE ok GROUP BY sensor ORDER BY sensor"
 
+# The same features as the extension (object stores included), so Polars compiles once.
 test-rust:
-	cargo test --release
+	cargo test --release --features cloud
 
 test-python: build
 	$(PY) -m pytest -q
@@ -58,7 +59,7 @@ test: build test-rust test-python test-wheel
 
 bench: venv
 	$(PY) benches/datasets.py /tmp/polars-npz-bench 4000000
-	cargo bench
+	cargo bench --features cloud
 
 compare: build
 	$(PY) -m pip install --quiet ztensor spdl matplotlib

@@ -49,6 +49,14 @@ pub use scan::{BatchReader, Member, NpzArchive, OpenOptions};
 pub use write::align::{align_npz, AlignOptions};
 pub use write::npy::write_npz;
 
+/// The archive URLs that `url` names in an object store: itself, or, for a glob (`*`, `?`,
+/// `[...]`, `**`) or a URL ending in `/`, the matching objects (every `.npz` below a `/`),
+/// sorted. `storage`: object_store configuration keys.
+#[cfg(feature = "cloud")]
+pub fn expand_url(url: &str, storage: &[(String, String)]) -> Result<Vec<String>> {
+    source::expand_url(url, storage).map_err(|e| NpzError::io(std::path::Path::new(url), e))
+}
+
 /// Entry points for the fuzz targets (not part of the API).
 #[doc(hidden)]
 pub mod fuzzing {

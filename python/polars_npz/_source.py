@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import IO, Union
 
 from polars_npz._internal import Archive as _Archive
@@ -10,9 +11,46 @@ from polars_npz._internal import Archive as _Archive
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
 
 
-def _open(source: Source, memory_map: bool, max_header_size: int = 10_000, verify_checksums: bool = False) -> _Archive:
+def is_url(path: str) -> bool:
+    """Whether `path` names an object in a store (``s3://``, ``https://``, ...), not a file."""
+    scheme, sep, _ = path.partition("://")
+    return bool(sep) and scheme.isalnum() and scheme != "file"
+
+
+def local_path(path: str) -> str:
+    """`path` without a ``file://`` prefix."""
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def storage_pairs(storage_options: Mapping[str, object] | None) -> list[tuple[str, str]]:
+    """Storage options as the native layer takes them (booleans as "true"/"false")."""
+    if not storage_options:
+        return []
+    return [(str(k), str(v).lower() if isinstance(v, bool) else str(v)) for k, v in storage_options.items()]
+
+
+def open_path(
+    path: str,
+    memory_map: bool = True,
+    max_header_size: int = 10_000,
+    verify_checksums: bool = False,
+    storage_options: Mapping[str, object] | None = None,
+) -> _Archive:
+    """Open the archive at a local path or an object-store URL."""
+    if is_url(path):
+        return _Archive.from_url(path, storage_pairs(storage_options), max_header_size, verify_checksums)
+    return _Archive(local_path(path), memory_map, max_header_size, verify_checksums)
+
+
+def _open(
+    source: Source,
+    memory_map: bool,
+    max_header_size: int = 10_000,
+    verify_checksums: bool = False,
+    storage_options: Mapping[str, object] | None = None,
+) -> _Archive:
     if isinstance(source, (str, os.PathLike)):
-        return _Archive(os.fspath(source), memory_map, max_header_size, verify_checksums)
+        return open_path(os.fspath(source), memory_map, max_header_size, verify_checksums, storage_options)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _Archive.from_bytes("<bytes>", bytes(source), max_header_size, verify_checksums)
     if hasattr(source, "read"):

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import glob as _glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
 from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError
+from polars_npz._internal import expand_url as _expand_url
+from polars_npz._source import is_url, local_path, storage_pairs
 
 __all__ = ["expand_sources", "has_multi_file_scan", "scan_files"]
 
@@ -33,7 +35,12 @@ def has_multi_file_scan() -> bool:
     return hasattr(PyLazyFrame, "new_from_external_reader_builder")
 
 
-def expand_sources(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, glob: bool = True) -> list[str]:
+def expand_sources(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    glob: bool = True,
+    storage_options: Mapping[str, object] | None = None,
+) -> list[str]:
     """
     The archive files of `source`, in order: a path as it is; a directory, every ``.npz``
     below it (recursively, sorted); a glob (``*``, ``?``, ``[...]``, ``**``), the files it
@@ -44,6 +51,17 @@ def expand_sources(source: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     out: list[str] = []
     for item in items:
         path = os.fspath(item)
+        if is_url(path):
+            # Object stores list their own prefixes (globs, or every .npz below a "/").
+            if not glob and not path.endswith("/"):
+                out.append(path)
+                continue
+            found = _expand_url(path, storage_pairs(storage_options))
+            if not found:
+                raise FileNotFoundError(f"{path}: no objects match")
+            out.extend(found)
+            continue
+        path = local_path(path)
         if os.path.isdir(path):
             found = sorted(
                 os.path.join(root, f)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from polars_npz._source import Source, _open
@@ -9,7 +11,7 @@ from polars_npz._source import Source, _open
 __all__ = ["npz_members"]
 
 
-def npz_members(source: Source) -> pl.DataFrame:
+def npz_members(source: Source, *, storage_options: Mapping[str, object] | None = None) -> pl.DataFrame:
     """
     List the members of an ``.npz`` archive without reading any array data.
 
@@ -23,7 +25,7 @@ def npz_members(source: Source) -> pl.DataFrame:
         array data, for stored members) and ``zero_copy`` (whether reading it maps the data
         without a copy).
     """
-    archive = _open(source, True)
+    archive = _open(source, True, storage_options=storage_options)
     rows = archive.members()
     return pl.DataFrame(
         {

@@ -13,7 +13,7 @@ from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
-from polars_npz._source import Source, _open, _source_name
+from polars_npz._source import Source, _open, _source_name, is_url, open_path
 from polars_npz.dataset import _check_file, expand_sources, has_multi_file_scan, scan_files
 
 __all__ = ["read_npz", "scan_npz"]
@@ -40,6 +40,7 @@ def scan_npz(
     memory_map: bool = True,
     verify_checksums: bool = False,
     max_header_size: int = 10_000,
+    storage_options: Mapping[str, object] | None = None,
 ) -> pl.LazyFrame:
     """
     Lazily read the arrays of NumPy ``.npz`` archives as the columns of a LazyFrame.
@@ -91,6 +92,11 @@ def scan_npz(
         them). Deflated members are always checked once wholly inflated.
     max_header_size
         Largest ``.npy`` header accepted, in bytes (numpy's default, 10,000).
+    storage_options
+        For object-store URLs (``s3://``, ``gs://``, ``az://``, ``https://``, ...): the
+        options Polars' own scans take (object_store's keys: ``aws_region``,
+        ``aws_endpoint_url``, ``aws_access_key_id``, ``google_service_account``,
+        ``azure_storage_account_name``, ...); credentials are also read from the environment.
 
     Returns
     -------
@@ -124,18 +130,18 @@ def scan_npz(
         msg = "missing_columns must be 'raise' or 'insert', extra_columns 'raise' or 'ignore'"
         raise ValueError(msg)
     if _is_paths(source):
-        files = expand_sources(source, glob=glob)  # type: ignore[arg-type]
+        files = expand_sources(source, glob=glob, storage_options=storage_options)  # type: ignore[arg-type]
         if hive_partitioning is None:
-            hive_partitioning = has_multi_file_scan() and isinstance(source, (str, os.PathLike)) and os.path.isdir(source)
+            hive_partitioning = has_multi_file_scan() and isinstance(source, (str, os.PathLike)) and not _single_file(os.fspath(source)) and not any(c in os.fspath(source) for c in "*?[")
 
         # The first file is opened now (its schema is the dataset's) and that open archive is
         # what the query reads, as for a single archive; the others are opened when read.
-        first = _Archive(files[0], memory_map, max_header_size, verify_checksums)
+        first = open_path(files[0], memory_map, max_header_size, verify_checksums, storage_options)
 
         def open_archive(path: str) -> _Archive:
             if path == files[0]:
                 return first
-            return _Archive(path, memory_map, max_header_size, verify_checksums)
+            return open_path(path, memory_map, max_header_size, verify_checksums, storage_options)
 
         dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
         if has_multi_file_scan():
@@ -289,6 +295,13 @@ def _register(generate: Any, schema: pl.Schema, path: str) -> pl.LazyFrame:
         return register_io_source(source, schema=schema, validate_schema=True)
 
 
+def _single_file(path: str) -> bool:
+    """A path or URL that names one archive (no glob, not a directory or a prefix)."""
+    if is_url(path):
+        return not path.endswith("/") and not any(c in path for c in "*?[")
+    return not os.path.isdir(path) and not any(c in path for c in "*?[")
+
+
 def _is_paths(source: object) -> bool:
     if isinstance(source, (str, os.PathLike)):
         return True
@@ -303,6 +316,7 @@ def read_npz(
     memory_map: bool = True,
     verify_checksums: bool = False,
     max_header_size: int = 10_000,
+    storage_options: Mapping[str, object] | None = None,
 ) -> pl.DataFrame:
     """
     Read the arrays of a NumPy ``.npz`` archive into a DataFrame.
@@ -333,7 +347,11 @@ def read_npz(
     >>> read_npz("/tmp/doc2.npz")["a"].to_list()
     [0, 1, 2]
     """
-    archive = _open(source, memory_map, max_header_size, verify_checksums)
+    if _is_paths(source) and not (isinstance(source, (str, os.PathLike)) and _single_file(os.fspath(source))):
+        # Several archives: the scan's dataset semantics, collected.
+        lf = scan_npz(source, n_rows=n_rows, memory_map=memory_map, verify_checksums=verify_checksums, max_header_size=max_header_size, storage_options=storage_options)
+        return lf.collect() if columns is None else lf.select(list(columns)).collect()
+    archive = _open(source, memory_map, max_header_size, verify_checksums, storage_options)
     names = archive.column_names() if columns is None else list(columns)
     reader = archive.batches(names, n_rows, None)
     frames = []

@@ -29,6 +29,17 @@ impl Archive {
         })
     }
 
+    /// The archive at `url` in an object store, read with ranged requests.
+    #[staticmethod]
+    #[pyo3(signature = (url, storage_options, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
+    fn from_url(py: Python<'_>, url: String, storage_options: Vec<(String, String)>, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
+        guarded(|| {
+            let opts = OpenOptions { memory_map: false, max_header_size, verify_checksums };
+            let inner = py.detach(|| NpzArchive::open_url(&url, &storage_options, &opts)).map_err(to_py)?;
+            Ok(Archive { inner: Arc::new(inner) })
+        })
+    }
+
     /// An archive whose bytes are given (copied once into anonymous memory).
     #[staticmethod]
     #[pyo3(signature = (name, data, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]

@@ -37,6 +37,13 @@ fn to_py_as(e: &crate::NpzError, message: String, path: String) -> PyErr {
             // (FileNotFoundError, PermissionError, IsADirectoryError, ...).
             return PyOSError::new_err((errno, io.to_string(), path));
         }
+        // An object store's answer (no errno): a missing object or a refusal as the same
+        // OSError subclasses; other failures (after retries) are NpzError naming the URL.
+        match io.kind() {
+            std::io::ErrorKind::NotFound => return pyo3::exceptions::PyFileNotFoundError::new_err(message),
+            std::io::ErrorKind::PermissionDenied => return pyo3::exceptions::PyPermissionError::new_err(message),
+            _ => {}
+        }
     }
     let err = NpzError::new_err(message);
     Python::attach(|py| {
@@ -63,6 +70,12 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     }
 }
 
+/// The archive URLs a URL names (itself, or the matches of a glob or a `/`-ended prefix).
+#[pyfunction]
+fn expand_url(py: Python<'_>, url: String, storage_options: Vec<(String, String)>) -> PyResult<Vec<String>> {
+    guarded(|| py.detach(|| crate::expand_url(&url, &storage_options)).map_err(to_py))
+}
+
 /// The native module.
 #[pymodule]
 #[pyo3(name = "_internal")]
@@ -72,6 +85,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowColumn>()?;
     m.add_class::<arrow::ArrowSchema>()?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
+    m.add_function(wrap_pyfunction!(expand_url, m)?)?;
     m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_members, m)?)?;
     m.add_function(wrap_pyfunction!(write::series_to_npy, m)?)?;

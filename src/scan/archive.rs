@@ -148,6 +148,17 @@ impl NpzArchive {
         Self::from_source(path, source, options)
     }
 
+    /// Open the archive at `url` in an object store (`s3://`, `gs://`, `az://`,
+    /// `http(s)://`, ...) with ranged reads: the tail of the object (its index), then the
+    /// headers of the array members in one batch; array data only when read. `storage`:
+    /// object_store configuration keys (`aws_region`, `aws_endpoint_url`, ...).
+    #[cfg(feature = "cloud")]
+    pub fn open_url(url: &str, storage: &[(String, String)], options: &OpenOptions) -> Result<NpzArchive> {
+        let path = PathBuf::from(url);
+        let source = source::open_url(url, storage).map_err(|e| NpzError::io(&path, e))?;
+        Self::from_source(path, source, options)
+    }
+
     /// An archive whose bytes are in memory (copied once into an anonymous mapping);
     /// `name` stands for the path in messages.
     pub fn from_bytes(name: impl Into<PathBuf>, bytes: &[u8], options: &OpenOptions) -> Result<NpzArchive> {

@@ -7,6 +7,8 @@
 
 mod file;
 mod memory;
+#[cfg(feature = "cloud")]
+mod remote;
 mod view;
 mod window;
 
@@ -15,6 +17,8 @@ use std::sync::Arc;
 
 pub(crate) use file::{MappedFile, PlainFile};
 pub(crate) use memory::Memory;
+#[cfg(feature = "cloud")]
+pub(crate) use remote::{expand as expand_url, Remote};
 pub(crate) use view::{Backing, MappedRange};
 pub(crate) use window::WindowReader;
 
@@ -48,6 +52,19 @@ pub(crate) trait ByteSource: Send + Sync + std::fmt::Debug {
     fn mapping(&self) -> Option<&Mapping> {
         None
     }
+
+    /// Whether each read costs a round trip (an object store): readers then fetch larger
+    /// pieces at a time.
+    fn is_remote(&self) -> bool {
+        false
+    }
+
+    /// Fetch `ranges` now, in one batch, so that later reads inside them cost no round trip
+    /// (remote sources; a no-op for local ones).
+    fn prefetch(&self, ranges: &[Range<u64>]) -> std::io::Result<()> {
+        let _ = ranges;
+        Ok(())
+    }
 }
 
 /// A shared byte source.
@@ -68,6 +85,12 @@ pub(crate) fn open_file(path: &std::path::Path, memory_map: bool) -> std::io::Re
 /// Bytes held in memory (copied once into an anonymous mapping, so columns can borrow them).
 pub(crate) fn from_bytes(bytes: &[u8]) -> std::io::Result<Source> {
     Ok(Arc::new(Memory::new(bytes)?))
+}
+
+/// The object at `url` in an object store (`s3://`, `gs://`, `az://`, `http(s)://`, ...).
+#[cfg(feature = "cloud")]
+pub(crate) fn open_url(url: &str, options: &[(String, String)]) -> std::io::Result<Source> {
+    Ok(Arc::new(Remote::open(url, options)?))
 }
 
 /// Read `len` bytes at `start` into a new vector.

@@ -57,6 +57,10 @@ impl ZipEntry {
     }
 }
 
+/// Bytes fetched ahead at each member's local header of a remote archive, beyond its name:
+/// the fixed header, its extra fields (zip64, alignment padding) and the `.npy` header's start.
+const LOCAL_HEADER_PREFETCH: u64 = 30 + 4096 + 512;
+
 /// Read the central directory of the zip archive in `source`.
 ///
 /// Every member's data range is checked to lie inside the file and not to overlap another's
@@ -67,6 +71,15 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
     // The zip crate keys members by name, so a repeated name would silently hide one member.
     if zip.has_duplicate_names() {
         return Err(zip_err!("a member name appears more than once in the central directory"));
+    }
+    if source.is_remote() {
+        // Each member's local header (its length is known only once read) and the start of
+        // its `.npy` header, all in one batch of requests instead of one per member.
+        let ranges: Vec<_> = (0..zip.len())
+            .filter_map(|i| zip.by_index_data(i).ok())
+            .map(|e| e.header_start()..e.header_start().saturating_add(LOCAL_HEADER_PREFETCH + e.name_raw().len() as u64))
+            .collect();
+        source.prefetch(&ranges).map_err(|e| zip_err!("reading the local headers: {e}"))?;
     }
     let mut entries = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {

@@ -8,9 +8,11 @@ use flate2::{Decompress, FlushDecompress, Status};
 use crate::error::{invalid, ErrorKind, Invalid};
 use crate::source::Source;
 
-/// Compressed bytes fetched per read: small at first, doubling up to the most.
+/// Compressed bytes fetched per read: small at first, doubling up to the most (larger for a
+/// remote source, where each read is a request).
 const FIRST_CHUNK: usize = 4 * 1024;
 const MAX_CHUNK: usize = 256 * 1024;
+const MAX_REMOTE_CHUNK: usize = 8 << 20;
 
 /// Inflates one member's compressed bytes `[start, end)` of the source.
 pub(crate) struct Inflater {
@@ -85,7 +87,8 @@ impl Inflater {
             return Ok(true);
         }
         let n = (self.end - self.pos).min(self.chunk as u64) as usize;
-        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+        let most = if self.source.is_remote() { MAX_REMOTE_CHUNK } else { MAX_CHUNK };
+        self.chunk = (self.chunk * 2).min(most);
         self.buf.resize(n, 0);
         self.buf_pos = 0;
         if n > 0 {

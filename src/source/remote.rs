@@ -1,0 +1,311 @@
+//! Object stores (`s3://`, `gs://`, `az://`, `http(s)://`, ...) as byte sources, through the
+//! `object_store` crate: ranged reads only, never a whole download. Opening reads the last
+//! 64 KiB + 22 bytes in one request (the end of central directory, the zip64 records and
+//! usually the whole central directory), which later reads of that range are served from;
+//! batches of ranges are merged when close and fetched concurrently; every read names the
+//! object's ETag (and checks its size), so an object that changed between the index read and
+//! a data read is an error, never a mix of two versions.
+
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
+
+use super::ByteSource;
+
+/// Bytes read from the end at open: the end of central directory (22 bytes) and up to 64 KiB
+/// before it (the zip64 records, the comment, and usually the central directory).
+const TAIL: u64 = 64 * 1024 + 22;
+
+/// Ranges closer than this are fetched as one request.
+const COALESCE: u64 = 256 * 1024;
+
+/// The runtime that drives object-store requests (two worker threads; callers block on it,
+/// with the GIL released by the bindings).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("polars-npz-io")
+            .enable_all()
+            .build()
+            .expect("a tokio runtime (threads and a timer) can be started")
+    })
+}
+
+fn io_err(url: &str, e: object_store::Error) -> std::io::Error {
+    let kind = match e {
+        object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
+        object_store::Error::Precondition { .. } | object_store::Error::NotModified { .. } => std::io::ErrorKind::InvalidData,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => std::io::ErrorKind::PermissionDenied,
+        _ => std::io::ErrorKind::Other,
+    };
+    // The caller's error names the URL.
+    let _ = url;
+    let msg = match kind {
+        std::io::ErrorKind::InvalidData => format!("the object changed while it was being read ({e})"),
+        _ => e.to_string(),
+    };
+    std::io::Error::new(kind, msg)
+}
+
+/// Retries: 5xx answers, timeouts and cut connections are retried with backoff, at most 3
+/// times within 30 s; then the read fails.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+    }
+}
+
+fn client() -> ClientOptions {
+    ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(10))
+}
+
+/// The store serving `url` and the object's path in it. `options`: object_store configuration
+/// keys (those Polars' own scans take as `storage_options`); credentials are also read from
+/// the environment, as object_store reads them.
+pub(crate) fn store_for(url: &str, options: &[(String, String)]) -> std::io::Result<(Arc<dyn ObjectStore>, StorePath)> {
+    let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
+    let parsed = url::Url::parse(url).map_err(|e| bad(format!("{url}: not a URL: {e}")))?;
+    let key = |k: &str, e: object_store::Error| bad(format!("storage option '{k}': {e}"));
+    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+        "s3" | "s3a" => {
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url).with_client_options(client()).with_retry(retry());
+            for (k, v) in options {
+                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
+            }
+            Arc::new(b.build().map_err(|e| io_err(url, e))?)
+        }
+        "gs" | "gcs" => {
+            let gs_url = url.replacen("gcs://", "gs://", 1);
+            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(gs_url).with_client_options(client()).with_retry(retry());
+            for (k, v) in options {
+                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
+            }
+            Arc::new(b.build().map_err(|e| io_err(url, e))?)
+        }
+        "az" | "abfs" | "abfss" | "azure" | "adl" => {
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).with_client_options(client()).with_retry(retry());
+            for (k, v) in options {
+                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
+            }
+            Arc::new(b.build().map_err(|e| io_err(url, e))?)
+        }
+        "http" | "https" => {
+            // The store is the server; the object is the URL's path.
+            let base = format!("{}://{}", parsed.scheme(), parsed.authority());
+            // A plain-HTTP URL is the user's explicit choice of HTTP.
+            let client = client().with_allow_http(parsed.scheme() == "http");
+            let mut b = object_store::http::HttpBuilder::new().with_url(base).with_client_options(client).with_retry(retry());
+            for (k, v) in options {
+                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
+            }
+            let store = b.build().map_err(|e| io_err(url, e))?;
+            let path = StorePath::from_url_path(parsed.path()).map_err(|e| bad(format!("{url}: {e}")))?;
+            return Ok((Arc::new(store), path));
+        }
+        other => return Err(bad(format!("{url}: unsupported scheme '{other}' (s3, gs, az, abfs, http, https)"))),
+    };
+    let path = StorePath::from_url_path(parsed.path()).map_err(|e| bad(format!("{url}: {e}")))?;
+    Ok((store, path))
+}
+
+/// One object of a store.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    path: StorePath,
+    len: u64,
+    e_tag: Option<String>,
+    /// The object's last bytes, read at open: `tail_start..len`.
+    tail: Vec<u8>,
+    tail_start: u64,
+    /// Ranges fetched ahead in batches (the members' local and `.npy` headers).
+    cache: std::sync::RwLock<Vec<(u64, bytes::Bytes)>>,
+}
+
+impl Remote {
+    /// Open the object at `url`: one request for its last 64 KiB + 22 bytes (which also tells
+    /// its size and ETag).
+    pub(crate) fn open(url: &str, options: &[(String, String)]) -> std::io::Result<Remote> {
+        let (store, path) = store_for(url, options)?;
+        let (tail, meta, range) = runtime().block_on(async {
+            let opts = GetOptions { range: Some(GetRange::Suffix(TAIL)), ..Default::default() };
+            let got = store.get_opts(&path, opts).await?;
+            let (meta, range) = (got.meta.clone(), got.range.clone());
+            Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
+        })
+        .map_err(|e| io_err(url, e))?;
+        if tail.len() as u64 != range.end - range.start || range.end != meta.size {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: the end of the object came back short")));
+        }
+        Ok(Remote {
+            url: url.to_string(),
+            store,
+            path,
+            len: meta.size,
+            e_tag: meta.e_tag,
+            tail: tail.to_vec(),
+            tail_start: range.start,
+            cache: Default::default(),
+        })
+    }
+
+    /// Fetch `range` (checked: the object unchanged, the bytes whole).
+    async fn fetch(&self, range: Range<u64>) -> object_store::Result<bytes::Bytes> {
+        let opts = GetOptions { range: Some(GetRange::Bounded(range.clone())), if_match: self.e_tag.clone(), ..Default::default() };
+        let got = self.store.get_opts(&self.path, opts).await?;
+        if got.meta.size != self.len || (self.e_tag.is_some() && got.meta.e_tag.is_some() && got.meta.e_tag != self.e_tag) {
+            return Err(object_store::Error::Precondition { path: self.url.clone(), source: "the object's size or ETag changed since it was opened".into() });
+        }
+        let bytes = got.bytes().await?;
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(object_store::Error::Generic {
+                store: "polars-npz",
+                source: format!("{} bytes came back for a range of {}", bytes.len(), range.end - range.start).into(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn from_tail(&self, range: &Range<u64>) -> Option<&[u8]> {
+        (range.start >= self.tail_start && range.end <= self.len)
+            .then(|| &self.tail[(range.start - self.tail_start) as usize..(range.end - self.tail_start) as usize])
+    }
+
+    /// Copy `range` into `buf` from the tail or the prefetched ranges, if one holds it whole.
+    fn from_cache(&self, range: &Range<u64>, buf: &mut [u8]) -> bool {
+        if let Some(b) = self.from_tail(range) {
+            buf.copy_from_slice(b);
+            return true;
+        }
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        // The last cached range starting at or before `range.start`.
+        let i = cache.partition_point(|(start, _)| *start <= range.start);
+        let Some((start, bytes)) = i.checked_sub(1).map(|i| &cache[i]) else { return false };
+        if range.end <= start + bytes.len() as u64 {
+            buf.copy_from_slice(&bytes[(range.start - start) as usize..(range.end - start) as usize]);
+            return true;
+        }
+        false
+    }
+}
+
+impl ByteSource for Remote {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= self.len);
+        let end = end.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past the end of the object"))?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if self.from_cache(&(offset..end), buf) {
+            return Ok(());
+        }
+        let bytes = runtime().block_on(self.fetch(offset..end)).map_err(|e| io_err(&self.url, e))?;
+        buf.copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    fn read_ranges(&self, ranges: &[Range<u64>]) -> std::io::Result<Vec<Vec<u8>>> {
+        if ranges.iter().any(|r| r.end > self.len || r.start > r.end) {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past the end of the object"));
+        }
+        // Ranges fetched already (the tail, prefetched headers) need no request; the rest are
+        // merged when close and fetched concurrently (object_store bounds the requests in
+        // flight).
+        let mut out: Vec<Option<Vec<u8>>> = ranges
+            .iter()
+            .map(|r| {
+                let mut v = vec![0u8; (r.end - r.start) as usize];
+                (r.start >= r.end || self.from_cache(r, &mut v)).then_some(v)
+            })
+            .collect();
+        let wanted: Vec<Range<u64>> = ranges.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(r, _)| r.clone()).collect();
+        let fetched = runtime()
+            .block_on(object_store::coalesce_ranges(&wanted, |r| self.fetch(r), COALESCE))
+            .map_err(|e| io_err(&self.url, e))?;
+        let mut fetched = fetched.into_iter();
+        for o in out.iter_mut().filter(|o| o.is_none()) {
+            *o = Some(fetched.next().map(|b| b.to_vec()).unwrap_or_default());
+        }
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    fn prefetch(&self, ranges: &[Range<u64>]) -> std::io::Result<()> {
+        // Merged as the batch read merges them, and kept as merged.
+        let mut merged: Vec<Range<u64>> = Vec::new();
+        let mut sorted: Vec<Range<u64>> = ranges.iter().map(|r| r.start..r.end.min(self.len)).filter(|r| r.start < r.end).collect();
+        sorted.sort_by_key(|r| r.start);
+        for r in sorted {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end + COALESCE => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        let fetched = runtime()
+            .block_on(futures::future::try_join_all(merged.iter().map(|r| self.fetch(r.clone()))))
+            .map_err(|e| io_err(&self.url, e))?;
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.extend(merged.iter().map(|r| r.start).zip(fetched));
+        cache.sort_by_key(|(start, _)| *start);
+        Ok(())
+    }
+}
+
+/// The objects a URL names: itself when it has no glob characters (`*`, `?`, `[`) and does
+/// not end with `/`; otherwise every object under the longest prefix without glob characters
+/// that matches the pattern (`**` crosses `/`), or, for a URL ending in `/`, every `.npz`
+/// under it. Sorted. HTTP(S) servers cannot be listed: their URLs name one object each.
+pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result<Vec<String>> {
+    let is_glob = url.contains(['*', '?', '[']);
+    if !is_glob && !url.ends_with('/') {
+        return Ok(vec![url.to_string()]);
+    }
+    let parsed = url::Url::parse(url).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: {e}")))?;
+    if matches!(parsed.scheme(), "http" | "https") {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: HTTP(S) servers cannot be listed; give each archive's URL")));
+    }
+    // Everything up to the path, then the path split at its first glob character.
+    let root_len = url.len() - parsed.path().len() - parsed.query().map_or(0, |q| q.len() + 1);
+    let root = &url[..root_len];
+    let path = url[root_len..].trim_start_matches('/');
+    let literal_end = path.find(['*', '?', '[']).unwrap_or(path.len());
+    let prefix_dir = path[..literal_end].rfind('/').map_or("", |i| &path[..i]);
+    let pattern = if is_glob {
+        Some(glob::Pattern::new(path).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: {e}")))?)
+    } else {
+        None
+    };
+    let (store, _) = store_for(&format!("{root}/{prefix_dir}"), options)?;
+    let prefix = StorePath::from(prefix_dir);
+    let listed: Vec<object_store::ObjectMeta> = runtime()
+        .block_on(store.list((!prefix_dir.is_empty()).then_some(&prefix)).try_collect())
+        .map_err(|e| io_err(url, e))?;
+    let match_opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+    let mut out: Vec<String> = listed
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .filter(|p| match &pattern {
+            Some(pat) => pat.matches_with(p, match_opts),
+            None => p.ends_with(".npz"),
+        })
+        .map(|p| format!("{root}/{p}"))
+        .collect();
+    out.sort();
+    Ok(out)
+}

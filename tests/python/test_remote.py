@@ -1,0 +1,165 @@
+"""Object stores: an HTTP server of the tests' own (ranges, byte counts, faults) and an
+S3-compatible server (moto), both on 127.0.0.1, started and stopped here. Values equal local
+reads; the bytes moved are asserted."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from rangeserver import RangeServer
+
+from polars_npz import NpzError, npz_members, read_npz, scan_npz
+
+ROWS = 500_000  # 4 MB per float64 column
+COLS = [f"c{i}" for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("http")
+    rng = np.random.default_rng(0)
+    arrays = {c: rng.random(ROWS) for c in COLS}
+    arrays["label"] = np.array([f"r{i % 97}" for i in range(ROWS)], dtype="U4")
+    np.savez(root / "stored.npz", **arrays)
+    np.savez_compressed(root / "deflated.npz", **arrays)
+    with RangeServer(root) as server:
+        yield server, root
+
+
+def test_values_equal_local_reads(served):
+    server, root = served
+    for name in ["stored.npz", "deflated.npz"]:
+        assert_frame_equal(read_npz(server.url(name)), read_npz(root / name))
+        lf = scan_npz(server.url(name))
+        assert lf.collect_schema() == scan_npz(root / name).collect_schema()
+        got = lf.filter(pl.col("c0") > 0.5).select("c1", "label").collect()
+        want = scan_npz(root / name).filter(pl.col("c0") > 0.5).select("c1", "label").collect()
+        assert_frame_equal(got, want)
+    members = npz_members(server.url("stored.npz"))
+    assert members["name"].to_list() == [*COLS, "label"]
+
+
+def test_bytes_moved(served):
+    server, root = served
+    size = (root / "stored.npz").stat().st_size
+    member = 8 * ROWS + 128
+    server.reset()
+    lf = scan_npz(server.url("stored.npz"))
+    schema_bytes = server.bytes_sent
+    # The tail, then one batch of concurrent ranges (a member's local and .npy headers each).
+    assert schema_bytes < 128 * 1024, schema_bytes
+    assert server.requests <= 1 + len(COLS) + 1, server.log
+    lf.select(pl.col("c3").sum()).collect()
+    one = server.bytes_sent - schema_bytes
+    assert one <= member * 1.05 + 256 * 1024, (one, member)
+    server.reset()
+    scan_npz(server.url("stored.npz")).select("c5").head(1000).collect()
+    assert server.bytes_sent <= 512 * 1024, server.bytes_sent
+    # A deflated member streams from its start and stops once enough rows are out.
+    server.reset()
+    df = scan_npz(server.url("deflated.npz")).select("c2").head(1000).collect()
+    assert df["c2"].to_list() == read_npz(root / "deflated.npz", columns=["c2"], n_rows=1000)["c2"].to_list()
+    assert server.bytes_sent < 1024 * 1024, server.bytes_sent
+    assert server.bytes_sent < size / 8
+
+
+def test_a_503_is_retried(served):
+    server, root = served
+    server.reset()
+    server.faults.extend(["503"])
+    assert_frame_equal(read_npz(server.url("stored.npz"), columns=["c1"]), read_npz(root / "stored.npz", columns=["c1"]))
+
+
+def test_cut_connections_are_errors_never_short_columns(served):
+    server, _ = served
+    lf = scan_npz(server.url("stored.npz"))
+    server.reset()
+    server.faults.extend(["cut"] * 50)
+    t = time.monotonic()
+    with pytest.raises(NpzError, match=r"stored\.npz.*c4\.npy"):
+        lf.select("c4").collect()
+    assert time.monotonic() - t < 60
+    server.reset()
+
+
+def test_slow_answers_time_out_then_fail(served):
+    server, _ = served
+    lf = scan_npz(server.url("stored.npz"), storage_options={"timeout": "1s"})
+    server.reset()
+    server.faults.extend([("slow", 3)] * 10)
+    t = time.monotonic()
+    with pytest.raises(NpzError, match=r"stored\.npz"):
+        lf.select("c6").collect()
+    assert time.monotonic() - t < 60
+    server.reset()
+
+
+def test_an_object_changed_between_index_and_data_is_an_error(tmp_path):
+    np.savez(tmp_path / "x.npz", a=np.arange(100_000), b=np.arange(100_000.0))
+    with RangeServer(tmp_path) as server:
+        lf = scan_npz(server.url("x.npz"))
+        time.sleep(0.01)
+        np.savez(tmp_path / "x.npz", a=np.arange(100_000) * 2, b=np.arange(100_000.0))
+        os.utime(tmp_path / "x.npz", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+        with pytest.raises(NpzError, match="changed"):
+            lf.select("a").collect()
+
+
+def test_missing_objects_and_unknown_schemes(served):
+    server, _ = served
+    with pytest.raises(FileNotFoundError):
+        scan_npz(server.url("nope.npz"))
+    with pytest.raises(NpzError, match="unsupported scheme"):
+        scan_npz("ftp://127.0.0.1/x.npz")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    opts = {
+        "aws_endpoint_url": endpoint,
+        "aws_region": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "aws_allow_http": True,
+    }
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="bucket")
+    local = tmp_path_factory.mktemp("s3")
+    for i, (site, n) in enumerate([("a", 5), ("b", 0), ("a", 7), ("b", 3)]):
+        p = local / f"site={site}" / f"part-{i}.npz"
+        p.parent.mkdir(exist_ok=True)
+        (np.savez_compressed if i % 2 else np.savez)(p, t=np.arange(n) + 100 * i, x=np.random.default_rng(i).random(n))
+        client.upload_file(str(p), "bucket", f"runs/{p.relative_to(local).as_posix()}")
+    client.put_object(Bucket="bucket", Key="runs/readme.txt", Body=b"not an archive")
+    try:
+        yield opts, local
+    finally:
+        server.stop()
+
+
+def test_s3_dataset(s3):
+    opts, local = s3
+    files = sorted(local.rglob("*.npz"))
+    want = pl.concat([read_npz(f) for f in files])
+    got = scan_npz("s3://bucket/runs/**/*.npz", storage_options=opts, hive_partitioning=False).collect()
+    assert_frame_equal(got, want)
+    got = read_npz("s3://bucket/runs/site=a/part-0.npz", storage_options=opts)
+    assert_frame_equal(got, read_npz(local / "site=a" / "part-0.npz"))
+    assert scan_npz("s3://bucket/runs/", storage_options=opts).select(pl.len()).collect().item() == 15
+    hive = scan_npz("s3://bucket/runs/", storage_options=opts).collect()
+    assert hive.columns == ["t", "x", "site"]
+    assert hive.filter(pl.col("site") == "a")["t"].to_list() == [0, 1, 2, 3, 4, 200, 201, 202, 203, 204, 205, 206]
+    with pytest.raises(FileNotFoundError):
+        scan_npz("s3://bucket/nothing/*.npz", storage_options=opts)

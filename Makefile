@@ -65,6 +65,7 @@ compare: build
 	$(PY) -m pip install --quiet ztensor spdl matplotlib
 	$(PY) benches/compare.py
 	$(PY) benches/compare_datasets.py
+	$(PY) benches/compare_remote.py
 
 clean:
 	rm -rf $(VENV) .venv-wheel dist $(SAMPLE)

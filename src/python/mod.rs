@@ -76,6 +76,12 @@ fn expand_url(py: Python<'_>, url: String, storage_options: Vec<(String, String)
     guarded(|| py.detach(|| crate::expand_url(&url, &storage_options)).map_err(to_py))
 }
 
+/// Bytes this process has received from object stores so far.
+#[pyfunction]
+fn remote_bytes_fetched() -> u64 {
+    crate::source::BYTES_FETCHED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The native module.
 #[pymodule]
 #[pyo3(name = "_internal")]
@@ -86,6 +92,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowSchema>()?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
+    m.add_function(wrap_pyfunction!(remote_bytes_fetched, m)?)?;
     m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_members, m)?)?;
     m.add_function(wrap_pyfunction!(write::series_to_npy, m)?)?;

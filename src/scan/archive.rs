@@ -305,7 +305,8 @@ impl NpzArchive {
     /// `to_numpy()` of it needs no copy either). Copied columns of stored members of a mapped
     /// archive come in batches of at least 8 MiB (each copied in parallel while the consumer
     /// works on the previous one), as their per-batch cost is overhead. Deflated members keep
-    /// the requested size, which bounds memory.
+    /// the requested size, which bounds memory. From an object store, batches hold at least
+    /// 64 MiB, as each batch of a stored member costs a request.
     pub fn suggested_batch_rows(&self, columns: &[&str], requested: Option<usize>) -> Option<usize> {
         let requested = requested?;
         if !columns.is_empty() && columns.iter().all(|c| self.is_zero_copy(c)) {
@@ -313,7 +314,10 @@ impl NpzArchive {
         }
         let mapped_stored = self.source.mapping().is_some()
             && columns.iter().all(|c| self.find(c).is_ok_and(|(m, _)| m.entry.compression == Compression::Stored));
-        if columns.is_empty() || !mapped_stored {
+        // Remote sources: each batch of a stored member is a request, so batches of at least
+        // 64 MiB (deflated members stream in large reads whatever the batch).
+        let least = if self.source.is_remote() { 64 << 20 } else { 8 << 20 };
+        if columns.is_empty() || !(mapped_stored || self.source.is_remote()) {
             return Some(requested);
         }
         let row_bytes: usize = columns
@@ -322,7 +326,7 @@ impl NpzArchive {
             .map(Decoder::row_bytes)
             .sum::<usize>()
             .max(1);
-        Some(requested.max((8 << 20) / row_bytes))
+        Some(requested.max(least / row_bytes))
     }
 
     /// A reader of the named columns in batches of `batch_rows` rows (one batch when `None`),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub(crate) use file::{MappedFile, PlainFile};
 pub(crate) use memory::Memory;
 #[cfg(feature = "cloud")]
-pub(crate) use remote::{expand as expand_url, Remote};
+pub(crate) use remote::{expand as expand_url, Remote, BYTES_FETCHED};
 pub(crate) use view::{Backing, MappedRange};
 pub(crate) use window::WindowReader;
 

@@ -20,6 +20,9 @@ use super::ByteSource;
 /// before it (the zip64 records, the comment, and usually the central directory).
 const TAIL: u64 = 64 * 1024 + 22;
 
+/// Bytes received from object stores by this process (for benchmarks and diagnostics).
+pub(crate) static BYTES_FETCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Ranges closer than this are fetched as one request.
 const COALESCE: u64 = 256 * 1024;
 
@@ -143,6 +146,7 @@ impl Remote {
             Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
         })
         .map_err(|e| io_err(url, e))?;
+        BYTES_FETCHED.fetch_add(tail.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if tail.len() as u64 != range.end - range.start || range.end != meta.size {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: the end of the object came back short")));
         }
@@ -166,6 +170,7 @@ impl Remote {
             return Err(object_store::Error::Precondition { path: self.url.clone(), source: "the object's size or ETag changed since it was opened".into() });
         }
         let bytes = got.bytes().await?;
+        BYTES_FETCHED.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if bytes.len() as u64 != range.end - range.start {
             return Err(object_store::Error::Generic {
                 store: "polars-npz",

@@ -12,6 +12,7 @@ use crate::source::Source;
 /// remote source, where each read is a request).
 const FIRST_CHUNK: usize = 4 * 1024;
 const MAX_CHUNK: usize = 256 * 1024;
+const FIRST_REMOTE_CHUNK: usize = 64 * 1024;
 const MAX_REMOTE_CHUNK: usize = 8 << 20;
 
 /// Inflates one member's compressed bytes `[start, end)` of the source.
@@ -35,7 +36,8 @@ impl Inflater {
     /// An inflater for the compressed range `[start, start + len)` of `source`, declared to
     /// inflate to `declared` bytes.
     pub(crate) fn new(source: Source, start: u64, len: u64, declared: u64) -> Inflater {
-        Inflater { source, pos: start, end: start + len, declared, buf: Vec::new(), buf_pos: 0, chunk: FIRST_CHUNK, z: Decompress::new(false), finished: false }
+        let chunk = if source.is_remote() { FIRST_REMOTE_CHUNK } else { FIRST_CHUNK };
+        Inflater { source, pos: start, end: start + len, declared, buf: Vec::new(), buf_pos: 0, chunk, z: Decompress::new(false), finished: false }
     }
 
     /// Whether the deflate stream has ended.

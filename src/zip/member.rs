@@ -194,6 +194,22 @@ impl MemberReader {
             // Positioned reads: for a mapped file they copy straight from the page cache;
             // copying from the mapping would first fault each of its pages into this process
             // (about twice as slow).
+            // A remote source: one batch of ranges (which it merges into as few requests as
+            // it can), not a request per piece.
+            ReaderKind::Stored { source, data_start } if source.is_remote() => {
+                let at = *data_start + pos;
+                let ranges: Vec<_> = (0..out.len()).step_by(COPY_PIECE).map(|i| at + i as u64..at + (i + COPY_PIECE).min(out.len()) as u64).collect();
+                let parts = source.read_ranges(&ranges).map_err(crate::error::read_failed)?;
+                let mut filled = 0;
+                for part in parts {
+                    out[filled..filled + part.len()].copy_from_slice(&part);
+                    filled += part.len();
+                }
+                if filled != out.len() {
+                    return Err(invalid!("internal: {filled} of {} bytes read", out.len()));
+                }
+                for_each_piece(out, COPY_PIECE, |_, piece| then(piece));
+            }
             ReaderKind::Stored { source, data_start } => {
                 let at = *data_start + pos;
                 try_for_each_piece(out, COPY_PIECE, |i, piece| {

@@ -258,7 +258,9 @@ fn gather_field(bytes: &[u8], n: usize, record: usize, offset: usize, width: usi
     if offset.checked_add(width).is_none_or(|end| end > record) {
         return Err(invalid!("structured field at offset {offset} of {width} bytes lies outside its {record}-byte record"));
     }
-    if record == 0 {
+    // Records of 0 bytes, or a field of 0 bytes (`S0`, `V0`, a sub-array of shape (0,)):
+    // nothing to gather.
+    if record == 0 || width == 0 {
         return Ok(Vec::new());
     }
     // `W` is `w` when known at compile time (so the copy is specialized), or 0.

@@ -34,6 +34,7 @@ impl ArrowColumn {
 fn has_zero_width(dtype: &polars_arrow::datatypes::ArrowDataType) -> bool {
     match dtype {
         polars_arrow::datatypes::ArrowDataType::FixedSizeList(f, size) => *size == 0 || has_zero_width(f.dtype()),
+        polars_arrow::datatypes::ArrowDataType::Struct(fields) => fields.iter().any(|f| has_zero_width(f.dtype())),
         _ => false,
     }
 }

@@ -263,3 +263,22 @@ def test_datetime_zero_copy_keeps_values_and_masks_nat(tmp_path):
     assert s.null_count() == 1
     assert s.dtype == pl.Datetime("ns")
     assert s.to_physical().to_list() == [int(arr[0].astype(np.int64)), None, int(arr[2].astype(np.int64))]
+
+
+@pytest.mark.parametrize("field", [("x", "|S0"), ("x", "|V0"), ("x", "|u1", (0,))])
+def test_record_fields_of_zero_bytes(tmp_path, field):
+    # Found by the structure-aware fuzzer: a record field of 0 bytes made the field gather
+    # panic ("chunk size must be non-zero").
+    dt = np.dtype([field, ("y", "|u1")])
+    arr = np.zeros(3, dtype=dt)
+    arr["y"] = [1, 2, 3]
+    path = tmp_path / "z.npz"
+    np.savez(path, a=arr)
+    assert np.load(path)["a"]["y"].tolist() == [1, 2, 3]
+    if len(field) == 3:  # an Array of width 0: Python Polars cannot import it
+        with pytest.raises(NpzError, match="inner dimension of length 0"):
+            read_npz(path)
+        return
+    df = read_npz(path)
+    assert df["a"].struct.field("y").to_list() == [1, 2, 3]
+    assert df["a"].struct.field("x").to_list() == [b"", b"", b""]

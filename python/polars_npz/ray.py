@@ -61,7 +61,7 @@ class NpzDatasource(Datasource):
         self._plan.infos()  # every file's rows and sizes, from its headers, once
         self._projection_map: dict[str, str] | None = None
 
-    # Projection pushdown (Ray >= 2.50); older Rays never call these.
+    # Projection pushdown (recent Rays); older Rays never call these.
     def supports_projection_pushdown(self) -> bool:
         return True
 
@@ -105,7 +105,7 @@ class NpzDatasource(Datasource):
             "input_files": list(task.files),
             "exec_stats": None,
         }
-        if "schema" in _METADATA_FIELDS:  # Ray < 2.44 keeps the schema in the metadata
+        if "schema" in _METADATA_FIELDS:  # older Rays keep the schema in the metadata
             meta["schema"] = arrow_schema
         row_index = None if plan.row_index is None else (plan.row_index[0], task.row_offset)
         files, options = task.files, plan.options

@@ -1,7 +1,8 @@
 # `make demo`: set up, build, and query a sample archive.   `make test`: set up, build, run every test.
-# Each sets up what it needs: a local .venv with numpy/polars/pytest/hypothesis, and the
-# extension built by maturin. One release build of the dependencies serves cargo test, the
-# extension and the benches; it lives outside the clone so a second run is incremental.
+# Each sets up what it needs: a local .venv with numpy/polars/pytest/hypothesis (and Ray,
+# Dask and pandas for the cluster readers' tests), and the extension built by maturin. One
+# release build of the dependencies serves cargo test, the extension and the benches; it lives
+# outside the clone so a second run is incremental.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ SAMPLE ?= sample.npz
 # from the built wheel installed into a clean virtual environment.
 OLDEST_POLARS ?= 1.38.1
 
-.PHONY: demo test test-rust test-python test-wheel wheel build venv bench compare clean
+.PHONY: demo test test-rust test-python test-wheel wheel build venv bench compare compare-cluster clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +67,10 @@ compare: build
 	$(PY) benches/compare.py
 	$(PY) benches/compare_datasets.py
 	$(PY) benches/compare_remote.py
+
+# Ray Data and Dask (local, 2 CPUs) over the dataset of compare_datasets.py; 15-20 minutes.
+compare-cluster: build
+	$(PY) benches/compare_cluster.py
 
 clean:
 	rm -rf $(VENV) .venv-wheel dist $(SAMPLE)

@@ -8,7 +8,9 @@ into Arrow buffers, and only as far as the query needs.
 Modules: ``_source`` (a path, bytes or file object to a native archive), ``scan``
 (``scan_npz``, ``read_npz``), ``members`` (``npz_members``), ``align`` (``align_npz``),
 ``_write`` (``write_npz``), ``namespace`` (the ``df.npz`` namespace, registered on import)
-and ``__main__`` (the command line).
+and ``__main__`` (the command line). ``ray`` and ``dask`` read datasets on those frameworks
+through ``_tasks`` (a read split into tasks of consecutive files); they are imported only
+when asked for (``import polars_npz.ray``), never by ``import polars_npz``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,288 @@
+"""A dataset read split into independent tasks, for the distributed readers (``polars_npz.ray``,
+``polars_npz.dask``).
+
+The plan is made where the read is called, from the zip index and ``.npy`` headers alone
+(never array data): the files, the output schema, and, when asked for, each file's rows and
+in-memory bytes. Each task then scans its own group of files with ``scan_npz`` wherever it
+runs; the files are opened there, and no array data passes through the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from polars_npz._internal import Archive as _Archive
+from polars_npz.dataset import expand_sources, has_multi_file_scan
+from polars_npz.scan import scan_npz
+
+__all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
+
+# The scan_npz options a distributed read accepts (`columns` is the readers' own argument).
+SCAN_OPTIONS = frozenset(
+    {
+        "n_rows",
+        "row_index_name",
+        "row_index_offset",
+        "glob",
+        "hive_partitioning",
+        "hive_schema",
+        "try_parse_hive_dates",
+        "include_file_paths",
+        "schema",
+        "missing_columns",
+        "extra_columns",
+        "memory_map",
+        "verify_checksums",
+        "max_header_size",
+    }
+)
+
+# Bytes per row assumed for a column that is not an array of the file (hive values, paths,
+# the row index) when estimating in-memory sizes.
+_EXTRA_COLUMN_BYTES = 8
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file as its headers describe it: rows, and the in-memory bytes of each array."""
+
+    path: str
+    rows: int
+    column_bytes: dict[str, int]
+
+    def size(self, columns: Sequence[str]) -> int:
+        return sum(self.column_bytes.get(c, self.rows * _EXTRA_COLUMN_BYTES) for c in columns)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One group of consecutive files, read by one task.
+
+    `rows` is the number of rows the task returns (from the headers; ``None`` when not
+    computed); `n_rows` the task's own row limit; `row_offset` the dataset row index of its
+    first row (for ``row_index_name``)."""
+
+    files: tuple[str, ...]
+    rows: int | None
+    n_rows: int | None
+    row_offset: int
+
+
+@dataclass
+class Plan:
+    """What every task of one read needs, and what the caller reports before reading."""
+
+    files: list[str]
+    schema: pl.Schema  # of the whole read, before `columns`
+    columns: list[str] | None  # the projection asked for
+    options: dict[str, Any]  # the scan_npz options of each task (files already expanded)
+    n_rows: int | None
+    row_index: tuple[str, int] | None
+    _infos: list[FileInfo] | None = None
+
+    def output_schema(self, columns: Sequence[str] | None = None) -> pl.Schema:
+        names = self.columns if columns is None else list(columns)
+        return self.schema if names is None else pl.Schema({c: self.schema[c] for c in names})
+
+    def infos(self) -> list[FileInfo]:
+        """Each file's rows and array bytes, from its index and headers (opened once)."""
+        if self._infos is None:
+            opts = self.options
+            infos = []
+            for path in self.files:
+                archive = _Archive(path, opts.get("memory_map", True), opts.get("max_header_size", 10_000), False)
+                rows = archive.height()
+                sizes: dict[str, int] = {}
+                for m in archive.members():
+                    # The .npy member's size: its array's bytes in memory (and its header's).
+                    # A string member (UTF-32 in numpy) is smaller in Arrow: an over-estimate.
+                    sizes[str(m["name"])] = int(m["size"])  # type: ignore[call-overload]
+                infos.append(FileInfo(path, rows, sizes))
+            self._infos = infos
+        return self._infos
+
+    def needed_files(self) -> list[FileInfo]:
+        """The files a row limit reaches (all of them without one), with their rows."""
+        infos = self.infos()
+        if self.n_rows is None:
+            return infos
+        out, total = [], 0
+        for info in infos:
+            if total >= self.n_rows and out:
+                break
+            out.append(info)
+            total += info.rows
+        return out
+
+    def tasks(self, parallelism: int, columns: Sequence[str] | None = None) -> list[Task]:
+        """At most `parallelism` tasks (at least one), each a run of consecutive files of
+        about equal in-memory size (of `columns`), with rows and row limits from the
+        headers."""
+        infos = self.needed_files()
+        columns = list(self.output_schema(columns))
+        groups = split_contiguous([info.size(columns) for info in infos], parallelism)
+        return self._tasks_of(infos, groups)
+
+    def tasks_of_groups(self, groups: list[tuple[int, int]]) -> list[Task]:
+        """Tasks of the given runs ``(start, end)`` of files. Without a row limit or a row
+        index no file is opened here."""
+        if self.n_rows is None and self.row_index is None:
+            return [Task(tuple(self.files[a:b]), None, None, 0) for a, b in groups]
+        infos = self.needed_files()
+        groups = [(a, min(b, len(infos))) for a, b in groups if a < len(infos)]
+        return self._tasks_of(infos, groups)
+
+    def _tasks_of(self, infos: list[FileInfo], groups: list[tuple[int, int]]) -> list[Task]:
+        tasks, before = [], 0
+        for start, end in groups:
+            group = infos[start:end]
+            rows = sum(info.rows for info in group)
+            limit = None if self.n_rows is None else max(0, min(rows, self.n_rows - before))
+            offset = before if self.row_index is None else self.row_index[1] + before
+            tasks.append(Task(tuple(i.path for i in group), rows if limit is None else limit, limit, offset))
+            before += rows
+        return tasks
+
+
+def groups_by_count(n: int, per_group: int) -> list[tuple[int, int]]:
+    """Runs of `per_group` consecutive items of ``range(n)``."""
+    if per_group < 1:
+        msg = "files_per_partition must be at least 1"
+        raise ValueError(msg)
+    return [(i, min(i + per_group, n)) for i in range(0, n, per_group)]
+
+
+def groups_by_size(sizes: Sequence[int], target: int) -> list[tuple[int, int]]:
+    """Runs of consecutive items whose sizes add up to at most `target` (an item larger than
+    `target` alone)."""
+    if target < 1:
+        msg = "blocksize must be at least 1 byte"
+        raise ValueError(msg)
+    groups, start, acc = [], 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and acc + size > target:
+            groups.append((start, i))
+            start, acc = i, 0
+        acc += size
+    groups.append((start, len(sizes)))
+    return groups
+
+
+def split_contiguous(weights: Sequence[int], parts: int) -> list[tuple[int, int]]:
+    """`(start, end)` ranges cutting ``range(len(weights))`` into ``min(parts, len)`` non-empty
+    runs of about equal total weight (at least one run)."""
+    n = len(weights)
+    k = max(1, min(parts, n))
+    total = sum(weights)
+    if total <= 0:
+        weights, total = [1] * n, n
+    bounds, acc = [0], 0
+    for i, w in enumerate(weights):
+        acc += w
+        files_left = n - (i + 1)
+        groups_left = k - len(bounds)  # runs still to start after the current one
+        if files_left > 0 and groups_left > 0 and (acc * k >= total * len(bounds) or files_left == groups_left):
+            bounds.append(i + 1)
+    bounds.append(n)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str, Any]) -> Plan:
+    """Expand `source`, resolve the options every task must share (hive columns and their
+    types, the dataset's schema) and check `columns` against the schema; opens the first
+    file's index and headers only."""
+    unknown = set(scan_options) - SCAN_OPTIONS
+    if unknown:
+        msg = f"unexpected scan options: {', '.join(sorted(unknown))} (accepted: {', '.join(sorted(SCAN_OPTIONS))})"
+        raise TypeError(msg)
+    if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
+        msg = "a distributed read takes paths (a path, directory, glob or list of paths), not bytes or file objects"
+        raise TypeError(msg)
+    opts = dict(scan_options)
+    n_rows = opts.pop("n_rows", None)
+    if n_rows is not None and n_rows < 0:
+        msg = "n_rows must be non-negative"
+        raise ValueError(msg)
+    row_index_name = opts.pop("row_index_name", None)
+    row_index_offset = opts.pop("row_index_offset", 0)
+    files = expand_sources(source, glob=opts.pop("glob", True))
+    if opts.get("hive_partitioning") is None:
+        # As scan_npz decides: on for a directory (where Polars runs our multi-file scan).
+        opts["hive_partitioning"] = (
+            has_multi_file_scan() and isinstance(source, (str, os.PathLike)) and os.path.isdir(source)
+        )
+
+    first = _Archive(files[0], opts.get("memory_map", True), opts.get("max_header_size", 10_000), False)
+    arrays = pl.Schema(opts["schema"]) if opts.get("schema") is not None else pl.Schema(first.schema())
+    lf = scan_npz(files, glob=False, row_index_name=row_index_name, row_index_offset=row_index_offset, **opts)
+    schema = lf.collect_schema()
+    # Every task reads with the dataset's schema (not its own first file's), and hive columns
+    # of the types inferred from all the paths (not from its own files' paths).
+    opts["schema"] = arrays
+    opts["glob"] = False
+    if opts["hive_partitioning"]:
+        own = set(arrays) | {opts.get("include_file_paths"), row_index_name}
+        opts["hive_schema"] = {name: dtype for name, dtype in schema.items() if name not in own}
+    if columns is not None:
+        columns = list(columns)
+        missing = [c for c in columns if c not in schema]
+        if missing:
+            msg = f"column(s) {', '.join(repr(c) for c in missing)} not found; the dataset has {list(schema)}"
+            raise pl.exceptions.ColumnNotFoundError(msg)
+    return Plan(
+        files=files,
+        schema=schema,
+        columns=columns,
+        options=opts,
+        n_rows=n_rows,
+        row_index=None if row_index_name is None else (row_index_name, row_index_offset),
+    )
+
+
+def read_task(
+    files: Sequence[str],
+    columns: Sequence[str] | None,
+    options: dict[str, Any],
+    n_rows: int | None,
+    row_index: tuple[str, int] | None,
+) -> pl.DataFrame:
+    """Run one task: scan its files with scan_npz, read only `columns`. With no columns, a
+    frame of no columns and the rows from the headers."""
+    lf = scan_npz(
+        list(files),
+        n_rows=n_rows,
+        row_index_name=None if row_index is None else row_index[0],
+        row_index_offset=0 if row_index is None else row_index[1],
+        **options,
+    )
+    try:
+        if columns is not None and not columns:
+            return pl.DataFrame(height=lf.select(pl.len()).collect().item())
+        if columns is not None:
+            lf = lf.select(list(columns))
+        return lf.collect()
+    except BaseException as e:
+        _break_cycles(e)
+        raise
+
+
+def _break_cycles(exc: BaseException) -> None:
+    """Cut the loops of an exception's cause chain. An error raised while Polars' multi-file
+    scan runs a Python reader comes back as its own ``__cause__`` (``raise e from e`` in
+    Polars' thread-pool wrapper); code that follows the chain to its end, as Dask's
+    distributed workers do before sending an error back, would never return."""
+    seen = {id(exc)}
+    e: BaseException | None = exc
+    while e is not None:
+        for attr in ("__cause__", "__context__"):
+            link = getattr(e, attr)
+            if link is not None and id(link) in seen:
+                setattr(e, attr, None)
+        e = e.__cause__ if e.__cause__ is not None else e.__context__
+        if e is not None:
+            seen.add(id(e))

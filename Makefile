@@ -27,8 +27,11 @@ demo: build
 	$(PY) -m polars_npz $(SAMPLE)
 	$(PY) -m polars_npz $(SAMPLE) "SELECT sensor, count(*) AS n, avg(temperature) AS mean_temp, max(pressure) AS max_pressure FROM npz WHERE ok GROUP BY sensor ORDER BY sensor"
 
+# The second run adds feature `arrow` (arrow-rs record batches) and runs only its tests: it
+# reuses the compile of Polars and adds the arrow-rs crates.
 test-rust:
 	cargo test --release
+	cargo test --release --features arrow --test arrow_feature
 
 test-python: build
 	$(PY) -m pytest -q

@@ -128,14 +128,15 @@ impl Archive {
     }
 
     /// `columns` as an Arrow C stream of struct batches of `batch_rows` rows (by default:
-    /// views of the mapping in one batch, other columns in batches of about
-    /// `STREAM_BATCH_ROWS` rows, see `NpzArchive::suggested_batch_rows`), at most `n_rows` rows.
+    /// views of the mapping in one batch, other columns in batches of `STREAM_BATCH_ROWS`
+    /// rows or more, see `NpzArchive::suggested_batch_rows`), at most `n_rows` rows.
     #[pyo3(signature = (columns, n_rows=None, batch_rows=None))]
     fn stream(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>) -> PyResult<ArrowStream> {
         guarded(|| {
             let names: Vec<&str> = columns.iter().map(String::as_str).collect();
             let batch_rows = batch_rows.or_else(|| self.inner.suggested_batch_rows(&names, Some(STREAM_BATCH_ROWS)));
-            py.detach(|| ArrowStream::new(self.inner.clone(), columns.clone(), n_rows, batch_rows)).map_err(to_py)
+            let archive = self.inner.clone();
+            py.detach(move || ArrowStream::new(archive, columns, n_rows, batch_rows)).map_err(to_py)
         })
     }
 }

@@ -32,9 +32,10 @@ demo: build
 	$(PY) -m polars_npz $(SAMPLE)
 	$(PY) -m polars_npz $(SAMPLE) "SELECT sensor, count(*) AS n, avg(temperature) AS mean_temp, max(pressure) AS max_pressure FROM npz WHERE ok GROUP BY sensor ORDER BY sensor"
 
-# The same features as the extension (object stores included), so Polars compiles once.
+# The same features as the extension (object stores included) plus `arrow` (arrow-rs record
+# batches), so Polars compiles once for the tests, the extension and the benches.
 test-rust:
-	cargo test --release --features cloud
+	cargo test --release --features "cloud arrow"
 
 test-python: build
 	$(PY) -m pytest -q

@@ -1,6 +1,7 @@
-//! The crate's only `unsafe`: the two operations the compiler cannot check. Mapping a file
-//! (done once per archive, by the member layer) and moving exported Arrow C Data Interface
-//! structs to the thread that imports them (the Python module).
+//! The crate's only `unsafe`: the operations the compiler cannot check. Mapping a file
+//! (done once per archive, by the member layer); moving exported Arrow C Data Interface
+//! structs to the thread that imports them, and importing Arrow C streams (the Python module);
+//! and handing polars-arrow's exported structs to arrow-rs (feature `arrow`).
 
 use std::fs::File;
 
@@ -92,4 +93,36 @@ unsafe fn import_stream(
         arrays.push(array.map_err(|e| e.to_string())?);
     }
     Ok((field, arrays))
+}
+
+/// `field` (exported by polars-arrow through the Arrow C Data Interface) as an arrow-rs field.
+#[cfg(feature = "arrow")]
+pub(crate) fn field_to_arrow_rs(field: &polars_arrow::datatypes::Field) -> Result<arrow_schema::Field, arrow_schema::ArrowError> {
+    let exported = polars_arrow::ffi::export_field_to_c(field);
+    // SAFETY: both types are the C Data Interface's `ArrowSchema` struct, `#[repr(C)]` with the
+    // same fields in the same order (the size is checked by `transmute`). The struct is moved:
+    // its release callback, which frees what polars-arrow allocated, is now arrow-rs's to call,
+    // once, when the imported struct drops.
+    let ffi: arrow_schema::ffi::FFI_ArrowSchema = unsafe { std::mem::transmute(exported) };
+    arrow_schema::Field::try_from(&ffi)
+}
+
+/// `array` (a polars-arrow array of arrow-rs type `dtype`) as an arrow-rs array, through the
+/// Arrow C Data Interface: its buffers are moved, not copied.
+#[cfg(feature = "arrow")]
+pub(crate) fn array_to_arrow_rs(
+    array: Box<dyn polars_arrow::array::Array>,
+    dtype: &arrow_schema::DataType,
+) -> Result<arrow_array::ArrayRef, arrow_schema::ArrowError> {
+    let exported = polars_arrow::ffi::export_array_to_c(array);
+    // SAFETY: both types are the C Data Interface's `ArrowArray` struct, `#[repr(C)]` with the
+    // same fields in the same order (the size is checked by `transmute`). The struct is moved:
+    // its release callback, which drops polars-arrow's reference to the buffers, is now
+    // arrow-rs's to call, once, when the last array imported from it drops.
+    let ffi: arrow_array::ffi::FFI_ArrowArray = unsafe { std::mem::transmute(exported) };
+    // SAFETY: `ffi` was just exported by polars-arrow from a valid array, and `dtype` is the
+    // arrow-rs import of the field polars-arrow exports for that array's type (both come from
+    // the same `StructBatches`), so the buffers and children are those `dtype` describes.
+    let data = unsafe { arrow_array::ffi::from_ffi_and_data_type(ffi, dtype.clone()) }?;
+    Ok(arrow_array::make_array(data))
 }

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::arrow::{ArrowColumn, ArrowSchema};
+use super::stream::ArrowStream;
 use super::{guarded, to_py};
 use crate::scan::{BatchReader, NpzArchive, OpenOptions};
 
@@ -141,7 +142,24 @@ impl Archive {
             Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0) })
         })
     }
+
+    /// `columns` as an Arrow C stream of struct batches of `batch_rows` rows (by default:
+    /// views of the mapping in one batch, other columns in batches of `STREAM_BATCH_ROWS`
+    /// rows or more, see `NpzArchive::suggested_batch_rows`), at most `n_rows` rows.
+    #[pyo3(signature = (columns, n_rows=None, batch_rows=None))]
+    fn stream(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>) -> PyResult<ArrowStream> {
+        guarded(|| {
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let batch_rows = batch_rows.or_else(|| self.inner.suggested_batch_rows(&names, Some(STREAM_BATCH_ROWS)));
+            let archive = self.inner.clone();
+            py.detach(move || ArrowStream::new(archive, columns, n_rows, batch_rows)).map_err(to_py)
+        })
+    }
 }
+
+/// Rows per batch of an Arrow stream when the caller does not say (pyarrow's own default
+/// batch size for datasets).
+const STREAM_BATCH_ROWS: usize = 1 << 17;
 
 /// Batches of selected columns; each call decodes only that batch's rows.
 #[pyclass(frozen, module = "polars_npz._internal")]

@@ -1,9 +1,11 @@
 //! The Python module `polars_npz._internal`: archives ([`archive`]), batch readers, columns
 //! that cross to Python Polars through the Arrow PyCapsule interface ([`arrow`], zero-copy),
-//! and the writer ([`write`]).
+//! Arrow C streams of an archive's columns for any Arrow consumer ([`stream`]), and the
+//! writer ([`write`]).
 
 mod archive;
 mod arrow;
+mod stream;
 mod write;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -90,6 +92,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<archive::Batches>()?;
     m.add_class::<arrow::ArrowColumn>()?;
     m.add_class::<arrow::ArrowSchema>()?;
+    m.add_class::<stream::ArrowStream>()?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
     m.add_function(wrap_pyfunction!(remote_bytes_fetched, m)?)?;

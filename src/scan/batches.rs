@@ -87,6 +87,22 @@ impl BatchReader {
         self.total
     }
 
+    /// The Arrow field of each selected column, as its Series export it at `compat` (the
+    /// type Polars gives the column).
+    #[cfg(any(feature = "python", feature = "arrow"))]
+    pub(crate) fn arrow_fields(&self, compat: polars_core::prelude::CompatLevel) -> Vec<polars_arrow::datatypes::Field> {
+        self.cols
+            .iter()
+            .map(|c| polars_core::prelude::DataType::from_arrow_dtype(c.decoder.arrow_type()).to_arrow_field(c.name.as_str().into(), compat))
+            .collect()
+    }
+
+    /// The archive's path (or the name given to its bytes).
+    #[cfg(any(feature = "python", feature = "arrow"))]
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The next batch: its row count and one Series per selected column, or `None` when done. An empty
     /// selection or zero rows still gives one (empty) batch, so the types are known.
     pub fn next_series(&mut self) -> Result<Option<(usize, Vec<Series>)>> {

@@ -1,7 +1,13 @@
-//! The scan layer: an archive as Polars sees it ([`archive`]: members, schema, heights) and
-//! readers of selected columns batch by batch ([`batches`]).
+//! The scan layer: an archive as Polars sees it ([`archive`]: members, schema, heights),
+//! readers of selected columns batch by batch ([`batches`]), and those batches as Arrow struct
+//! arrays (`arrow_out`, for the Python module's Arrow stream and for feature `arrow`) and as
+//! arrow-rs record batches (`arrow_rs`, feature `arrow`).
 
 pub(crate) mod archive;
+#[cfg(any(feature = "python", feature = "arrow"))]
+pub(crate) mod arrow_out;
+#[cfg(feature = "arrow")]
+pub(crate) mod arrow_rs;
 pub(crate) mod batches;
 
 pub use archive::{Member, NpzArchive, OpenOptions};

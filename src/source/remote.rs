@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
 use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
 
@@ -262,8 +262,9 @@ impl ByteSource for Remote {
                 _ => merged.push(r),
             }
         }
-        let fetched = runtime()
-            .block_on(futures::future::try_join_all(merged.iter().map(|r| self.fetch(r.clone()))))
+        // At most 10 requests in flight, as object_store's own batched reads.
+        let fetched: Vec<bytes::Bytes> = runtime()
+            .block_on(futures::stream::iter(merged.iter().cloned()).map(|r| self.fetch(r)).buffered(10).try_collect())
             .map_err(|e| io_err(&self.url, e))?;
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         cache.extend(merged.iter().map(|r| r.start).zip(fetched));

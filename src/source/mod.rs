@@ -18,7 +18,9 @@ use std::sync::Arc;
 pub(crate) use file::{MappedFile, PlainFile};
 pub(crate) use memory::Memory;
 #[cfg(feature = "cloud")]
-pub(crate) use remote::{expand as expand_url, Remote, BYTES_FETCHED};
+pub(crate) use remote::{expand as expand_url, Remote};
+#[cfg(all(feature = "cloud", feature = "python"))]
+pub(crate) use remote::BYTES_FETCHED;
 pub(crate) use view::{Backing, MappedRange};
 pub(crate) use window::WindowReader;
 

@@ -54,7 +54,7 @@ test-wheel: wheel
 	$(PYTHON) -m venv .venv-wheel
 	env PATH=/usr/bin:/bin .venv-wheel/bin/pip install --quiet --only-binary=:all: "polars==$(OLDEST_POLARS)" dist/*.whl
 	.venv-wheel/bin/python -c "import sys, polars as pl, polars_npz as n; n.write_npz(pl.DataFrame({'x': [1, 2, 3]}), '.venv-wheel/w.npz'); assert n.scan_npz('.venv-wheel/w.npz').select(pl.col('x').sum()).collect().item() == 6; assert 'numpy' not in sys.modules; print('wheel OK with Polars', pl.__version__)"
-	.venv-wheel/bin/pip install --quiet numpy pytest "hypothesis>=6.100"
+	.venv-wheel/bin/pip install --quiet numpy pytest "hypothesis>=6.100" "pyarrow>=16" "duckdb>=1.1"
 	.venv-wheel/bin/python -m pytest -q -p no:cacheprovider
 
 test: build test-rust test-python test-wheel

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
+from conftest import needs_polars2
 import zipcraft
 from test_align import file_mappings
 from zipcraft import Entry, npy
@@ -290,6 +291,9 @@ def test_duckdb_over_a_lazyframe(archive):
     assert [r[0] for r in rows] == ref["text"][:10].tolist()
 
 
+# On Polars 1.x a scan reads its columns when the query starts, and DuckDB's schema probe
+# starts one with every column, the refused member included.
+@needs_polars2
 def test_duckdb_reads_only_the_columns_a_query_needs_from_a_lazyframe(tmp_path):
     path = tmp_path / "r.npz"
     np.savez(path, x=np.arange(10), o=np.array([1, "a"] * 5, dtype=object))  # o: refused type

@@ -3,7 +3,12 @@
 use libfuzzer_sys::fuzz_target;
 use polars_npz::{NpzArchive, OpenOptions};
 
-fuzz_target!(|data: &[u8]| {
+#[path = "known_panics.rs"]
+mod known_panics;
+
+fuzz_target!(|data: &[u8]| known_panics::run(|| decode(data)));
+
+fn decode(data: &[u8]) {
     let opts = OpenOptions { verify_checksums: true, ..Default::default() };
     let Ok(archive) = NpzArchive::from_bytes("fuzz.npz", data, &opts) else { return };
     let _ = archive.schema();
@@ -15,4 +20,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+}

@@ -163,7 +163,6 @@ def scan_npz(
             return _scan_one(first, files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
         return _concat_files(
             files,
-            first,
             dataset_schema,
             open_archive=open_archive,
             n_rows=n_rows,
@@ -181,7 +180,6 @@ def scan_npz(
 
 def _concat_files(
     files: list[str],
-    first: _Archive,
     schema: pl.Schema,
     *,
     open_archive: Any,

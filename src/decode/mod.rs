@@ -213,7 +213,13 @@ fn time_array(values: Buffer<i64>, target: Target, datetime: bool) -> Result<Arr
 pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<ArrayRef, Invalid> {
     if !d.shape.is_empty() {
         // A sub-array field: decode the base elements, then nest.
-        let count = if d.base_size() == 0 { 0 } else { d.itemsize / d.base_size() };
+        // Elements per sub-array: from its shape (the sizes cannot tell when elements are
+        // 0 bytes, `S0` or `V0`).
+        let count = d
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &x| a.checked_mul(usize::try_from(x).ok()?))
+            .ok_or_else(|| invalid!("too many values"))?;
         let base = NpyDtype { shape: Vec::new(), itemsize: d.base_size(), ..d.clone() };
         let total = n.checked_mul(count).ok_or_else(|| invalid!("too many values"))?;
         let leaf = decode_elements(&base, bytes, total)?;

@@ -66,7 +66,8 @@ fn utf32_piece(data: &[u8], chars: usize, endian: Endian, first: usize) -> Resul
         let b = [c[0], c[1], c[2], c[3]];
         if endian == Endian::Big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
     };
-    let mut s = String::with_capacity(width);
+    // Grown to the longest string met, not to `width` (which may be 2 GiB with no rows).
+    let mut s = String::new();
     for (i, item) in data.chunks_exact(width).enumerate() {
         let mut len = chars;
         while len > 0 && unit(&item[(len - 1) * 4..len * 4]) == 0 {

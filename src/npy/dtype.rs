@@ -89,7 +89,8 @@ pub(crate) struct NpyDtype {
     pub text: String,
 }
 
-const MAX_ITEMSIZE: usize = 1 << 31;
+/// numpy's largest element (an `int` in C): 2^31 - 1 bytes.
+const MAX_ITEMSIZE: usize = i32::MAX as usize;
 
 impl NpyDtype {
     /// Parse a header `descr` value.
@@ -151,8 +152,9 @@ fn parse_type_string(s: &str) -> Result<NpyDtype, Invalid> {
     } else {
         digits.parse().map_err(|_| bad())?
     };
-    if size > MAX_ITEMSIZE {
-        return Err(invalid!("type '{s}' has an element size over 2 GiB"));
+    // numpy's limit is on bytes: `U` counts 4 per character.
+    if size.checked_mul(if kind == 'U' { 4 } else { 1 }).is_none_or(|b| b > MAX_ITEMSIZE) {
+        return Err(invalid!("type '{s}' has an element size of 2 GiB or more (numpy's limit is 2^31 - 1 bytes)"));
     }
     let element = match (kind, size) {
         ('?', 1) | ('b', 1) if kind == '?' || digits == "1" => Element::Bool,

@@ -9,7 +9,7 @@ use polars_core::prelude::{DataFrame, DataType, Schema};
 use super::batches::{BatchReader, ColumnReader, Mode};
 use crate::decode::Decoder;
 use crate::error::{invalid, ErrorKind, Invalid, NpzError, Result};
-use crate::npy::dtype::NpyDtype;
+use crate::npy::dtype::{Element, NpyDtype};
 use crate::npy::header::{self, NpyHeader, DEFAULT_MAX_HEADER_SIZE};
 use crate::source::{self, Source};
 use crate::zip::{self, Compression, MemberReader, ZipEntry};
@@ -446,16 +446,52 @@ fn read_array_member(source: &Source, entry: &ZipEntry, name: &str, prefix: &[u8
             ))
         }
     }
-    let inner = header.shape.get(1..).unwrap_or(&[]);
-    // Rows of zero bytes (an inner dimension of 0, or elements of 0 bytes) are not bounded
-    // by the member's size: cap them, so a tiny file cannot declare a frame of 2^60 rows.
-    let row_elems = inner.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-    if let (Some(&rows), Some(0)) = (header.shape.first(), row_elems.map(|e| e.saturating_mul(dtype.itemsize as u64))) {
-        let cap = entry.size.max(1 << 20);
-        if rows > cap {
-            return Err(invalid!("{rows} rows of 0 bytes each: more than the {cap} rows accepted for such arrays"));
+    // Levels of an Arrow array whose data is 0 bytes (an axis of length 0 below others,
+    // elements or record fields of 0 bytes) are not bounded by the member's size: cap them,
+    // so a tiny file cannot declare a column of 2^32 empty arrays or 64 GiB of empty binaries.
+    // Over the cap the member is refused (its column is Null; reading it is an error), and
+    // when its rows alone are over it the archive is, since they would be the frame's height.
+    let empty_slots = zero_byte_slots(&header.shape, &dtype);
+    let cap = entry.size.max(1 << 20);
+    let too_many = |n: u64| format!("shape {:?} of '{}' makes {n} values of 0 bytes each: more than the {cap} accepted for such arrays", header.shape, dtype.text);
+    if let Some(&rows) = header.shape.first() {
+        if empty_slots > cap && rows > cap {
+            return Err(invalid!("{}", too_many(rows)));
         }
     }
-    let decoder = Decoder::new(&dtype, inner);
+    let inner = header.shape.get(1..).unwrap_or(&[]);
+    let decoder = if empty_slots > cap { Err(too_many(empty_slots)) } else { Decoder::new(&dtype, inner) };
     Ok(ArrayMember { name: name.to_string(), header, dtype, decoder })
+}
+
+/// How many Arrow values (at every nesting level: rows, each level of a sub-array, record
+/// fields) an array of shape `dims` of `d` holds inside parts whose data is 0 bytes, which the
+/// member's size does not bound. Saturating: "more than any cap" is enough.
+fn zero_byte_slots(dims: &[u64], d: &NpyDtype) -> u64 {
+    slots(dims, d, true)
+}
+
+/// Values of an array of shape `dims` of `d` (its own sub-array shape appended): all of them,
+/// or with `zero_only` only those inside parts of 0 bytes.
+fn slots(dims: &[u64], d: &NpyDtype, zero_only: bool) -> u64 {
+    let dims: Vec<u64> = dims.iter().chain(&d.shape).copied().collect();
+    let count = dims.iter().fold(1u64, |a, &x| a.saturating_mul(x));
+    let fields = match &d.element {
+        Element::Record(fields) => fields.as_slice(),
+        _ => &[],
+    };
+    if zero_only && count > 0 && d.base_itemsize > 0 {
+        // Data of nonzero size bounds these levels; only fields of 0 bytes can add values.
+        let per = fields.iter().fold(0u64, |a, f| a.saturating_add(slots(&[], &f.dtype, true)));
+        return count.saturating_mul(per);
+    }
+    // Every level: each proper prefix of the shape, then the elements and their fields.
+    let mut total = count;
+    let mut prefix = 1u64;
+    for &x in dims.iter().take(dims.len().saturating_sub(1)) {
+        prefix = prefix.saturating_mul(x);
+        total = total.saturating_add(prefix);
+    }
+    let per = fields.iter().fold(0u64, |a, f| a.saturating_add(slots(&[], &f.dtype, false)));
+    total.saturating_add(count.saturating_mul(per))
 }

@@ -128,7 +128,10 @@ impl BatchReader {
     /// The next batch as a DataFrame, or `None` when done.
     pub fn next_frame(&mut self) -> Result<Option<DataFrame>> {
         let Some((height, series)) = self.next_series()? else { return Ok(None) };
-        let cols: Vec<PlColumn> = series.into_iter().map(PlColumn::from).collect();
+        // Series columns, also for one row: `Column::from` makes a 1-row Series a scalar
+        // column, whose conversion of nested dates needs polars-core's `dtype-time` feature
+        // (a panic otherwise; found by fuzzing an Array(Date) column of one row).
+        let cols: Vec<PlColumn> = series.into_iter().map(|s| PlColumn::Series(s.into())).collect();
         DataFrame::new(height, cols).map(Some).map_err(|e| self.polars_err(e))
     }
 

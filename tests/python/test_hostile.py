@@ -283,3 +283,21 @@ def test_eight_threads_scanning_one_archive(tmp_path):
         frames = list(ex.map(work, range(8)))
     for f in frames:
         assert f.equals(expected)
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [np.zeros((1, 2**32, 0), "f8"), np.zeros((1, 2**32), "V0")],
+    ids=["inner-axis-of-2^32-then-0", "V0-2^32-per-row"],
+)
+def test_arrays_of_zero_bytes_with_huge_axes(tmp_path, arr):
+    # Found by fuzzing: files numpy writes (0 bytes of data) whose columns would need 2^32
+    # values of 0 bytes (Polars' length limit, or a 64 GiB allocation). The member is refused:
+    # its column is Null, reading it is an error naming it; the other arrays still read.
+    path = tmp_path / "z.npz"
+    np.savez(path, big=arr, ok=np.arange(1))
+    assert np.load(path)["big"].shape == arr.shape
+    with pytest.raises(NpzError, match=r"big.*0 bytes each"):
+        scan_npz(path).select("big").collect()
+    assert scan_npz(path).collect_schema()["big"] == pl.Null
+    assert scan_npz(path).select("ok").collect()["ok"].to_list() == [0]

@@ -4,21 +4,25 @@
 The plan is made where the read is called, from the zip index and ``.npy`` headers alone
 (never array data): the files, the output schema, and, when asked for, each file's rows and
 in-memory bytes. Each task then scans its own group of files with ``scan_npz`` wherever it
-runs; the files are opened there, and no array data passes through the caller.
+runs; the files are opened there, and no array data passes through the caller. Files may be
+local paths (reachable at the same path from every worker) or object-store URLs; the
+``storage_options`` go to every task as a plain dict of strings, so that each worker opens
+its own objects.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from polars_npz._internal import Archive as _Archive
-from polars_npz.dataset import expand_sources, has_multi_file_scan
-from polars_npz.scan import scan_npz
+from polars_npz._source import is_url, local_path, open_path, storage_pairs
+from polars_npz.dataset import expand_sources
+from polars_npz.scan import default_hive_partitioning, scan_npz
 
 __all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
 
@@ -39,8 +43,12 @@ SCAN_OPTIONS = frozenset(
         "memory_map",
         "verify_checksums",
         "max_header_size",
+        "storage_options",
     }
 )
+
+# Objects of a store whose index and headers are read at once when a plan counts rows.
+_CONCURRENT_OPENS = 16
 
 # Bytes per row assumed for a column that is not an array of the file (hive values, paths,
 # the row index) when estimating in-memory sizes.
@@ -49,11 +57,13 @@ _EXTRA_COLUMN_BYTES = 8
 
 @dataclass(frozen=True)
 class FileInfo:
-    """One file as its headers describe it: rows, and the in-memory bytes of each array."""
+    """One file as its headers describe it: rows, the in-memory bytes of each array, and
+    the bytes its members take in the file (stored or deflated)."""
 
     path: str
     rows: int
     column_bytes: dict[str, int]
+    stored_bytes: int = 0
 
     def size(self, columns: Sequence[str]) -> int:
         return sum(self.column_bytes.get(c, self.rows * _EXTRA_COLUMN_BYTES) for c in columns)
@@ -89,22 +99,50 @@ class Plan:
         names = self.columns if columns is None else list(columns)
         return self.schema if names is None else pl.Schema({c: self.schema[c] for c in names})
 
+    def open_archive(self, path: str) -> Any:
+        """The archive at `path` (a file or an object-store URL), opened as the tasks open it:
+        its zip index and ``.npy`` headers only."""
+        opts = self.options
+        return open_path(
+            path,
+            opts.get("memory_map", True),
+            opts.get("max_header_size", 10_000),
+            False,
+            opts.get("storage_options"),
+        )
+
+    def _info(self, path: str) -> FileInfo:
+        archive = self.open_archive(path)
+        sizes: dict[str, int] = {}
+        stored = 0
+        for m in archive.members():
+            stored += int(m["compressed_size"])  # type: ignore[call-overload]
+            if m["name"] is not None:
+                # The .npy member's size: its array's bytes in memory (and its header's).
+                # A string member (UTF-32 in numpy) is smaller in Arrow: an over-estimate.
+                sizes[str(m["name"])] = int(m["size"])  # type: ignore[call-overload]
+        return FileInfo(path, archive.height(), sizes, stored)
+
     def infos(self) -> list[FileInfo]:
-        """Each file's rows and array bytes, from its index and headers (opened once)."""
+        """Each file's rows and array bytes, from its index and headers (opened once; the
+        objects of a store a few at a time, each a handful of ranged requests)."""
         if self._infos is None:
-            opts = self.options
-            infos = []
-            for path in self.files:
-                archive = _Archive(path, opts.get("memory_map", True), opts.get("max_header_size", 10_000), False)
-                rows = archive.height()
-                sizes: dict[str, int] = {}
-                for m in archive.members():
-                    # The .npy member's size: its array's bytes in memory (and its header's).
-                    # A string member (UTF-32 in numpy) is smaller in Arrow: an over-estimate.
-                    sizes[str(m["name"])] = int(m["size"])  # type: ignore[call-overload]
-                infos.append(FileInfo(path, rows, sizes))
-            self._infos = infos
+            remote = sum(1 for path in self.files if is_url(path))
+            if remote > 1:
+                # The native open waits on the network without holding the GIL.
+                with ThreadPoolExecutor(min(_CONCURRENT_OPENS, remote)) as pool:
+                    self._infos = list(pool.map(self._info, self.files))
+            else:
+                self._infos = [self._info(path) for path in self.files]
         return self._infos
+
+    def file_sizes(self) -> list[int]:
+        """Each file's bytes in storage: a local file's size on disk; for object-store URLs
+        (whose listing gives no sizes here), the bytes of its members from its zip index, so
+        that every object's index and headers are read."""
+        if not any(is_url(path) for path in self.files):
+            return [os.path.getsize(local_path(path)) for path in self.files]
+        return [info.stored_bytes for info in self.infos()]
 
     def needed_files(self) -> list[FileInfo]:
         """The files a row limit reaches (all of them without one), with their rows."""
@@ -210,15 +248,23 @@ def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str
         raise ValueError(msg)
     row_index_name = opts.pop("row_index_name", None)
     row_index_offset = opts.pop("row_index_offset", 0)
-    files = expand_sources(source, glob=opts.pop("glob", True))
+    if opts.get("storage_options") is not None:
+        # Sent to every task: plain strings, whatever mapping and values were given.
+        opts["storage_options"] = dict(storage_pairs(opts["storage_options"]))
+    files = expand_sources(source, glob=opts.pop("glob", True), storage_options=opts.get("storage_options"))
     if opts.get("hive_partitioning") is None:
-        # As scan_npz decides: on for a directory (where Polars runs our multi-file scan).
-        opts["hive_partitioning"] = (
-            has_multi_file_scan() and isinstance(source, (str, os.PathLike)) and os.path.isdir(source)
-        )
+        # As scan_npz decides: on for a directory or a URL prefix ending in "/".
+        opts["hive_partitioning"] = default_hive_partitioning(source)
 
-    first = _Archive(files[0], opts.get("memory_map", True), opts.get("max_header_size", 10_000), False)
-    arrays = pl.Schema(opts["schema"]) if opts.get("schema") is not None else pl.Schema(first.schema())
+    plan = Plan(
+        files=files,
+        schema=pl.Schema(),
+        columns=None,
+        options=opts,
+        n_rows=n_rows,
+        row_index=None if row_index_name is None else (row_index_name, row_index_offset),
+    )
+    arrays = pl.Schema(opts["schema"]) if opts.get("schema") is not None else pl.Schema(plan.open_archive(files[0]).schema())
     lf = scan_npz(files, glob=False, row_index_name=row_index_name, row_index_offset=row_index_offset, **opts)
     schema = lf.collect_schema()
     # Every task reads with the dataset's schema (not its own first file's), and hive columns
@@ -234,14 +280,8 @@ def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str
         if missing:
             msg = f"column(s) {', '.join(repr(c) for c in missing)} not found; the dataset has {list(schema)}"
             raise pl.exceptions.ColumnNotFoundError(msg)
-    return Plan(
-        files=files,
-        schema=schema,
-        columns=columns,
-        options=opts,
-        n_rows=n_rows,
-        row_index=None if row_index_name is None else (row_index_name, row_index_offset),
-    )
+    plan.schema, plan.columns = schema, columns
+    return plan
 
 
 def read_task(

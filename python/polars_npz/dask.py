@@ -95,7 +95,8 @@ def read_npz(
     ----------
     source
         A path, a directory (every ``.npz`` below it), a glob, or a list of these, as for
-        :func:`polars_npz.scan_npz`.
+        :func:`polars_npz.scan_npz`; also object-store URLs (``s3://bucket/prefix/``, a
+        glob of objects), listed here and opened by the worker reading them.
     columns
         The columns to read (default: all, with hive and file-path columns). Column
         selections on the result (``ddf[["a"]]``, ``ddf["a"]``) are also pushed into the
@@ -105,7 +106,9 @@ def read_npz(
         about this much (default 64 MiB; files are never split, a larger file is a
         partition of its own). ``None``: one partition per file. Each partition costs the
         scheduler a task, so many small shards are better read a few dozen at a time.
-        (Deflated files take more memory than disk.)
+        (Deflated files take more memory than disk.) For object-store URLs the sizes come
+        from each object's zip index, read here (the index and headers only, a few objects
+        at a time); `files_per_partition` or ``blocksize=None`` opens none of them here.
     files_per_partition
         Instead of `blocksize`: this many consecutive files per partition (1: one
         partition per file).
@@ -113,9 +116,11 @@ def read_npz(
         Options of :func:`polars_npz.scan_npz`: ``hive_partitioning``, ``hive_schema``,
         ``try_parse_hive_dates``, ``include_file_paths``, ``schema``, ``missing_columns``,
         ``extra_columns``, ``row_index_name``, ``row_index_offset``, ``n_rows``, ``glob``,
-        ``memory_map``, ``verify_checksums``, ``max_header_size``. A row index numbers the
-        rows of the whole dataset and ``n_rows`` keeps only the files it reaches; both read
-        every file's headers here to count rows.
+        ``memory_map``, ``verify_checksums``, ``max_header_size``, ``storage_options`` (for
+        URLs, as for ``scan_npz``: used here to list and plan, and sent with every partition
+        so that each worker opens its own objects). A row index numbers the rows of the
+        whole dataset and ``n_rows`` keeps only the files it reaches; both read every file's
+        headers here to count rows.
 
     Returns
     -------
@@ -136,7 +141,7 @@ def read_npz(
     if files_per_partition is not None:
         groups = groups_by_count(len(plan.files), files_per_partition)
     elif blocksize is not None:
-        groups = groups_by_size([os.path.getsize(f) for f in plan.files], blocksize)
+        groups = groups_by_size(plan.file_sizes(), blocksize)
     else:
         groups = groups_by_count(len(plan.files), 1)
     tasks = plan.tasks_of_groups(groups)

@@ -136,7 +136,8 @@ def read_npz(
     ----------
     source
         A path, a directory (every ``.npz`` below it), a glob, or a list of these, as for
-        :func:`polars_npz.scan_npz`.
+        :func:`polars_npz.scan_npz`; also object-store URLs (``s3://bucket/prefix/``, a
+        glob of objects), listed and planned here and opened by the worker reading them.
     columns
         The columns to read (default: all, with hive and file-path columns). Only these are
         read, inside the tasks.
@@ -149,8 +150,10 @@ def read_npz(
         Options of :func:`polars_npz.scan_npz`: ``hive_partitioning``, ``hive_schema``,
         ``try_parse_hive_dates``, ``include_file_paths``, ``schema``, ``missing_columns``,
         ``extra_columns``, ``row_index_name``, ``row_index_offset``, ``n_rows``, ``glob``,
-        ``memory_map``, ``verify_checksums``, ``max_header_size``. A row index numbers the
-        rows of the whole dataset; ``n_rows`` reads only the files it reaches.
+        ``memory_map``, ``verify_checksums``, ``max_header_size``, ``storage_options`` (for
+        URLs, as for ``scan_npz``: used here to list and plan, and sent with every read task
+        so that each worker opens its own objects). A row index numbers the rows of the
+        whole dataset; ``n_rows`` reads only the files it reaches.
 
     Returns
     -------

@@ -132,7 +132,7 @@ def scan_npz(
     if _is_paths(source):
         files = expand_sources(source, glob=glob, storage_options=storage_options)  # type: ignore[arg-type]
         if hive_partitioning is None:
-            hive_partitioning = has_multi_file_scan() and isinstance(source, (str, os.PathLike)) and not _single_file(os.fspath(source)) and not any(c in os.fspath(source) for c in "*?[")
+            hive_partitioning = default_hive_partitioning(source)
 
         # The first file is opened now (its schema is the dataset's) and that open archive is
         # what the query reads, as for a single archive; the others are opened when read.
@@ -291,6 +291,15 @@ def _register(generate: Any, schema: pl.Schema, path: str) -> pl.LazyFrame:
         return register_io_source(source, schema=schema, validate_schema=True, explain_name="npz", explain_detail=path)
     except TypeError:
         return register_io_source(source, schema=schema, validate_schema=True)
+
+
+def default_hive_partitioning(source: object) -> bool:
+    """Hive columns by default: for a directory or a URL prefix ending in ``/`` (where
+    Polars runs our multi-file scan), not for a file, a glob or a list."""
+    if not has_multi_file_scan() or not isinstance(source, (str, os.PathLike)):
+        return False
+    path = os.fspath(source)
+    return not _single_file(path) and not any(c in path for c in "*?[")
 
 
 def _single_file(path: str) -> bool:

@@ -1,13 +1,17 @@
 """Small datasets shared by the Ray and Dask tests: a hive-partitioned directory of stored and
 deflated shards with every kind of column, and a dataset whose one member's deflated data is
-corrupt after its header."""
+corrupt after its header; and an S3-compatible server (moto, on 127.0.0.1) serving them."""
 
 from __future__ import annotations
 
+import shutil
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 def shard_arrays(i: int, rows: int) -> dict[str, np.ndarray]:
@@ -60,3 +64,45 @@ def make_corrupt(root: Path, files: int = 3, rows: int = 20_000) -> tuple[list[P
     bad = paths[files // 2]
     corrupt_member(bad, "x.npy")
     return paths, bad
+
+
+def make_s3_tree(root: Path) -> Path:
+    """What the S3 tests serve: ``ds/`` (make_hive, and an object that is not an archive),
+    ``bad/`` (make_corrupt: x of ``bad/c1.npz`` corrupt), ``broken/`` (a good shard, then
+    ``c9.npz`` whose zip index is garbage)."""
+    make_hive(root / "ds")
+    (root / "ds" / "README.txt").write_text("not an archive")
+    files, _bad = make_corrupt(root / "bad", files=3, rows=20_000)
+    (root / "broken").mkdir()
+    shutil.copy(files[0], root / "broken" / "c0.npz")
+    (root / "broken" / "c9.npz").write_bytes(b"PK\x03\x04 not a zip")
+    return root
+
+
+@contextmanager
+def s3_serving(root: Path, bucket: str = "bucket") -> Iterator[dict[str, object]]:
+    """A moto S3 server on 127.0.0.1 (a free port) whose `bucket` holds every file below
+    `root` under its relative path; yields the storage options that reach it, stops the
+    server on exit. Skips the test when moto (or boto3) is not installed."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        client = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        client.create_bucket(Bucket=bucket)
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            client.upload_file(str(path), bucket, path.relative_to(root).as_posix())
+        yield {
+            "aws_endpoint_url": endpoint,
+            "aws_region": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "aws_allow_http": True,
+        }
+    finally:
+        server.stop()

@@ -1,7 +1,8 @@
 """polars_npz.dask with the threaded scheduler and with a local distributed cluster (2 worker
 processes, loopback): values and types equal scan_npz's through to_pandas(), column
 selections reach the reader (a corrupt unselected member does not fail the job), a corrupt
-shard fails the job naming the file."""
+shard fails the job naming the file; the same over an S3 bucket (moto on 127.0.0.1), where the
+workers fetch the objects and the client no data."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from cluster_data import make_corrupt, make_hive
+from cluster_data import make_corrupt, make_hive, make_s3_tree, s3_serving
 from conftest import needs_polars2
 
 from polars_npz import NpzError, scan_npz
+from polars_npz._internal import remote_bytes_fetched
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -139,3 +141,71 @@ def test_bad_arguments():
         npz_dask.read_npz(b"PK")
     with pytest.raises(FileNotFoundError):
         npz_dask.read_npz("no/such/dir/*.npz")
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """The S3 server of cluster_data.s3_serving over make_s3_tree; (options, local copy)."""
+    root = make_s3_tree(tmp_path_factory.mktemp("dask-s3"))
+    with s3_serving(root) as opts:
+        yield opts, root
+
+
+@needs_polars2
+def test_s3_prefix_threads(s3):
+    """A prefix of hive-partitioned shards equals scan_npz of the same URL and of the local
+    copies; partitions by object size (from each object's zip index) or by count."""
+    opts, root = s3
+    url = "s3://bucket/ds/"
+    expected = scan_npz(url, storage_options=opts).collect()
+    assert_same(pandas_of(scan_npz(root / "ds").collect()), expected)
+    for kwargs, partitions in [({}, 1), ({"blocksize": 1}, 5), ({"files_per_partition": 2}, 3), ({"blocksize": None}, 5)]:
+        ddf = npz_dask.read_npz(url, storage_options=opts, **kwargs)
+        assert ddf.npartitions == partitions, kwargs
+        assert_same(ddf.compute(scheduler="threads"), expected)
+    assert list(ddf.columns)[-2:] == ["year", "site"]
+
+
+def test_s3_glob_paths_row_index_and_n_rows(s3):
+    opts, _root = s3
+    url = "s3://bucket/ds/**/*.npz"
+    scan = dict(row_index_name="i", row_index_offset=10, n_rows=14, include_file_paths="file")
+    expected = scan_npz(url, storage_options=opts, **scan).collect()
+    ddf = npz_dask.read_npz(url, storage_options=opts, files_per_partition=1, **scan)
+    assert ddf.npartitions == 4  # rows from the headers: the fifth object is past the 14 rows
+    assert_same(ddf.compute(scheduler="threads"), expected)
+
+
+def test_s3_column_selections_and_errors_threads(s3):
+    opts, _root = s3
+    ddf = npz_dask.read_npz("s3://bucket/bad/", storage_options=opts)
+    before = remote_bytes_fetched()
+    assert ddf["y"].sum().compute(scheduler="threads") == sum(range(60_000))
+    assert remote_bytes_fetched() > before  # the threads run here: this process fetched y
+    with pytest.raises(NpzError, match=re.escape("s3://bucket/bad/c1.npz") + r".*x\.npy"):
+        ddf["x"].sum().compute(scheduler="threads")
+    with pytest.raises(NpzError, match=re.escape("s3://bucket/bad/c1.npz")):
+        ddf.compute(scheduler="threads")
+    with pytest.raises(FileNotFoundError):
+        npz_dask.read_npz("s3://bucket/nothing/*.npz", storage_options=opts)
+
+
+def test_s3_distributed_cluster(cluster, s3):
+    """Worker processes fetch their own objects with the options sent with each partition:
+    the client fetches nothing while the job runs; a corrupt member fails the job naming the
+    object and the member, and a broken index fails when its partition is computed."""
+    opts, _root = s3
+
+    def compute(collection):
+        return cluster.compute(collection.optimize()).result(timeout=120)
+
+    ddf = npz_dask.read_npz("s3://bucket/bad/", storage_options=opts, files_per_partition=1)
+    before = remote_bytes_fetched()
+    assert compute(ddf["y"].sum()) == sum(range(60_000))
+    assert compute(ddf[["y"]]).reset_index(drop=True)["y"].tolist() == list(range(60_000))
+    assert remote_bytes_fetched() == before
+    with pytest.raises(NpzError, match=re.escape("s3://bucket/bad/c1.npz") + r".*x\.npy"):
+        compute(ddf["x"].sum())
+    broken = npz_dask.read_npz("s3://bucket/broken/", storage_options=opts, columns=["y"], files_per_partition=1)
+    with pytest.raises(NpzError, match=re.escape("s3://bucket/broken/c9.npz")):
+        compute(broken["y"].sum())

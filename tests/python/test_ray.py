@@ -1,6 +1,7 @@
 """polars_npz.ray on a local Ray (2 CPUs, loopback): values and types equal scan_npz's, the
 projection is read inside the tasks (a corrupt unselected member does not fail the job),
-rows come from the headers, a corrupt shard fails the job naming the file."""
+rows come from the headers, a corrupt shard fails the job naming the file; the same over an
+S3 bucket (moto on 127.0.0.1), where the workers fetch the objects and the driver no data."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from cluster_data import make_corrupt, make_hive
+from cluster_data import make_corrupt, make_hive, make_s3_tree, s3_serving
 from conftest import needs_polars2
 from polars.testing import assert_frame_equal
 
 from polars_npz import NpzError, scan_npz
+from polars_npz._internal import remote_bytes_fetched
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -155,3 +157,67 @@ def test_errors_name_the_file(ray_local, tmp_path):
 def test_limit_reads_only_what_it_needs(ray_local, hive):
     ds = npz_ray.read_npz(hive, columns=["t", "name"]).limit(6)
     assert_frame_equal(collect(ds), scan_npz(hive).select("t", "name").head(6).collect())
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """The S3 server of cluster_data.s3_serving over make_s3_tree; (options, local copy)."""
+    root = make_s3_tree(tmp_path_factory.mktemp("ray-s3"))
+    with s3_serving(root) as opts:
+        yield opts, root
+
+
+@needs_polars2
+def test_s3_prefix_equals_scan_npz(ray_local, s3):
+    """A prefix of hive-partitioned shards: the values and hive columns of scan_npz over the
+    same URL and over the local copies; rows from the headers in every task's metadata."""
+    opts, root = s3
+    url = "s3://bucket/ds/"
+    expected = scan_npz(url, storage_options=opts).collect()
+    assert_frame_equal(expected, scan_npz(root / "ds").collect())
+    assert expected.columns[-2:] == ["year", "site"]
+    for blocks in (None, 2):
+        ds = npz_ray.read_npz(url, storage_options=opts, override_num_blocks=blocks)
+        assert_frame_equal(collect(ds), expected)
+    assert ds.count() == expected.height == 21
+    source = npz_ray.NpzDatasource(url, storage_options=opts)
+    metas = [metadata(t) for t in source.get_read_tasks(2)]
+    assert [m.num_rows for m in metas] == [12, 9]  # 5 + 0 + 7 rows, then 3 + 6
+    files = [f"s3://bucket/ds/{p.relative_to(root / 'ds').as_posix()}" for p in sorted((root / "ds").rglob("*.npz"))]
+    assert [f for m in metas for f in m.input_files] == files
+
+
+def test_s3_glob_projection_paths_row_index_and_n_rows(ray_local, s3):
+    opts, _root = s3
+    url = "s3://bucket/ds/**/*.npz"
+    scan = dict(row_index_name="i", row_index_offset=10, n_rows=14, include_file_paths="file")
+    expected = scan_npz(url, storage_options=opts, **scan).select("i", "t", "name", "file").collect()
+    assert expected["file"].str.starts_with("s3://bucket/ds/year=").all()
+    for blocks in (1, 3):
+        ds = npz_ray.read_npz(url, storage_options=opts, columns=["i", "t", "name", "file"], override_num_blocks=blocks, **scan)
+        assert_frame_equal(collect(ds), expected)
+        assert ds.count() == 14
+
+
+def test_s3_workers_fetch_the_objects_and_errors_name_them(ray_local, s3):
+    """The projection is read in the tasks (the corrupt x of bad/c1.npz is never fetched
+    when only y is asked for) and by the workers: the driver fetches nothing while the job
+    runs. Reading x fails the job naming the object and the member; a broken zip index fails
+    the read when the dataset is planned."""
+    opts, root = s3
+    url = "s3://bucket/bad/"
+    expected = scan_npz(sorted(root.glob("bad/*.npz"))).select("y").collect()
+    ds = npz_ray.read_npz(url, storage_options=opts, columns=["y"])
+    before = remote_bytes_fetched()
+    assert_frame_equal(collect(ds), expected)
+    assert ds.sum("y") == sum(range(60_000))
+    assert remote_bytes_fetched() == before
+    if hasattr(ray.data.Datasource, "supports_projection_pushdown"):  # Ray's own projection
+        assert_frame_equal(collect(npz_ray.read_npz(url, storage_options=opts).select_columns(["y"])), expected)
+    with pytest.raises(Exception, match=re.escape("s3://bucket/bad/c1.npz") + r".*x\.npy") as err:
+        npz_ray.read_npz(url, storage_options=opts).materialize()
+    assert isinstance(err.value, NpzError)
+    with pytest.raises(NpzError, match=re.escape("s3://bucket/broken/c9.npz")):
+        npz_ray.read_npz("s3://bucket/broken/", storage_options=opts, columns=["y"])
+    with pytest.raises(FileNotFoundError):
+        npz_ray.read_npz("s3://bucket/nothing/*.npz", storage_options=opts)

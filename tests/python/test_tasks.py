@@ -101,6 +101,23 @@ def test_plan_counts_rows_from_headers_and_limits_tasks(tmp_path):
     assert plan.tasks(1)[0].files == tuple(str(f) for f in files[:2])
 
 
+def test_storage_options_reach_the_tasks_as_plain_strings(tmp_path):
+    """Tasks are pickled: the options they carry are a plain dict of strings (booleans as the
+    native layer takes them), whatever mapping was given; local files ignore them."""
+    import os
+    import pickle
+    from types import MappingProxyType
+
+    files, _bad = make_corrupt(tmp_path / "c", files=2, rows=20_000)
+    given = MappingProxyType({"aws_allow_http": True, "timeout": "5s"})
+    plan = make_plan([str(f) for f in files], ["y"], {"storage_options": given})
+    assert plan.options["storage_options"] == {"aws_allow_http": "true", "timeout": "5s"}
+    assert type(plan.options["storage_options"]) is dict
+    assert pickle.loads(pickle.dumps(plan.options)) == plan.options
+    assert plan.file_sizes() == [os.path.getsize(f) for f in files]
+    assert read_task(plan.files, ["y"], plan.options, None, None)["y"].to_list() == list(range(40_000))
+
+
 def test_a_task_error_is_not_its_own_cause(tmp_path):
     files, bad = make_corrupt(tmp_path / "c", files=3, rows=20_000)
     plan = make_plan([str(f) for f in files], ["x"], {})

@@ -14,7 +14,7 @@ from polars_npz._internal import NpzError
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._source import Source, _open, _source_name, is_url, open_path
-from polars_npz.dataset import _check_file, expand_sources, has_multi_file_scan, scan_files
+from polars_npz.dataset import _check_file, count_rows, expand_sources, has_multi_file_scan, scan_files
 
 __all__ = ["read_npz", "scan_npz"]
 
@@ -158,6 +158,7 @@ def scan_npz(
                 try_parse_hive_dates=try_parse_hive_dates,
                 missing_columns=missing_columns,
                 extra_columns=extra_columns,
+                row_count=count_rows(files, memory_map, max_header_size),
             )
         if len(files) == 1 and not hive_partitioning and schema is None:
             return _scan_one(first, files[0], n_rows, row_index_name, row_index_offset, include_file_paths)

@@ -22,10 +22,13 @@ pub(crate) struct Archive {
 impl Archive {
     #[new]
     #[pyo3(signature = (path, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
-    fn new(py: Python<'_>, path: std::path::PathBuf, memory_map: bool, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
+    fn new(path: std::path::PathBuf, memory_map: bool, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
         guarded(|| {
             let opts = OpenOptions { memory_map, max_header_size, verify_checksums };
-            let inner = py.detach(|| NpzArchive::open_with(&path, &opts)).map_err(to_py)?;
+            // A local open reads the zip index and the headers (tens of microseconds): held
+            // under the GIL, since taking it back after a release costs more under contention
+            // (Polars calls readers of many files from several threads).
+            let inner = NpzArchive::open_with(&path, &opts).map_err(to_py)?;
             Ok(Archive { inner: Arc::new(inner) })
         })
     }
@@ -138,7 +141,10 @@ impl Archive {
         guarded(|| {
             let names: Vec<&str> = columns.iter().map(String::as_str).collect();
             let batch_rows = self.inner.suggested_batch_rows(&names, batch_rows);
-            let reader = py.detach(|| self.inner.batches_from(&names, skip, n_rows, batch_rows)).map_err(to_py)?;
+            // Setting up the member readers is cheap (kept under the GIL, see `new`) unless
+            // rows are skipped (a deflated member inflates them) or checksums are verified.
+            let setup = || self.inner.batches_from(&names, skip, n_rows, batch_rows);
+            let reader = if skip == 0 && !self.inner.verifies_checksums() { setup() } else { py.detach(setup) }.map_err(to_py)?;
             Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0) })
         })
     }
@@ -186,10 +192,14 @@ impl Batches {
     /// The next batch as a list of columns, or None when done.
     fn next(&self, py: Python<'_>) -> PyResult<Option<Vec<ArrowColumn>>> {
         guarded(|| {
-            let batch = py.detach(|| {
+            let next = || {
                 let mut reader = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 reader.next_series()
-            });
+            };
+            // The GIL is released only for batches with real work (inflating, copying,
+            // converting); views of the mapping are made while holding it.
+            let cheap = self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_is_cheap();
+            let batch = if cheap { next() } else { py.detach(next) };
             let batch = batch.map_err(to_py)?;
             let Some((rows, cols)) = batch else { return Ok(None) };
             self.last_height.store(rows, Ordering::Relaxed);

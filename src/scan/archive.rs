@@ -194,6 +194,11 @@ impl NpzArchive {
         Ok(NpzArchive { path, source, members, by_column, verify_checksums: options.verify_checksums })
     }
 
+    /// Whether reads verify the CRC-32 of stored members.
+    pub(crate) fn verifies_checksums(&self) -> bool {
+        self.verify_checksums
+    }
+
     /// The archive's path.
     pub fn path(&self) -> &Path {
         &self.path

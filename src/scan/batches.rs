@@ -31,6 +31,19 @@ pub(crate) enum Mode {
 }
 
 impl ColumnReader {
+    /// Whether the next `rows` rows cost next to nothing: views of the mapping, a constant
+    /// already decoded, or a few bytes.
+    fn next_is_cheap(&self, rows: usize) -> bool {
+        match &self.mode {
+            Mode::Rows => {
+                self.reader.mapped_file_offset().is_some_and(|at| self.decoder.zero_copy_at(at as usize))
+                    || rows.saturating_mul(self.decoder.row_bytes()) <= CHEAP_BYTES
+            }
+            Mode::Constant(scalar) => scalar.is_some() || self.decoder.row_bytes() <= CHEAP_BYTES,
+            Mode::Whole { array, .. } => array.is_some(),
+        }
+    }
+
     fn next(&mut self, rows: usize, path: &Path) -> Result<Series> {
         let in_member = |e: Invalid| e.in_member(path, &self.member);
         let array = match &mut self.mode {
@@ -67,6 +80,9 @@ fn to_series(name: &str, array: ArrayRef) -> std::result::Result<Series, Invalid
     Series::from_arrow(name.into(), array).map_err(|e| invalid!("{e}"))
 }
 
+/// Bytes of a batch decoded in less time than a thread switch costs.
+const CHEAP_BYTES: usize = 64 << 10;
+
 /// Reads selected columns batch by batch. Each call decodes only the rows of that batch.
 pub struct BatchReader {
     path: PathBuf,
@@ -101,6 +117,13 @@ impl BatchReader {
     #[cfg(any(feature = "python", feature = "arrow"))]
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the next batch costs next to nothing (views of the mapping, or a few bytes to
+    /// decode): not worth giving up a lock that is costly to take back (Python's GIL).
+    pub(crate) fn next_is_cheap(&self) -> bool {
+        let rows = self.batch_rows.min(self.total - self.done);
+        self.cols.iter().all(|c| c.next_is_cheap(rows))
     }
 
     /// The next batch: its row count and one Series per selected column, or `None` when done. An empty

@@ -141,6 +141,15 @@ impl MemberReader {
         })
     }
 
+    /// The file offset of the next byte when the member is stored and the archive mapped (so
+    /// its next rows can be views of the mapping, no read needed).
+    pub(crate) fn mapped_file_offset(&self) -> Option<u64> {
+        match &self.kind {
+            ReaderKind::Stored { source, data_start } if source.mapping().is_some() => Some(data_start + self.pos),
+            _ => None,
+        }
+    }
+
     /// The next `len` bytes as a range of the shared mapping, if this member is stored and
     /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
     pub(crate) fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {

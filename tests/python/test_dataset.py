@@ -138,6 +138,57 @@ def test_count_reads_headers_only(tmp_path):
     assert lf.select(pl.col("y").sum()).collect().item() == 3 * sum(range(50_000))
 
 
+@needs_polars2
+@pytest.mark.parametrize("counted_at_scan", [True, False])
+def test_count_from_the_scan_or_from_the_readers(tmp_path, monkeypatch, counted_at_scan):
+    """A local dataset's rows are counted from the headers when scanned, so that Polars answers
+    len() without creating a reader (proof: the files are gone by then); past the file limit
+    the readers count, reading headers only. Both give the counts of pl.scan_parquet, also
+    with n_rows, slices and hive filters."""
+    import polars_npz.dataset as dataset
+
+    if not counted_at_scan:
+        monkeypatch.setattr(dataset, "_COUNT_AT_SCAN_MAX", 2)
+    root = tmp_path / "npz"
+    for i, n in enumerate([4, 0, 9, 6]):
+        part = root / f"k={i % 2}"
+        part.mkdir(parents=True, exist_ok=True)
+        arrays = {"x": np.arange(n, dtype=np.float64) + i}
+        (np.savez_compressed if i % 2 else np.savez)(part / f"s{i}.npz", **arrays)
+        pq = tmp_path / "pq" / f"k={i % 2}" / f"s{i}.parquet"
+        pq.parent.mkdir(parents=True, exist_ok=True)
+        pl.DataFrame(arrays).write_parquet(pq)
+    queries = [
+        lambda lf: lf.select(pl.len()),
+        lambda lf: lf.head(5).select(pl.len()),
+        lambda lf: lf.slice(3, 100).select(pl.len()),
+        lambda lf: lf.filter(pl.col("k") == 1).select(pl.len()),
+    ]
+    for q in queries:
+        for n_rows in [None, 7]:
+            ours = q(scan_npz(root, n_rows=n_rows)).collect().item()
+            assert ours == q(pl.scan_parquet(tmp_path / "pq", n_rows=n_rows)).collect().item()
+    lf = scan_npz(root)
+    for f in root.rglob("*.npz"):
+        f.unlink()
+    if counted_at_scan:
+        assert lf.select(pl.len()).collect().item() == 19
+    else:
+        with pytest.raises(OSError):
+            lf.select(pl.len()).collect()
+
+
+@needs_polars2
+def test_a_file_that_cannot_be_counted_fails_the_query_not_the_scan(tmp_path):
+    """Counting at scan time is an optimization: a broken file still fails where any read of
+    it does, naming it."""
+    np.savez(tmp_path / "a.npz", x=np.arange(3))
+    (tmp_path / "b.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    lf = scan_npz([tmp_path / "a.npz", tmp_path / "b.npz"])
+    with pytest.raises(NpzError, match=r"b\.npz"):
+        lf.select(pl.len()).collect()
+
+
 def test_schema_mismatches_name_the_file(tmp_path):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     np.savez(a, x=np.arange(3), y=np.arange(3.0))

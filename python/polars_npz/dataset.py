@@ -15,6 +15,7 @@ from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError
 from polars_npz._internal import expand_url as _expand_url
 from polars_npz._internal import heights as _heights
+from polars_npz._internal import read_chain as _read_chain
 from polars_npz._source import is_url, local_path, storage_pairs
 
 __all__ = ["count_rows", "expand_sources", "has_multi_file_scan", "scan_files"]
@@ -24,6 +25,11 @@ _GLOB_CHARS = frozenset("*?[")
 # Local datasets of up to this many files are counted when scanned (their headers read in
 # parallel: about 10-50 microseconds per file), so that `len()` needs no reader at all.
 _COUNT_AT_SCAN_MAX = 4096
+
+# Small files of one directory are read as groups of up to this many files and bytes (their
+# columns then arrive as one DataFrame per group).
+_GROUP_FILES = 64
+_GROUP_BYTES = 64 << 20
 
 # Rows per batch asked of a deflated member (stored members come in larger batches or whole).
 _BATCH_ROWS = 100_000
@@ -87,6 +93,32 @@ def expand_sources(
     if not out:
         raise FileNotFoundError("no source files given")
     return out
+
+
+def _group_small_files(files: list[str]) -> list[list[str]]:
+    """`files` in order, as groups of consecutive local files of one directory, each group
+    at most `_GROUP_FILES` files and `_GROUP_BYTES` bytes on disk (a larger file is a group of
+    its own and is read in batches). Object-store URLs are not grouped."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    size, folder = 0, None
+    for f in files:
+        if is_url(f):
+            return [[f] for f in files]
+        try:
+            n = os.path.getsize(local_path(f))
+        except OSError:
+            n = _GROUP_BYTES  # read alone; its reader reports the problem
+        d = os.path.dirname(f)
+        if current and (d != folder or len(current) >= _GROUP_FILES or size + n > _GROUP_BYTES):
+            groups.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += n
+        folder = d
+    if current:
+        groups.append(current)
+    return groups
 
 
 def count_rows(files: list[str], memory_map: bool, max_header_size: int) -> int | None:
@@ -188,6 +220,77 @@ def scan_files(
             while (cols := reader.next()) is not None:
                 yield pl.DataFrame([pl.Series(c) for c in cols])
 
+    class NpzGroupReader(FileReader):
+        """Consecutive small archives of one directory, read as one source: Polars' costs
+        per source (a reader object, its calls, a DataFrame per batch) are paid once for the
+        group, and the archives are read in one native call (in parallel, GIL released),
+        their columns joined as chunks without a copy."""
+
+        def __init__(self, paths: list[str]) -> None:
+            self.archives = [open_archive(p) for p in paths]
+            self.columns: list[list[str]] = []
+            held: set[str] = set()
+            for path, archive in zip(paths, self.archives):
+                if reference is not None and archive.same_schema_as(reference):
+                    cols = all_columns
+                else:
+                    cols = _check_file(path, archive, schema, missing_columns, extra_columns)
+                self.columns.append(cols)
+                held.update(cols)
+            self.held = all_columns if len(held) == len(all_columns) else [c for c in all_columns if c in held]
+            self.heights = [archive.height() for archive in self.archives]
+
+        def schema(self) -> dict[str, pl.DataType]:
+            return full_schema if self.held is all_columns else {name: schema[name] for name in self.held}
+
+        def n_rows_in_file(self, limit: int | None = None) -> int:
+            return sum(self.heights)
+
+        def collect_batches(
+            self,
+            *,
+            columns: Sequence[str],
+            row_index: tuple[str, int] | None,
+            pre_slice: tuple[int, int] | None,
+            filters: Sequence[Any],
+            num_pipelines: int,
+        ) -> Iterator[pl.DataFrame]:
+            skip, left = pre_slice if pre_slice is not None else (0, None)
+            # The rows of each archive the slice covers: (archive, rows skipped, rows read).
+            parts: list[tuple[int, int, int]] = []
+            for i, height in enumerate(self.heights):
+                if left == 0:
+                    break
+                if skip >= height:
+                    skip -= height
+                    continue
+                n = height - skip if left is None else min(height - skip, left)
+                parts.append((i, skip, n))
+                skip = 0
+                if left is not None:
+                    left -= n
+            if not any(c in self.held for c in columns):
+                # A count, or only hive columns: heights from the headers alone.
+                yield pl.DataFrame(height=sum(n for _, _, n in parts))
+                return
+            if not parts:
+                parts = [(0, 0, 0)]  # no rows: one empty batch, with the types
+            # Runs of consecutive archives holding the same columns, each read in one call.
+            k = 0
+            while k < len(parts):
+                wanted = [c for c in columns if c in self.columns[parts[k][0]]]
+                end = k + 1
+                while end < len(parts) and self.columns[parts[end][0]] is self.columns[parts[k][0]]:
+                    end += 1
+                run = [(self.archives[i], s, n) for i, s, n in parts[k:end]]
+                rows, cols = _read_chain(run, wanted)
+                df = pl.DataFrame([pl.Series(c) for c in cols]) if wanted else pl.DataFrame(height=rows)
+                absent = [c for c in columns if c not in wanted and c in schema]
+                if absent:  # missing_columns="insert" (else the check raised)
+                    df = df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in absent)
+                yield df
+                k = end
+
     class NpzReaderBuilder(FileReaderBuilder):
         def reader_capabilities(self) -> ReaderCapabilities:
             return ReaderCapabilities(pre_slice=True)
@@ -196,10 +299,20 @@ def scan_files(
             if not isinstance(source, str):
                 msg = "npz datasets are read from paths"
                 raise TypeError(msg)
-            return NpzFileReader(source)
+            group = groups.get(source)
+            return NpzFileReader(source) if group is None else NpzGroupReader(group)
 
         def explain_properties(self) -> dict[str, str]:
             return {"name": "npz", "files": str(len(files))}
+
+    # Small files of one directory are read in groups (one source each, named by its first
+    # file, so hive values still come from the path); not when each row must name its file.
+    groups: dict[str, list[str]] = {}
+    sources = files
+    if include_file_paths is None:
+        grouped = _group_small_files(files)
+        groups = {g[0]: g for g in grouped if len(g) > 1}
+        sources = [g[0] for g in grouped]
 
     options = ScanOptions(
         row_index=row_index,
@@ -216,6 +329,6 @@ def scan_files(
     )
     return wrap_ldf(
         PyLazyFrame.new_from_external_reader_builder(
-            sources=files, reader_builder=NpzReaderBuilder(), schema=dict(schema), scan_options=options
+            sources=sources, reader_builder=NpzReaderBuilder(), schema=dict(schema), scan_options=options
         )
     )

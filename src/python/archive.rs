@@ -15,7 +15,7 @@ use crate::scan::{BatchReader, NpzArchive, OpenOptions};
 /// An open archive.
 #[pyclass(frozen, module = "polars_npz._internal")]
 pub(crate) struct Archive {
-    inner: Arc<NpzArchive>,
+    pub(crate) inner: Arc<NpzArchive>,
 }
 
 #[pymethods]
@@ -144,8 +144,9 @@ impl Archive {
             // Setting up the member readers is cheap (kept under the GIL, see `new`) unless
             // rows are skipped (a deflated member inflates them) or checksums are verified.
             let setup = || self.inner.batches_from(&names, skip, n_rows, batch_rows);
-            let reader = if skip == 0 && !self.inner.verifies_checksums() { setup() } else { py.detach(setup) }.map_err(to_py)?;
-            Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0) })
+            let cheap = skip == 0 && !self.inner.verifies_checksums() && !self.inner.is_remote();
+            let reader = if cheap { setup() } else { py.detach(setup) }.map_err(to_py)?;
+            Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0), remote: self.inner.is_remote() })
         })
     }
 
@@ -173,6 +174,8 @@ pub(crate) struct Batches {
     height: usize,
     inner: Mutex<BatchReader>,
     last_height: AtomicUsize,
+    /// Reads from an object store.
+    remote: bool,
 }
 
 #[pymethods]
@@ -197,8 +200,9 @@ impl Batches {
                 reader.next_series()
             };
             // The GIL is released only for batches with real work (inflating, copying,
-            // converting); views of the mapping are made while holding it.
-            let cheap = self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_is_cheap();
+            // converting) and for any read from an object store (a request, which may even be
+            // served from this process); views of the mapping are made while holding it.
+            let cheap = !self.remote && self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_is_cheap();
             let batch = if cheap { next() } else { py.detach(next) };
             let batch = batch.map_err(to_py)?;
             let Some((rows, cols)) = batch else { return Ok(None) };

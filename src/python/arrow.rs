@@ -31,7 +31,7 @@ impl ArrowColumn {
 }
 
 /// Whether the type nests a fixed-size list of size 0 (Python Polars panics importing those).
-fn has_zero_width(dtype: &polars_arrow::datatypes::ArrowDataType) -> bool {
+pub(crate) fn has_zero_width(dtype: &polars_arrow::datatypes::ArrowDataType) -> bool {
     match dtype {
         polars_arrow::datatypes::ArrowDataType::FixedSizeList(f, size) => *size == 0 || has_zero_width(f.dtype()),
         polars_arrow::datatypes::ArrowDataType::Struct(fields) => fields.iter().any(|f| has_zero_width(f.dtype())),

@@ -5,6 +5,7 @@
 
 mod archive;
 mod arrow;
+mod chain;
 mod stream;
 mod write;
 
@@ -110,6 +111,8 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowColumn>()?;
     m.add_class::<arrow::ArrowSchema>()?;
     m.add_class::<stream::ArrowStream>()?;
+    m.add_class::<chain::ChunkedColumn>()?;
+    m.add_function(wrap_pyfunction!(chain::read_chain, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
     m.add_function(wrap_pyfunction!(heights, m)?)?;

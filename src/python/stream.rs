@@ -101,7 +101,7 @@ impl ArrowStream {
 
 /// Export `batches` as an Arrow C stream. They must be `Send`: the stream may be read on any
 /// thread (DuckDB reads on its own), and polars-arrow's export does not ask for it.
-fn export_stream(batches: impl Iterator<Item = PolarsResult<Box<dyn Array>>> + Send + 'static, field: Field) -> ArrowArrayStream {
+pub(crate) fn export_stream(batches: impl Iterator<Item = PolarsResult<Box<dyn Array>>> + Send + 'static, field: Field) -> ArrowArrayStream {
     export_iterator(Box::new(batches), field)
 }
 

@@ -199,6 +199,11 @@ impl NpzArchive {
         self.verify_checksums
     }
 
+    /// Whether the bytes come from an object store (each read a request).
+    pub(crate) fn is_remote(&self) -> bool {
+        self.source.is_remote()
+    }
+
     /// The archive's path.
     pub fn path(&self) -> &Path {
         &self.path

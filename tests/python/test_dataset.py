@@ -32,13 +32,14 @@ def shard_arrays(i: int, rows: int) -> dict[str, np.ndarray]:
 
 @pytest.fixture
 def hive(tmp_path: Path) -> tuple[Path, list[Path], list[dict[str, np.ndarray]]]:
-    """A hive-partitioned directory of mixed stored and deflated shards (one empty), with a
-    Parquet copy of each shard beside it (same relative path)."""
+    """A hive-partitioned directory of mixed stored and deflated shards (one empty), two in
+    most partitions (read as a group) and one alone, with a Parquet copy of each shard beside
+    it (same relative path)."""
     root = tmp_path / "npz"
     files, arrays = [], []
-    rows = [5, 0, 7, 3, 6, 4]
+    rows = [5, 0, 7, 3, 6, 4, 2]
     for i, n in enumerate(rows):
-        part = root / f"year={2020 + i // 2}" / f"site={'ab'[i % 2]}"
+        part = root / f"year={2020 + i // 4}" / f"site={'ab'[i // 2 % 2]}"
         part.mkdir(parents=True, exist_ok=True)
         a = shard_arrays(i, n)
         path = part / f"part-{i}.npz"
@@ -210,6 +211,42 @@ def test_schema_mismatches_name_the_file(tmp_path):
     assert got.columns == ["x"] and got["x"].to_list() == [0, 1, 2, 0, 1]
 
 
+@needs_polars2
+@pytest.mark.parametrize("engine", ENGINES)
+def test_groups_of_small_files_read_like_single_files(tmp_path, monkeypatch, engine):
+    """Small files of one directory are read in groups (here of at most 3): columns missing
+    from some files of a group are nulls, slices and row indexes cross group and file
+    boundaries, and every value equals reading the files one by one."""
+    import polars_npz.dataset as dataset
+
+    monkeypatch.setattr(dataset, "_GROUP_FILES", 3)
+    files, frames = [], []
+    for i, n in enumerate([4, 0, 5, 3, 6, 2, 7, 1]):
+        p = tmp_path / f"g{i}.npz"
+        a = {"t": np.arange(n, dtype=np.int64) + 100 * i, "s": np.array([f"v{i}"] * n, dtype="U3")}
+        if i % 3 != 1:
+            a["w"] = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+        (np.savez_compressed if i % 2 else np.savez)(p, **a)
+        files.append(p)
+        frames.append(read_npz(p))
+    assert len(dataset._group_small_files([str(f) for f in files])) == 3
+    expected = pl.concat(frames, how="diagonal").select("t", "s", "w")
+    lf = scan_npz(tmp_path, missing_columns="insert")
+    assert_frame_equal(lf.collect(engine=engine), expected)
+    for q in [
+        lambda f: f.slice(3, 9),
+        lambda f: f.tail(5),
+        lambda f: f.head(0),
+        lambda f: f.select("w").slice(8, 7),
+        lambda f: f.with_row_index("i", offset=7).slice(4, 12),
+        lambda f: f.select(pl.len()),
+        lambda f: f.filter(pl.col("t") % 2 == 0).select("t", "w"),
+    ]:
+        assert_frame_equal(q(lf).collect(engine=engine), q(expected.lazy()).collect())
+    with pytest.raises(NpzError, match=r"g1\.npz.*'w'.*missing"):
+        scan_npz(tmp_path).collect(engine=engine)
+
+
 def test_zero_d_members_broadcast_within_their_file(tmp_path):
     files = []
     for i, n in enumerate([2, 3]):
@@ -254,3 +291,9 @@ def test_aligned_datasets_stay_zero_copy(tmp_path):
         ranges = file_mappings(f)
         assert any(lo <= view.ctypes.data < hi for lo, hi in ranges), (f, hex(view.ctypes.data), ranges)
         np.testing.assert_array_equal(view, np.arange(1000.0) + i)
+    # Read whole, the files (one group) are chunks of the column, each a view of its file.
+    chunks = lf.collect()["v"].get_chunks()
+    assert len(chunks) == 2
+    for f, chunk in zip(files, chunks):
+        address = chunk.to_numpy(allow_copy=False).ctypes.data
+        assert any(lo <= address < hi for lo, hi in file_mappings(f)), f

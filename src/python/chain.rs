@@ -1,0 +1,86 @@
+//! Columns of several archives read in one call, for a dataset reader that serves a group of
+//! small files: Polars' per-file reader costs (a Python reader object, a DataFrame made per
+//! file) are paid once per group instead of once per file.
+
+use std::sync::Arc;
+
+use polars_arrow::datatypes::Field;
+use polars_core::prelude::{CompatLevel, Series};
+use polars_core::runtime::THREAD_POOL;
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+use rayon::prelude::*;
+
+use super::archive::Archive;
+use super::arrow::has_zero_width;
+use super::{guarded, to_py, NpzError};
+use crate::decode::ArrayRef;
+use crate::scan::NpzArchive;
+
+/// One column as several Arrow arrays (one or more per file), which Python Polars imports
+/// with `pl.Series(column)` through the Arrow PyCapsule stream interface, without joining
+/// them (views of the mapping stay views).
+#[pyclass(frozen, module = "polars_npz._internal")]
+pub(crate) struct ChunkedColumn {
+    field: Field,
+    chunks: Vec<ArrayRef>,
+}
+
+#[pymethods]
+impl ChunkedColumn {
+    /// The Arrow PyCapsule stream interface (`requested_schema` is ignored, as the interface
+    /// allows).
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(&self, py: Python<'py>, requested_schema: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let chunks: Vec<_> = self.chunks.iter().cloned().map(Ok).collect();
+        let stream = super::stream::export_stream(chunks.into_iter(), self.field.clone());
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+
+    fn __len__(&self) -> usize {
+        self.chunks.iter().map(|c| c.len()).sum()
+    }
+}
+
+/// `columns` of each archive of `parts` (archive, rows to skip, at most this many rows),
+/// one archive after the other: the rows in all, and one chunked column per name. Archives
+/// are read in parallel on Polars' thread pool with the GIL released; the first error names
+/// its file and member.
+#[pyfunction]
+pub(crate) fn read_chain(py: Python<'_>, parts: Vec<(Py<Archive>, usize, Option<usize>)>, columns: Vec<String>) -> PyResult<(usize, Vec<ChunkedColumn>)> {
+    guarded(|| {
+        let archives: Vec<(Arc<NpzArchive>, usize, Option<usize>)> = parts.iter().map(|(a, skip, n)| (a.get().inner.clone(), *skip, *n)).collect();
+        let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let read_one = |(archive, skip, n_rows): &(Arc<NpzArchive>, usize, Option<usize>)| -> crate::Result<(usize, Vec<Vec<Series>>)> {
+            let mut reader = archive.batches_from(&names, *skip, *n_rows, None)?;
+            let mut cols: Vec<Vec<Series>> = vec![Vec::new(); names.len()];
+            let mut rows = 0;
+            while let Some((height, series)) = reader.next_series()? {
+                rows += height;
+                cols.iter_mut().zip(series).for_each(|(c, s)| c.push(s));
+            }
+            Ok((rows, cols))
+        };
+        let read = py.detach(|| THREAD_POOL.install(|| archives.par_iter().map(read_one).collect::<crate::Result<Vec<_>>>())).map_err(to_py)?;
+        let rows = read.iter().map(|(r, _)| r).sum();
+        let mut out = Vec::with_capacity(names.len());
+        for (k, name) in columns.iter().enumerate() {
+            let mut chunks = Vec::new();
+            for s in read.iter().flat_map(|(_, cols)| &cols[k]) {
+                chunks.extend((0..s.n_chunks()).map(|i| s.to_arrow(i, CompatLevel::newest())));
+            }
+            let Some(first) = chunks.first() else {
+                return Err(NpzError::new_err(format!("column '{name}': nothing was read")));
+            };
+            if has_zero_width(first.dtype()) && rows > 0 {
+                return Err(NpzError::new_err(format!(
+                    "column '{name}' has an inner dimension of length 0; Python Polars cannot import such Array columns, select the other columns"
+                )));
+            }
+            let field = Field::new(name.as_str().into(), first.dtype().clone(), true);
+            out.push(ChunkedColumn { field, chunks });
+        }
+        Ok((rows, out))
+    })
+}

@@ -121,7 +121,7 @@ def _group_small_files(files: list[str]) -> list[list[str]]:
     return groups
 
 
-def count_rows(files: list[str], memory_map: bool, max_header_size: int) -> int | None:
+def count_rows(files: list[str], max_header_size: int) -> int | None:
     """The rows of a dataset of local files, from their zip indexes and ``.npy`` headers
     (opened in parallel, no array data read), when there are at most `_COUNT_AT_SCAN_MAX`
     files; ``None`` for more, for object-store URLs, or when a file cannot be opened (the
@@ -129,7 +129,9 @@ def count_rows(files: list[str], memory_map: bool, max_header_size: int) -> int 
     if len(files) > _COUNT_AT_SCAN_MAX or any(is_url(f) for f in files):
         return None
     try:
-        return sum(_heights([local_path(f) for f in files], memory_map, max_header_size))
+        # Read with positioned reads, not mapped: for the few bytes of the headers, a
+        # mapping's setup and teardown cost more.
+        return sum(_heights([local_path(f) for f in files], False, max_header_size))
     except (OSError, NpzError):
         return None
 
@@ -159,6 +161,7 @@ def scan_files(
     schema: pl.Schema,
     *,
     open_archive: Any,
+    open_archives: Any,
     reference: _Archive | None,
     n_rows: int | None,
     row_index: tuple[str, int] | None,
@@ -227,7 +230,7 @@ def scan_files(
         their columns joined as chunks without a copy."""
 
         def __init__(self, paths: list[str]) -> None:
-            self.archives = [open_archive(p) for p in paths]
+            self.archives = open_archives(paths)
             self.columns: list[list[str]] = []
             held: set[str] = set()
             for path, archive in zip(paths, self.archives):

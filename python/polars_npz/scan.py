@@ -13,7 +13,8 @@ from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
-from polars_npz._source import Source, _open, _source_name, is_url, open_path
+from polars_npz._internal import open_many as _open_many
+from polars_npz._source import Source, _open, _source_name, is_url, local_path, open_path
 from polars_npz.dataset import _check_file, count_rows, expand_sources, has_multi_file_scan, scan_files
 
 __all__ = ["read_npz", "scan_npz"]
@@ -143,12 +144,21 @@ def scan_npz(
                 return first
             return open_path(path, memory_map, max_header_size, verify_checksums, storage_options)
 
+        def open_archives(paths: list[str]) -> list[_Archive]:
+            # A group of local files: opened in parallel, in one native call.
+            if any(is_url(p) for p in paths):
+                return [open_archive(p) for p in paths]
+            rest = [local_path(p) for p in paths if p != files[0]]
+            opened = iter(_open_many(rest, memory_map, max_header_size, verify_checksums))
+            return [first if p == files[0] else next(opened) for p in paths]
+
         dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
         if has_multi_file_scan():
             return scan_files(
                 files,
                 dataset_schema,
                 open_archive=open_archive,
+                open_archives=open_archives,
                 reference=first if schema is None else None,
                 n_rows=n_rows,
                 row_index=None if row_index_name is None else (row_index_name, row_index_offset),
@@ -158,7 +168,7 @@ def scan_npz(
                 try_parse_hive_dates=try_parse_hive_dates,
                 missing_columns=missing_columns,
                 extra_columns=extra_columns,
-                row_count=count_rows(files, memory_map, max_header_size),
+                row_count=count_rows(files, max_header_size),
             )
         if len(files) == 1 and not hive_partitioning and schema is None:
             return _scan_one(first, files[0], n_rows, row_index_name, row_index_offset, include_file_paths)

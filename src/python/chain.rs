@@ -43,6 +43,19 @@ impl ChunkedColumn {
     }
 }
 
+/// The local archives at `paths`, opened in parallel on Polars' thread pool with the GIL
+/// released; the first error names its file.
+#[pyfunction]
+#[pyo3(signature = (paths, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
+pub(crate) fn open_many(py: Python<'_>, paths: Vec<std::path::PathBuf>, memory_map: bool, max_header_size: usize, verify_checksums: bool) -> PyResult<Vec<Archive>> {
+    guarded(|| {
+        let opts = crate::scan::OpenOptions { memory_map, max_header_size, verify_checksums };
+        let open = || THREAD_POOL.install(|| paths.par_iter().map(|p| NpzArchive::open_with(p, &opts)).collect::<crate::Result<Vec<_>>>());
+        let archives = py.detach(open).map_err(to_py)?;
+        Ok(archives.into_iter().map(|a| Archive { inner: Arc::new(a) }).collect())
+    })
+}
+
 /// `columns` of each archive of `parts` (archive, rows to skip, at most this many rows),
 /// one archive after the other: the rows in all, and one chunked column per name. Archives
 /// are read in parallel on Polars' thread pool with the GIL released; the first error names

@@ -113,6 +113,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::ArrowStream>()?;
     m.add_class::<chain::ChunkedColumn>()?;
     m.add_function(wrap_pyfunction!(chain::read_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::open_many, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
     m.add_function(wrap_pyfunction!(heights, m)?)?;

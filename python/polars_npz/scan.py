@@ -153,6 +153,10 @@ def scan_npz(
             return [first if p == files[0] else next(opened) for p in paths]
 
         dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
+        if len(files) == 1 and not hive_partitioning and schema is None:
+            # One archive: a plain IO source costs about half a millisecond less per query
+            # than Polars' multi-file scan (a tail or a slice then reads from the start).
+            return _scan_one(first, files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
         if has_multi_file_scan():
             return scan_files(
                 files,
@@ -170,8 +174,6 @@ def scan_npz(
                 extra_columns=extra_columns,
                 row_count=count_rows(files, max_header_size),
             )
-        if len(files) == 1 and not hive_partitioning and schema is None:
-            return _scan_one(first, files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
         return _concat_files(
             files,
             dataset_schema,

@@ -4,6 +4,7 @@ file paths and row indices handled as for ``pl.scan_parquet``)."""
 
 from __future__ import annotations
 
+import functools
 import glob as _glob
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,7 +19,7 @@ from polars_npz._internal import heights as _heights
 from polars_npz._internal import read_chain as _read_chain
 from polars_npz._source import is_url, local_path, storage_pairs
 
-__all__ = ["count_rows", "expand_sources", "has_multi_file_scan", "scan_files"]
+__all__ = ["count_rows", "expand_sources", "has_multi_file_scan", "is_glob", "scan_files"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -35,6 +36,12 @@ _GROUP_BYTES = 64 << 20
 _BATCH_ROWS = 100_000
 
 
+def is_glob(path: str) -> bool:
+    """Whether `path` holds a glob character (``*``, ``?``, ``[``)."""
+    return not _GLOB_CHARS.isdisjoint(path)
+
+
+@functools.cache
 def has_multi_file_scan() -> bool:
     """Whether this Polars runs external readers in its multi-file scan (Polars 2.x)."""
     try:
@@ -83,7 +90,7 @@ def expand_sources(
             if not found:
                 raise FileNotFoundError(f"{path}: no .npz files in this directory")
             out.extend(found)
-        elif glob and _GLOB_CHARS & set(path) and not os.path.exists(path):
+        elif glob and is_glob(path) and not os.path.exists(path):
             found = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
             if not found:
                 raise FileNotFoundError(f"{path}: no files match this pattern")

@@ -15,7 +15,7 @@ from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._internal import open_many as _open_many
 from polars_npz._source import Source, _open, _source_name, is_url, local_path, open_path
-from polars_npz.dataset import _check_file, count_rows, expand_sources, has_multi_file_scan, scan_files
+from polars_npz.dataset import _check_file, count_rows, expand_sources, has_multi_file_scan, is_glob, scan_files
 
 __all__ = ["read_npz", "scan_npz"]
 
@@ -312,14 +312,14 @@ def default_hive_partitioning(source: object) -> bool:
     if not has_multi_file_scan() or not isinstance(source, (str, os.PathLike)):
         return False
     path = os.fspath(source)
-    return not _single_file(path) and not any(c in path for c in "*?[")
+    return not _single_file(path) and not is_glob(path)
 
 
 def _single_file(path: str) -> bool:
     """A path or URL that names one archive (no glob, not a directory or a prefix)."""
-    if is_url(path):
-        return not path.endswith("/") and not any(c in path for c in "*?[")
-    return not os.path.isdir(path) and not any(c in path for c in "*?[")
+    if is_glob(path):
+        return False
+    return not path.endswith("/") if is_url(path) else not os.path.isdir(path)
 
 
 def _is_paths(source: object) -> bool:

@@ -15,11 +15,11 @@ import polars as pl
 from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError
 from polars_npz._internal import expand_url as _expand_url
-from polars_npz._internal import heights as _heights
+from polars_npz._internal import file_sizes as _file_sizes
 from polars_npz._internal import read_chain as _read_chain
 from polars_npz._source import is_url, local_path, storage_pairs
 
-__all__ = ["count_rows", "expand_sources", "has_multi_file_scan", "is_glob", "scan_files"]
+__all__ = ["expand_sources", "file_sizes", "has_multi_file_scan", "is_glob", "scan_files"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -27,10 +27,13 @@ _GLOB_CHARS = frozenset("*?[")
 # parallel: about 10-50 microseconds per file), so that `len()` needs no reader at all.
 _COUNT_AT_SCAN_MAX = 4096
 
-# Small files of one directory are read as groups of up to this many files and bytes (their
-# columns then arrive as one DataFrame per group).
+# Small files of one directory are read as groups of up to this many files and bytes of
+# array data (their columns then arrive as one DataFrame per group). Polars reads several
+# sources ahead, so the bytes bound what each holds in memory.
 _GROUP_FILES = 64
-_GROUP_BYTES = 64 << 20
+_GROUP_BYTES = 16 << 20
+# A group reads its files' selected members (as inflated) at most this many bytes at a time.
+_CHAIN_BYTES = 16 << 20
 
 # Rows per batch asked of a deflated member (stored members come in larger batches or whole).
 _BATCH_ROWS = 100_000
@@ -102,20 +105,29 @@ def expand_sources(
     return out
 
 
-def _group_small_files(files: list[str]) -> list[list[str]]:
+def _with_nulls(df: pl.DataFrame, names: list[str], schema: pl.Schema) -> pl.DataFrame:
+    """`df` with null columns `names`, of their types in `schema`, added."""
+    return df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in names) if names else df
+
+
+def _group_small_files(files: list[str], sizes: list[int] | None = None) -> list[list[str]]:
     """`files` in order, as groups of consecutive local files of one directory, each group
-    at most `_GROUP_FILES` files and `_GROUP_BYTES` bytes on disk (a larger file is a group of
-    its own and is read in batches). Object-store URLs are not grouped."""
+    at most `_GROUP_FILES` files and `_GROUP_BYTES` bytes: of array data once inflated when
+    `sizes` gives it (from the headers), else on disk (a larger file is a group of its own and
+    is read in batches). Object-store URLs are not grouped."""
     groups: list[list[str]] = []
     current: list[str] = []
     size, folder = 0, None
-    for f in files:
+    for k, f in enumerate(files):
         if is_url(f):
             return [[f] for f in files]
-        try:
-            n = os.path.getsize(local_path(f))
-        except OSError:
-            n = _GROUP_BYTES  # read alone; its reader reports the problem
+        if sizes is not None:
+            n = sizes[k]
+        else:
+            try:
+                n = os.path.getsize(local_path(f))
+            except OSError:
+                n = _GROUP_BYTES  # read alone; its reader reports the problem
         d = os.path.dirname(f)
         if current and (d != folder or len(current) >= _GROUP_FILES or size + n > _GROUP_BYTES):
             groups.append(current)
@@ -128,17 +140,17 @@ def _group_small_files(files: list[str]) -> list[list[str]]:
     return groups
 
 
-def count_rows(files: list[str], max_header_size: int) -> int | None:
-    """The rows of a dataset of local files, from their zip indexes and ``.npy`` headers
-    (opened in parallel, no array data read), when there are at most `_COUNT_AT_SCAN_MAX`
-    files; ``None`` for more, for object-store URLs, or when a file cannot be opened (the
-    query then reports it, naming the file)."""
+def file_sizes(files: list[str], max_header_size: int) -> list[tuple[int, int]] | None:
+    """Each file's rows and bytes of array data once inflated, from the zip indexes and
+    ``.npy`` headers of a local dataset (opened in parallel, no array data read), when there
+    are at most `_COUNT_AT_SCAN_MAX` files; ``None`` for more, for object-store URLs, or when a
+    file cannot be opened (the query then reports it, naming the file)."""
     if len(files) > _COUNT_AT_SCAN_MAX or any(is_url(f) for f in files):
         return None
     try:
         # Read with positioned reads, not mapped: for the few bytes of the headers, a
         # mapping's setup and teardown cost more.
-        return sum(_heights([local_path(f) for f in files], False, max_header_size))
+        return _file_sizes([local_path(f) for f in files], False, max_header_size)
     except (OSError, NpzError):
         return None
 
@@ -178,12 +190,13 @@ def scan_files(
     try_parse_hive_dates: bool,
     missing_columns: str,
     extra_columns: str,
-    row_count: int | None = None,
+    sizes: list[tuple[int, int]] | None = None,
 ) -> pl.LazyFrame:
     """A LazyFrame over `files` through Polars' multi-file scan with our per-file reader.
     `reference`: an open archive whose schema is exactly `schema` (files that match it need no
-    further check). `row_count`: the dataset's rows when known (from the headers), which
-    Polars then answers a plain ``len()`` with, creating no reader."""
+    further check). `sizes`: each file's rows and inflated array bytes when known (from the
+    headers, see `file_sizes`): Polars then answers a plain ``len()`` with their sum, creating
+    no reader, and files are grouped by the memory they take."""
     all_columns = list(schema)
     full_schema = dict(schema)
     from polars._plr import PyLazyFrame
@@ -285,20 +298,33 @@ def scan_files(
                 return
             if not parts:
                 parts = [(0, 0, 0)]  # no rows: one empty batch, with the types
-            # Runs of consecutive archives holding the same columns, each read in one call.
+            # Runs of consecutive archives holding the same columns, each read in one call
+            # and at most `_CHAIN_BYTES` of member data (as inflated); an archive larger than
+            # that alone is read in batches.
             k = 0
             while k < len(parts):
-                wanted = [c for c in columns if c in self.columns[parts[k][0]]]
+                first = parts[k][0]
+                wanted = [c for c in columns if c in self.columns[first]]
+                absent = [c for c in columns if c not in wanted and c in schema]  # missing_columns="insert"
+                size = self.archives[first].data_bytes(wanted)
+                if size > _CHAIN_BYTES:
+                    _, skip_rows, n = parts[k]
+                    reader = self.archives[first].batches(wanted, n, _BATCH_ROWS, skip_rows)
+                    while (cols := reader.next()) is not None:
+                        yield _with_nulls(pl.DataFrame([pl.Series(c) for c in cols]), absent, schema)
+                    k += 1
+                    continue
                 end = k + 1
-                while end < len(parts) and self.columns[parts[end][0]] is self.columns[parts[k][0]]:
+                while end < len(parts) and self.columns[parts[end][0]] is self.columns[first]:
+                    more = self.archives[parts[end][0]].data_bytes(wanted)
+                    if size + more > _CHAIN_BYTES:
+                        break
+                    size += more
                     end += 1
                 run = [(self.archives[i], s, n) for i, s, n in parts[k:end]]
                 rows, cols = _read_chain(run, wanted)
                 df = pl.DataFrame([pl.Series(c) for c in cols]) if wanted else pl.DataFrame(height=rows)
-                absent = [c for c in columns if c not in wanted and c in schema]
-                if absent:  # missing_columns="insert" (else the check raised)
-                    df = df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in absent)
-                yield df
+                yield _with_nulls(df, absent, schema)
                 k = end
 
     class NpzReaderBuilder(FileReaderBuilder):
@@ -320,7 +346,7 @@ def scan_files(
     groups: dict[str, list[str]] = {}
     sources = files
     if include_file_paths is None:
-        grouped = _group_small_files(files)
+        grouped = _group_small_files(files, None if sizes is None else [b for _, b in sizes])
         groups = {g[0]: g for g in grouped if len(g) > 1}
         sources = [g[0] for g in grouped]
 
@@ -335,7 +361,7 @@ def scan_files(
         try_parse_hive_dates=try_parse_hive_dates,
         missing_columns="insert" if missing_columns == "insert" else "raise",
         extra_columns="ignore",
-        row_count=None if row_count is None else (row_count, 0),
+        row_count=None if sizes is None else (sum(r for r, _ in sizes), 0),
     )
     return wrap_ldf(
         PyLazyFrame.new_from_external_reader_builder(

@@ -15,7 +15,7 @@ from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._internal import open_many as _open_many
 from polars_npz._source import Source, _open, _source_name, is_url, local_path, open_path
-from polars_npz.dataset import _check_file, count_rows, expand_sources, has_multi_file_scan, is_glob, scan_files
+from polars_npz.dataset import _check_file, expand_sources, file_sizes, has_multi_file_scan, is_glob, scan_files
 
 __all__ = ["read_npz", "scan_npz"]
 
@@ -172,7 +172,7 @@ def scan_npz(
                 try_parse_hive_dates=try_parse_hive_dates,
                 missing_columns=missing_columns,
                 extra_columns=extra_columns,
-                row_count=count_rows(files, max_header_size),
+                sizes=file_sizes(files, max_header_size),
             )
         return _concat_files(
             files,

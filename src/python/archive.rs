@@ -73,6 +73,13 @@ impl Archive {
         self.inner.mapping_range()
     }
 
+    /// Bytes of the `.npy` members of `columns` once inflated (their headers included): what
+    /// reading them whole takes in memory, about.
+    fn data_bytes(&self, columns: Vec<String>) -> u64 {
+        let wanted: std::collections::HashSet<&str> = columns.iter().map(String::as_str).collect();
+        self.inner.members().iter().filter(|m| m.column().is_some_and(|c| wanted.contains(c))).map(|m| m.entry.size).sum()
+    }
+
     /// One dict per zip member.
     fn members<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         guarded(|| {

@@ -126,3 +126,16 @@ fn one_row_arrays_of_dates_make_frames() {
     let dict = "{'descr': [('t', '<M8[D]', (0,)), ('y', '|u1')], 'fortran_order': False, 'shape': (1,), }";
     assert_eq!(exercise(&archive(dict, &[7])), None);
 }
+
+#[test]
+fn sixty_four_dimensions_of_zero_elements_read() {
+    // 64 dimensions (numpy's limit), the first 0 and the rest up to 2^63 - 1: no elements,
+    // an Array type nested 63 deep. Its reads must not cost more than the depth (in the
+    // fuzzer, polars-arrow's debug assertions made every length check 2^depth calls).
+    let dims: Vec<String> = (0..64).map(|i| if i < 5 { "0".to_string() } else { "9223372036854775807".to_string() }).collect();
+    let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({}), }}", dims.join(", "));
+    assert_eq!(exercise(&archive(&dict, b"")), None);
+    let dims = format!("({})", vec!["1"; 65].join(", "));
+    let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {dims}, }}");
+    assert!(exercise(&archive(&dict, &[0; 8])).unwrap().contains("64"));
+}

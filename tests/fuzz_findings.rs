@@ -139,3 +139,24 @@ fn sixty_four_dimensions_of_zero_elements_read() {
     let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {dims}, }}");
     assert!(exercise(&archive(&dict, &[0; 8])).unwrap().contains("64"));
 }
+
+#[test]
+fn repeating_a_big_0d_array_to_many_rows_is_bounded() {
+    // Found by fuzzing: a 0-d record of 64 KiB next to a 14,649-row array; reading both
+    // repeated the record to every row, about 1 GB from a file of 80 KB. Over max(4 x the
+    // file, 256 MiB) the read is refused naming the member; fewer rows still read.
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    zip.start_file("rows.npy", stored).unwrap();
+    zip.write_all(&npy("{'descr': '|u1', 'fortran_order': False, 'shape': (20000,), }", &[1; 20000])).unwrap();
+    zip.start_file("big.npy", stored).unwrap();
+    zip.write_all(&npy("{'descr': '|V60000', 'fortran_order': False, 'shape': (), }", &[0; 60000])).unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let archive = NpzArchive::from_bytes("f.npz", &bytes, &OpenOptions::default()).unwrap();
+    let err = archive.read(None, None).unwrap_err().to_string();
+    assert!(err.contains("big.npy") && err.contains("0-d array"), "{err}");
+    assert_eq!(archive.read(Some(&["big"]), Some(10)).unwrap().height(), 10);
+    // In batches of 1,000 rows each batch is 60 MB: allowed.
+    assert_eq!(archive.read(Some(&["rows", "big"]), Some(4000)).unwrap().height(), 4000);
+    assert!(archive.batches(&["rows", "big"], None, Some(1000)).unwrap().all(|b| b.is_ok()));
+}

@@ -377,7 +377,20 @@ impl NpzArchive {
             reader.skip(a.header.data_offset as u64).map_err(in_member)?;
             let transposed = a.header.fortran_order && a.header.shape.len() > 1;
             let mode = match a.rows() {
-                None => Mode::Constant(None),
+                None => {
+                    // A 0-d array repeats to each batch's height: refuse a repetition far larger
+                    // than the file (a tiny file could otherwise declare a big element and, in
+                    // another member, many rows).
+                    let per_batch = (total.min(batch_rows.filter(|&b| b > 0).unwrap_or(usize::MAX)) as u64).saturating_mul(decoder.row_bytes() as u64);
+                    let cap = self.source.len().saturating_mul(4).max(256 << 20);
+                    if per_batch > cap {
+                        return Err(in_member(invalid!(
+                            "repeating this 0-d array ({} bytes) to {total} rows would take {per_batch} bytes, more than the {cap} allowed for this file; select it without longer arrays",
+                            decoder.row_bytes()
+                        )));
+                    }
+                    Mode::Constant(None)
+                }
                 Some(_) if transposed => {
                     Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, keep: skip + total, array: None, offset: skip }
                 }

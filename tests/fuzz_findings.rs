@@ -156,6 +156,16 @@ fn repeating_a_big_0d_array_to_many_rows_is_bounded() {
     let err = archive.read(None, None).unwrap_err().to_string();
     assert!(err.contains("big.npy") && err.contains("0-d array"), "{err}");
     assert_eq!(archive.read(Some(&["big"]), Some(10)).unwrap().height(), 10);
+    // A 0-d record of 4 bytes whose zero-width field holds 16,448 empty strings, repeated to
+    // 20,000 rows: 3 GiB of views (found by fuzzing too).
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("rows.npy", stored).unwrap();
+    zip.write_all(&npy("{'descr': '|u1', 'fortran_order': False, 'shape': (20000,), }", &[1; 20000])).unwrap();
+    zip.start_file("rec.npy", stored).unwrap();
+    zip.write_all(&npy("{'descr': [('f0', '|S0', (16448,)), ('f1', '>f4')], 'fortran_order': False, 'shape': (), }", &[0; 4])).unwrap();
+    let small = zip.finish().unwrap().into_inner();
+    let err = exercise(&small).unwrap();
+    assert!(err.contains("rec.npy") && err.contains("0-d array"), "{err}");
     // In batches of 1,000 rows each batch is 60 MB: allowed.
     assert_eq!(archive.read(Some(&["rows", "big"]), Some(4000)).unwrap().height(), 4000);
     assert!(archive.batches(&["rows", "big"], None, Some(1000)).unwrap().all(|b| b.is_ok()));

@@ -381,12 +381,13 @@ impl NpzArchive {
                     // A 0-d array repeats to each batch's height: refuse a repetition far larger
                     // than the file (a tiny file could otherwise declare a big element and, in
                     // another member, many rows).
-                    let per_batch = (total.min(batch_rows.filter(|&b| b > 0).unwrap_or(usize::MAX)) as u64).saturating_mul(decoder.row_bytes() as u64);
+                    // Its cost per row: its bytes, and 16 (a view) per value of 0 bytes it holds.
+                    let per_row = (decoder.row_bytes() as u64).saturating_add(zero_byte_slots(&[], &a.dtype).saturating_mul(16));
+                    let per_batch = (total.min(batch_rows.filter(|&b| b > 0).unwrap_or(usize::MAX)) as u64).saturating_mul(per_row);
                     let cap = self.source.len().saturating_mul(4).max(256 << 20);
                     if per_batch > cap {
                         return Err(in_member(invalid!(
-                            "repeating this 0-d array ({} bytes) to {total} rows would take {per_batch} bytes, more than the {cap} allowed for this file; select it without longer arrays",
-                            decoder.row_bytes()
+                            "repeating this 0-d array ({per_row} bytes) to {total} rows would take {per_batch} bytes, more than the {cap} allowed for this file; select it without longer arrays"
                         )));
                     }
                     Mode::Constant(None)

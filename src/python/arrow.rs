@@ -20,18 +20,24 @@ impl ArrowColumn {
     pub(crate) fn from_series(s: &Series) -> PyResult<ArrowColumn> {
         let s = if s.n_chunks() == 1 { s.clone() } else { s.rechunk() };
         let array = s.to_arrow(0, CompatLevel::newest());
-        if !array.is_empty() && has_zero_width(array.dtype()) {
-            return Err(NpzError::new_err(format!(
-                "column '{}' has an inner dimension of length 0; Python Polars cannot import such Array columns, select the other columns",
-                s.name()
-            )));
-        }
+        importable(s.name(), array.dtype(), array.len())?;
         Ok(ArrowColumn { name: s.name().to_string(), array })
     }
 }
 
-/// Whether the type nests a fixed-size list of size 0 (Python Polars panics importing those).
-pub(crate) fn has_zero_width(dtype: &polars_arrow::datatypes::ArrowDataType) -> bool {
+/// An error for a non-empty column of type `dtype` that Python Polars cannot import (it
+/// panics importing an Array nested with an inner dimension of length 0).
+pub(crate) fn importable(name: &str, dtype: &polars_arrow::datatypes::ArrowDataType, len: usize) -> PyResult<()> {
+    if len > 0 && has_zero_width(dtype) {
+        return Err(NpzError::new_err(format!(
+            "column '{name}' has an inner dimension of length 0; Python Polars cannot import such Array columns, select the other columns"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the type nests a fixed-size list of size 0.
+fn has_zero_width(dtype: &polars_arrow::datatypes::ArrowDataType) -> bool {
     match dtype {
         polars_arrow::datatypes::ArrowDataType::FixedSizeList(f, size) => *size == 0 || has_zero_width(f.dtype()),
         polars_arrow::datatypes::ArrowDataType::Struct(fields) => fields.iter().any(|f| has_zero_width(f.dtype())),

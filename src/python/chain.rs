@@ -12,7 +12,7 @@ use pyo3::types::PyCapsule;
 use rayon::prelude::*;
 
 use super::archive::Archive;
-use super::arrow::has_zero_width;
+use super::arrow::importable;
 use super::{guarded, to_py, NpzError};
 use crate::decode::ArrayRef;
 use crate::scan::NpzArchive;
@@ -86,11 +86,7 @@ pub(crate) fn read_chain(py: Python<'_>, parts: Vec<(Py<Archive>, usize, Option<
             let Some(first) = chunks.first() else {
                 return Err(NpzError::new_err(format!("column '{name}': nothing was read")));
             };
-            if has_zero_width(first.dtype()) && rows > 0 {
-                return Err(NpzError::new_err(format!(
-                    "column '{name}' has an inner dimension of length 0; Python Polars cannot import such Array columns, select the other columns"
-                )));
-            }
+            importable(name, first.dtype(), rows)?;
             let field = Field::new(name.as_str().into(), first.dtype().clone(), true);
             out.push(ChunkedColumn { field, chunks });
         }

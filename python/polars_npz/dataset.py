@@ -179,7 +179,6 @@ def scan_files(
     files: list[str],
     schema: pl.Schema,
     *,
-    open_archive: Any,
     open_archives: Any,
     reference: _Archive | None,
     n_rows: int | None,
@@ -192,7 +191,8 @@ def scan_files(
     extra_columns: str,
     sizes: list[tuple[int, int]] | None = None,
 ) -> pl.LazyFrame:
-    """A LazyFrame over `files` through Polars' multi-file scan with our per-file reader.
+    """A LazyFrame over `files` through Polars' multi-file scan with our reader of one or a
+    group of files.
     `reference`: an open archive whose schema is exactly `schema` (files that match it need no
     further check). `sizes`: each file's rows and inflated array bytes when known (from the
     headers, see `file_sizes`): Polars then answers a plain ``len()`` with their sum, creating
@@ -204,50 +204,12 @@ def scan_files(
     from polars.io.external_reader import FileReader, FileReaderBuilder, ReaderCapabilities
     from polars.io.scan_options._options import ScanOptions
 
-    class NpzFileReader(FileReader):
-        """One archive of the dataset: its own columns checked against the dataset's schema,
-        read by the Rust core (GIL released while decoding)."""
-
-        def __init__(self, path: str) -> None:
-            self.path = path
-            self.archive = open_archive(path)
-            if reference is not None and self.archive.same_schema_as(reference):
-                # The common case, checked in Rust: the columns and types of the first file.
-                self.columns = all_columns
-            else:
-                self.columns = _check_file(path, self.archive, schema, missing_columns, extra_columns)
-
-        def schema(self) -> dict[str, pl.DataType]:
-            return full_schema if self.columns is all_columns else {name: schema[name] for name in self.columns}
-
-        def n_rows_in_file(self, limit: int | None = None) -> int:
-            return self.archive.height()
-
-        def collect_batches(
-            self,
-            *,
-            columns: Sequence[str],
-            row_index: tuple[str, int] | None,
-            pre_slice: tuple[int, int] | None,
-            filters: Sequence[Any],
-            num_pipelines: int,
-        ) -> Iterator[pl.DataFrame]:
-            wanted = [c for c in columns if c in self.columns]
-            skip, length = pre_slice if pre_slice is not None else (0, None)
-            if not wanted:
-                # A count, or only hive/path columns: the height from the headers alone.
-                height = max(0, self.archive.height() - skip)
-                yield pl.DataFrame(height=height if length is None else min(length, height))
-                return
-            reader = self.archive.batches(wanted, length, _BATCH_ROWS, skip)
-            while (cols := reader.next()) is not None:
-                yield pl.DataFrame([pl.Series(c) for c in cols])
-
     class NpzGroupReader(FileReader):
-        """Consecutive small archives of one directory, read as one source: Polars' costs
-        per source (a reader object, its calls, a DataFrame per batch) are paid once for the
-        group, and the archives are read in one native call (in parallel, GIL released),
-        their columns joined as chunks without a copy."""
+        """One source: an archive, or consecutive small archives of one directory read as one
+        (Polars' costs per source, a reader object, its calls, a DataFrame per batch, are then
+        paid once for the group). Each archive's columns are checked against the dataset's
+        schema; archives are read in one native call (in parallel, GIL released), their
+        columns joined as chunks without a copy."""
 
         def __init__(self, paths: list[str]) -> None:
             self.archives = open_archives(paths)
@@ -335,8 +297,7 @@ def scan_files(
             if not isinstance(source, str):
                 msg = "npz datasets are read from paths"
                 raise TypeError(msg)
-            group = groups.get(source)
-            return NpzFileReader(source) if group is None else NpzGroupReader(group)
+            return NpzGroupReader(groups.get(source, [source]))
 
         def explain_properties(self) -> dict[str, str]:
             return {"name": "npz", "files": str(len(files))}

@@ -161,7 +161,6 @@ def scan_npz(
             return scan_files(
                 files,
                 dataset_schema,
-                open_archive=open_archive,
                 open_archives=open_archives,
                 reference=first if schema is None else None,
                 n_rows=n_rows,

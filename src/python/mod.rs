@@ -79,24 +79,6 @@ fn expand_url(py: Python<'_>, url: String, storage_options: Vec<(String, String)
     guarded(|| py.detach(|| crate::expand_url(&url, &storage_options)).map_err(to_py))
 }
 
-/// The rows of each local archive and the bytes of its `.npy` members once inflated (from
-/// its zip index and `.npy` headers; no array data), opened in parallel on Polars' thread pool
-/// with the GIL released. The first error (naming its file) if one cannot be opened.
-#[pyfunction]
-#[pyo3(signature = (paths, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE))]
-fn file_sizes(py: Python<'_>, paths: Vec<std::path::PathBuf>, memory_map: bool, max_header_size: usize) -> PyResult<Vec<(u64, u64)>> {
-    use rayon::prelude::*;
-    guarded(|| {
-        let opts = crate::scan::OpenOptions { memory_map, max_header_size, verify_checksums: false };
-        let size = |p: &std::path::PathBuf| {
-            let a = crate::scan::NpzArchive::open_with(p, &opts)?;
-            let bytes = a.members().iter().filter(|m| m.column().is_some()).map(|m| m.entry.size).sum();
-            Ok((a.height(), bytes))
-        };
-        py.detach(|| polars_core::runtime::THREAD_POOL.install(|| paths.par_iter().map(size).collect::<crate::Result<Vec<_>>>())).map_err(to_py)
-    })
-}
-
 /// Bytes this process has received from object stores so far.
 #[pyfunction]
 fn remote_bytes_fetched() -> u64 {
@@ -117,7 +99,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chain::open_many, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
-    m.add_function(wrap_pyfunction!(file_sizes, m)?)?;
+    m.add_function(wrap_pyfunction!(chain::file_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(remote_bytes_fetched, m)?)?;
     m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_members, m)?)?;

@@ -10,12 +10,15 @@ use memmap2::Mmap;
 use polars_arrow::array::Array;
 
 /// Map `file` read-only.
+///
+/// The mapping is read-only (PROT_READ) but shared (MAP_SHARED, what memmap2's `Mmap::map`
+/// makes): this process never writes through it, but another process can. If another process
+/// truncates the file, reading the lost pages faults with SIGBUS; if it writes the file in
+/// place, values under zero-copy columns change. Both are documented for users, and
+/// `memory_map=False` reads members into owned memory instead.
 pub(crate) fn map_file(file: &File) -> std::io::Result<Mmap> {
-    // SAFETY: the mapping is read-only (PROT_READ) but shared (MAP_SHARED, what memmap2's
-    // `Mmap::map` makes): this process never writes through it, but another process can. If
-    // another process truncates the file, reading the lost pages faults with SIGBUS; if it
-    // writes the file in place, values under zero-copy columns change. Both are documented
-    // for users, and `memory_map=False` reads members into owned memory instead.
+    // SAFETY: read-only and never written through here; what other processes can do to the
+    // file (above) is the documented contract of a mapped archive.
     unsafe { Mmap::map(file) }
 }
 
@@ -99,10 +102,10 @@ unsafe fn import_stream(
 #[cfg(feature = "arrow")]
 pub(crate) fn field_to_arrow_rs(field: &polars_arrow::datatypes::Field) -> Result<arrow_schema::Field, arrow_schema::ArrowError> {
     let exported = polars_arrow::ffi::export_field_to_c(field);
+    // The struct is moved: its release callback, which frees what polars-arrow allocated, is
+    // now arrow-rs's to call, once, when the imported struct drops.
     // SAFETY: both types are the C Data Interface's `ArrowSchema` struct, `#[repr(C)]` with the
-    // same fields in the same order (the size is checked by `transmute`). The struct is moved:
-    // its release callback, which frees what polars-arrow allocated, is now arrow-rs's to call,
-    // once, when the imported struct drops.
+    // same fields in the same order (the size is checked by `transmute`).
     let ffi: arrow_schema::ffi::FFI_ArrowSchema = unsafe { std::mem::transmute(exported) };
     arrow_schema::Field::try_from(&ffi)
 }
@@ -115,10 +118,10 @@ pub(crate) fn array_to_arrow_rs(
     dtype: &arrow_schema::DataType,
 ) -> Result<arrow_array::ArrayRef, arrow_schema::ArrowError> {
     let exported = polars_arrow::ffi::export_array_to_c(array);
+    // The struct is moved: its release callback, which drops polars-arrow's reference to the
+    // buffers, is now arrow-rs's to call, once, when the last array imported from it drops.
     // SAFETY: both types are the C Data Interface's `ArrowArray` struct, `#[repr(C)]` with the
-    // same fields in the same order (the size is checked by `transmute`). The struct is moved:
-    // its release callback, which drops polars-arrow's reference to the buffers, is now
-    // arrow-rs's to call, once, when the last array imported from it drops.
+    // same fields in the same order (the size is checked by `transmute`).
     let ffi: arrow_array::ffi::FFI_ArrowArray = unsafe { std::mem::transmute(exported) };
     // SAFETY: `ffi` was just exported by polars-arrow from a valid array, and `dtype` is the
     // arrow-rs import of the field polars-arrow exports for that array's type (both come from

@@ -77,7 +77,7 @@ impl Archive {
     /// reading them whole takes in memory, about.
     fn data_bytes(&self, columns: Vec<String>) -> u64 {
         let wanted: std::collections::HashSet<&str> = columns.iter().map(String::as_str).collect();
-        self.inner.members().iter().filter(|m| m.column().is_some_and(|c| wanted.contains(c))).map(|m| m.entry.size).sum()
+        self.inner.array_bytes(|c| wanted.contains(c))
     }
 
     /// One dict per zip member.

@@ -68,7 +68,7 @@ pub(crate) fn open_many(py: Python<'_>, paths: Vec<std::path::PathBuf>, memory_m
 pub(crate) fn file_sizes(py: Python<'_>, paths: Vec<std::path::PathBuf>, memory_map: bool, max_header_size: usize) -> PyResult<Vec<(u64, u64)>> {
     guarded(|| {
         let opts = crate::scan::OpenOptions { memory_map, max_header_size, verify_checksums: false };
-        each_opened(py, &paths, &opts, |a| (a.height(), a.members().iter().filter(|m| m.column().is_some()).map(|m| m.entry.size).sum()))
+        each_opened(py, &paths, &opts, |a| (a.height(), a.array_bytes(|_| true)))
     })
 }
 

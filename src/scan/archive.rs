@@ -229,6 +229,12 @@ impl NpzArchive {
         self.arrays().map(|(_, a)| a.name.as_str()).collect()
     }
 
+    /// Bytes of the `.npy` members whose column `wanted` accepts, once inflated (headers
+    /// included): about what reading them whole takes in memory.
+    pub(crate) fn array_bytes(&self, wanted: impl Fn(&str) -> bool) -> u64 {
+        self.arrays().filter(|(_, a)| wanted(&a.name)).map(|(m, _)| m.entry.size).sum()
+    }
+
     fn arrays(&self) -> impl Iterator<Item = (&Member, &ArrayMember)> {
         self.members.iter().filter_map(|m| m.array.as_ref().map(|a| (m, a)))
     }

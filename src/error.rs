@@ -54,6 +54,20 @@ pub enum ErrorKind {
     /// The request does not fit the archive (unknown column, bad option).
     #[error("{0}")]
     Request(String),
+    /// A resource limit refused the input (memory a value would take, sizes past a cap).
+    #[error("{what} exceeds the limit of {limit}{how}")]
+    Limit {
+        /// What would exceed the limit.
+        what: String,
+        /// The limit, as text with its unit.
+        limit: String,
+        /// How to raise it, when it can be raised (text starting with "; ").
+        how: String,
+    },
+    /// A bug of this library (an invariant that does not hold, or a conversion Polars
+    /// refused); please report it.
+    #[error("internal error (please report it): {0}")]
+    Internal(String),
     /// Arrays selected together have different first-axis lengths.
     #[error("arrays of different lengths cannot be read together: '{first}' has {first_rows} rows, '{second}' has {second_rows} rows; select them separately")]
     DifferentLengths {
@@ -82,6 +96,10 @@ pub enum Category {
     Unsupported,
     /// The request does not fit the archive.
     Request,
+    /// A resource limit refused the input.
+    Limit,
+    /// A bug of this library.
+    Internal,
 }
 
 impl Category {
@@ -93,6 +111,8 @@ impl Category {
             Category::Checksum => "checksum",
             Category::Unsupported => "unsupported",
             Category::Request => "request",
+            Category::Limit => "limit",
+            Category::Internal => "internal",
         }
     }
 }
@@ -110,6 +130,8 @@ impl ErrorKind {
             ErrorKind::Checksum { .. } => Category::Checksum,
             ErrorKind::Unsupported(_) => Category::Unsupported,
             ErrorKind::Request(_) | ErrorKind::DifferentLengths { .. } => Category::Request,
+            ErrorKind::Limit { .. } => Category::Limit,
+            ErrorKind::Internal(_) => Category::Internal,
         }
     }
 
@@ -176,6 +198,10 @@ impl NpzError {
     pub(crate) fn request(path: &Path, reason: impl Into<String>) -> NpzError {
         ErrorKind::Request(reason.into()).in_file(path)
     }
+
+    pub(crate) fn internal(path: &Path, what: impl Into<String>) -> NpzError {
+        ErrorKind::Internal(what.into()).in_file(path)
+    }
 }
 
 impl std::fmt::Display for NpzError {
@@ -209,6 +235,13 @@ macro_rules! invalid {
     ($($arg:tt)*) => { $crate::error::ErrorKind::Corrupt(format!($($arg)*)) };
 }
 pub(crate) use invalid;
+
+/// Shorthand for an [`ErrorKind::Internal`] from a format string: an invariant of this
+/// library that does not hold.
+macro_rules! internal {
+    ($($arg:tt)*) => { $crate::error::ErrorKind::Internal(format!($($arg)*)) };
+}
+pub(crate) use internal;
 
 #[cfg(test)]
 mod tests {

@@ -45,7 +45,7 @@ mod zip;
 mod python;
 
 pub use error::{Category, ErrorKind, NpzError, Result};
-pub use scan::{BatchReader, Member, NpzArchive, OpenOptions};
+pub use scan::{BatchReader, DatasetPlan, Member, NpzArchive, OpenOptions};
 pub use write::align::{align_npz, AlignOptions};
 pub use write::npy::write_npz;
 

@@ -12,17 +12,17 @@ its own objects.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from polars_npz._source import is_url, local_path, open_path, storage_pairs
+from polars_npz._source import is_url, local_path, storage_pairs
 from polars_npz.dataset import expand_sources
-from polars_npz.scan import default_hive_partitioning, scan_npz
+from polars_npz.scan import default_hive_partitioning, scan_npz, scan_paths
 
 __all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
 
@@ -46,9 +46,6 @@ SCAN_OPTIONS = frozenset(
         "storage_options",
     }
 )
-
-# Objects of a store whose index and headers are read at once when a plan counts rows.
-_CONCURRENT_OPENS = 16
 
 # Bytes per row assumed for a column that is not an array of the file (hive values, paths,
 # the row index) when estimating in-memory sizes.
@@ -93,26 +90,21 @@ class Plan:
     options: dict[str, Any]  # the scan_npz options of each task (files already expanded)
     n_rows: int | None
     row_index: tuple[str, int] | None
+    _plan: Any = None  # the native Plan of the driver's scan
     _infos: list[FileInfo] | None = None
 
     def output_schema(self, columns: Sequence[str] | None = None) -> pl.Schema:
         names = self.columns if columns is None else list(columns)
         return self.schema if names is None else pl.Schema({c: self.schema[c] for c in names})
 
-    def open_archive(self, path: str) -> Any:
-        """The archive at `path` (a file or an object-store URL), opened as the tasks open it:
-        its zip index and ``.npy`` headers only."""
-        opts = self.options
-        return open_path(
-            path,
-            opts.get("memory_map", True),
-            opts.get("max_header_size", 10_000),
-            False,
-            opts.get("storage_options"),
-        )
+    def __getstate__(self) -> dict[str, Any]:
+        # The native plan stays where it was made (what it read is kept in `_infos`).
+        state = dict(self.__dict__)
+        state["_plan"] = None
+        return state
 
-    def _info(self, path: str) -> FileInfo:
-        archive = self.open_archive(path)
+    def _info(self, i: int) -> FileInfo:
+        archive = self._plan.indexed(i)
         sizes: dict[str, int] = {}
         stored = 0
         for m in archive.members():
@@ -121,19 +113,14 @@ class Plan:
                 # The .npy member's size: its array's bytes in memory (and its header's).
                 # A string member (UTF-32 in numpy) is smaller in Arrow: an over-estimate.
                 sizes[str(m["name"])] = int(m["size"])  # type: ignore[call-overload]
-        return FileInfo(path, archive.height(), sizes, stored)
+        return FileInfo(self.files[i], archive.height(), sizes, stored)
 
     def infos(self) -> list[FileInfo]:
-        """Each file's rows and array bytes, from its index and headers (opened once; the
-        objects of a store a few at a time, each a handful of ranged requests)."""
+        """Each file's rows and array bytes, from the scan's plan: each index and headers read
+        once (local files in parallel, objects concurrently)."""
         if self._infos is None:
-            remote = sum(1 for path in self.files if is_url(path))
-            if remote > 1:
-                # The native open waits on the network without holding the GIL.
-                with ThreadPoolExecutor(min(_CONCURRENT_OPENS, remote)) as pool:
-                    self._infos = list(pool.map(self._info, self.files))
-            else:
-                self._infos = [self._info(path) for path in self.files]
+            self._plan.index()
+            self._infos = [self._info(i) for i in range(len(self.files))]
         return self._infos
 
     def file_sizes(self) -> list[int]:
@@ -227,7 +214,7 @@ def split_contiguous(weights: Sequence[int], parts: int) -> list[tuple[int, int]
         if files_left > 0 and groups_left > 0 and (acc * k >= total * len(bounds) or files_left == groups_left):
             bounds.append(i + 1)
     bounds.append(n)
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str, Any]) -> Plan:
@@ -256,17 +243,18 @@ def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str
         # As scan_npz decides: on for a directory or a URL prefix ending in "/".
         opts["hive_partitioning"] = default_hive_partitioning(source)
 
+    lf, native = scan_paths(files, glob=False, row_index_name=row_index_name, row_index_offset=row_index_offset, **opts)
+    schema = lf.collect_schema()
     plan = Plan(
         files=files,
-        schema=pl.Schema(),
+        schema=schema,
         columns=None,
         options=opts,
         n_rows=n_rows,
         row_index=None if row_index_name is None else (row_index_name, row_index_offset),
+        _plan=native,
     )
-    arrays = pl.Schema(opts["schema"]) if opts.get("schema") is not None else pl.Schema(plan.open_archive(files[0]).schema())
-    lf = scan_npz(files, glob=False, row_index_name=row_index_name, row_index_offset=row_index_offset, **opts)
-    schema = lf.collect_schema()
+    arrays = pl.Schema(opts["schema"]) if opts.get("schema") is not None else pl.Schema(native.indexed(0).schema())
     # Every task reads with the dataset's schema (not its own first file's), and hive columns
     # of the types inferred from all the paths (not from its own files' paths).
     opts["schema"] = arrays

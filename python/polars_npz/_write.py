@@ -8,11 +8,14 @@ import io
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from polars_npz._internal import NpzError
+if TYPE_CHECKING:
+    import numpy as np
+
+from polars_npz._errors import npz_error
 from polars_npz._internal import append_series as _append_series
 from polars_npz._internal import series_to_npy as _series_to_npy
 from polars_npz._internal import write_members as _write_members
@@ -29,10 +32,10 @@ def _prepared(s: pl.Series, fill: Any) -> pl.Series:
     return s
 
 
-def _series_parts(s: pl.Series, fill: Any, rows: int | None = None) -> tuple[bytes, bytes]:
+def _series_parts(s: pl.Series, fill: Any, path: str, rows: int | None = None) -> tuple[bytes, bytes]:
     """A Series as a .npy member (header, data), by the Rust writer's inverse type table;
     with `rows`, the header declares that many rows."""
-    return _series_to_npy(_prepared(s, fill).__arrow_c_stream__(), rows)
+    return _series_to_npy(_prepared(s, fill).__arrow_c_stream__(), rows, path)
 
 
 def _npy_parts(arr: Any) -> tuple[bytes, memoryview]:
@@ -75,7 +78,7 @@ def _write_lazy(lf: pl.LazyFrame, path: str | os.PathLike[str], *, compress: boo
     target = os.fspath(path)
     names = lf.collect_schema().names()
     directory = os.path.dirname(os.path.abspath(target))
-    spills = {n: tempfile.NamedTemporaryFile(dir=directory, prefix=".npz-spill-", delete=False) for n in names}
+    spills = {n: tempfile.NamedTemporaryFile(dir=directory, prefix=".npz-spill-", delete=False) for n in names}  # noqa: SIM115 - closed below, appended to by the Rust writer
     for f in spills.values():
         f.close()  # appended to by the Rust writer
     try:
@@ -83,17 +86,15 @@ def _write_lazy(lf: pl.LazyFrame, path: str | os.PathLike[str], *, compress: boo
         rows = 0
         for batch in lf.collect_batches(chunk_size=1 << 18):
             for s in batch.iter_columns():
-                _append_series(_prepared(s, fill).__arrow_c_stream__(), spills[s.name].name)
+                _append_series(_prepared(s, fill).__arrow_c_stream__(), spills[s.name].name, target)
             rows += batch.height
             if empty is None:
                 empty = batch.clear()
         if empty is None:
             empty = lf.head(0).collect()
-        headers = {s.name: _series_parts(s, fill, rows)[0] for s in empty.iter_columns()}
+        headers = {s.name: _series_parts(s, fill, target, rows)[0] for s in empty.iter_columns()}
         members = [(n + ".npy", headers[n], spills[n].name) for n in names]
         _write_spilled(target, members, compress, align)
-    except NpzError as e:
-        raise NpzError(f"{target}: {e}") from None
     finally:
         for f in spills.values():
             with contextlib.suppress(FileNotFoundError):
@@ -101,7 +102,7 @@ def _write_lazy(lf: pl.LazyFrame, path: str | os.PathLike[str], *, compress: boo
 
 
 def write_npz(
-    data: pl.DataFrame | pl.LazyFrame | Mapping[str, "np.ndarray | pl.Series"],
+    data: pl.DataFrame | pl.LazyFrame | Mapping[str, np.ndarray | pl.Series],
     path: str | os.PathLike[str],
     *,
     compress: bool = False,
@@ -158,17 +159,14 @@ def write_npz(
     members = []
     for name, value in items:
         if isinstance(value, pl.Series):
-            try:
-                header, body = _series_parts(value.alias(name), fill)
-            except NpzError as e:
-                raise NpzError(f"{os.fspath(path)}: {e}") from None
+            header, body = _series_parts(value.alias(name), fill, os.fspath(path))
         else:
             import numpy as np
 
             arr = np.asarray(value)
             if arr.dtype.hasobject:
-                msg = f"array '{name}' has dtype object; object arrays are never written (they would be pickles)"
-                raise NpzError(msg)
+                msg = f"{os.fspath(path)}: array '{name}' has dtype object; object arrays are never written (they would be pickles)"
+                raise npz_error(msg, kind="unsupported", path=os.fspath(path), member=name + ".npy")
             header, body = _npy_parts(arr)
         members.append((name + ".npy", header, body))
     _write_members(os.fspath(path), members, compress, align)

@@ -1,6 +1,8 @@
-"""Datasets of many archives: sources expanded to files, and the per-file reader that Polars'
-own multi-file scan drives (projection, slices, row counts from the headers, hive columns,
-file paths and row indices handled as for ``pl.scan_parquet``)."""
+"""Datasets of many archives: sources expanded to files, and the reader of one file or of a
+group of small files that Polars' own multi-file scan drives (projection, slices, row counts
+from the headers, hive columns, file paths and row indices handled as for
+``pl.scan_parquet``). Every reader takes its files from the scan's ``Plan``, which reads each
+archive's zip index and ``.npy`` headers once."""
 
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ from typing import Any
 
 import polars as pl
 
+from polars_npz._errors import npz_error
 from polars_npz._internal import Archive as _Archive
-from polars_npz._internal import NpzError
+from polars_npz._internal import NpzError, Plan
 from polars_npz._internal import expand_url as _expand_url
-from polars_npz._internal import file_sizes as _file_sizes
 from polars_npz._internal import read_chain as _read_chain
+from polars_npz._polars import MultiFileScan, multi_file_scan
 from polars_npz._source import is_url, local_path, storage_pairs
 
-__all__ = ["expand_sources", "file_sizes", "has_multi_file_scan", "is_glob", "scan_files"]
+__all__ = ["Dataset", "expand_sources", "has_multi_file_scan", "is_glob", "scan_dataset"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -44,16 +47,9 @@ def is_glob(path: str) -> bool:
     return not _GLOB_CHARS.isdisjoint(path)
 
 
-@functools.cache
 def has_multi_file_scan() -> bool:
-    """Whether this Polars runs external readers in its multi-file scan (Polars 2.x)."""
-    try:
-        from polars._plr import PyLazyFrame
-        from polars.io.external_reader import FileReader, FileReaderBuilder  # noqa: F401
-        from polars.io.scan_options._options import ScanOptions  # noqa: F401
-    except ImportError:
-        return False
-    return hasattr(PyLazyFrame, "new_from_external_reader_builder")
+    """Whether this Polars runs external readers in its multi-file scan (Polars 2.0+)."""
+    return multi_file_scan() is not None
 
 
 def expand_sources(
@@ -110,52 +106,7 @@ def _with_nulls(df: pl.DataFrame, names: list[str], schema: pl.Schema) -> pl.Dat
     return df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in names) if names else df
 
 
-def _group_small_files(files: list[str], sizes: list[int] | None = None) -> list[list[str]]:
-    """`files` in order, as groups of consecutive local files of one directory, each group
-    at most `_GROUP_FILES` files and `_GROUP_BYTES` bytes: of array data once inflated when
-    `sizes` gives it (from the headers), else on disk (a larger file is a group of its own and
-    is read in batches). Object-store URLs are not grouped."""
-    groups: list[list[str]] = []
-    current: list[str] = []
-    size, folder = 0, None
-    for k, f in enumerate(files):
-        if is_url(f):
-            return [[f] for f in files]
-        if sizes is not None:
-            n = sizes[k]
-        else:
-            try:
-                n = os.path.getsize(local_path(f))
-            except OSError:
-                n = _GROUP_BYTES  # read alone; its reader reports the problem
-        d = os.path.dirname(f)
-        if current and (d != folder or len(current) >= _GROUP_FILES or size + n > _GROUP_BYTES):
-            groups.append(current)
-            current, size = [], 0
-        current.append(f)
-        size += n
-        folder = d
-    if current:
-        groups.append(current)
-    return groups
-
-
-def file_sizes(files: list[str], max_header_size: int) -> list[tuple[int, int]] | None:
-    """Each file's rows and bytes of array data once inflated, from the zip indexes and
-    ``.npy`` headers of a local dataset (opened in parallel, no array data read), when there
-    are at most `_COUNT_AT_SCAN_MAX` files; ``None`` for more, for object-store URLs, or when a
-    file cannot be opened (the query then reports it, naming the file)."""
-    if len(files) > _COUNT_AT_SCAN_MAX or any(is_url(f) for f in files):
-        return None
-    try:
-        # Read with positioned reads, not mapped: for the few bytes of the headers, a
-        # mapping's setup and teardown cost more.
-        return _file_sizes([local_path(f) for f in files], False, max_header_size)
-    except (OSError, NpzError):
-        return None
-
-
-def _check_file(path: str, archive: _Archive, schema: pl.Schema, missing: str, extra: str) -> list[str]:
+def check_file(path: str, archive: _Archive, schema: pl.Schema, missing: str, extra: str) -> list[str]:
     """The dataset columns this file holds; raises NpzError naming the file for a column of
     another type, a missing column (unless ``missing == "insert"``) or an extra column
     (unless ``extra == "ignore"``)."""
@@ -164,168 +115,212 @@ def _check_file(path: str, archive: _Archive, schema: pl.Schema, missing: str, e
         if name in schema:
             if schema[name] != dtype and dtype != pl.Null:
                 msg = f"{path}: column '{name}' is {dtype} here but {schema[name]} in the dataset's schema"
-                raise NpzError(msg)
+                raise npz_error(msg, kind="request", path=path)
         elif extra == "raise":
             msg = f"{path}: column '{name}' is not in the dataset's schema (pass extra_columns='ignore' to skip such columns)"
-            raise NpzError(msg)
+            raise npz_error(msg, kind="request", path=path)
     absent = [name for name in schema if name not in own]
     if absent and missing == "raise":
         msg = f"{path}: column(s) {', '.join(repr(a) for a in absent)} of the dataset's schema are missing (pass missing_columns='insert' to read them as nulls)"
-        raise NpzError(msg)
+        raise npz_error(msg, kind="request", path=path)
     return [name for name in schema if name in own]
 
 
-def scan_files(
-    files: list[str],
-    schema: pl.Schema,
+class Dataset:
+    """What every reader of one scan shares: the plan (files, each archive's index once), the
+    dataset's schema and how files that differ from it are treated."""
+
+    def __init__(self, plan: Plan, schema: pl.Schema, *, missing_columns: str, extra_columns: str, exact_first: bool) -> None:
+        self.plan = plan
+        self.paths = plan.paths()
+        self.schema = schema
+        self.all_columns = list(schema)
+        self.full_schema = dict(schema)
+        self.missing_columns = missing_columns
+        self.extra_columns = extra_columns
+        # The first file's index when its schema is exactly the dataset's: files with the
+        # same schema need no further check.
+        self.reference = plan.indexed(0) if exact_first else None
+        self.mfs: Any = None  # the multi-file scan reading it (Polars 2)
+
+    def columns_of(self, i: int, archive: _Archive) -> list[str]:
+        """The dataset columns file `i` holds, checked against the dataset's schema."""
+        if self.reference is not None and archive.same_schema_as(self.reference):
+            return self.all_columns
+        return check_file(self.paths[i], archive, self.schema, self.missing_columns, self.extra_columns)
+
+
+class GroupReader:
+    """One source of Polars' multi-file scan: an archive, or consecutive small archives of
+    one directory read as one (Polars' costs per source, a reader object, its calls, a
+    DataFrame per batch, are then paid once for the group). Each archive's columns are
+    checked against the dataset's schema; archives are read in one native call (in parallel,
+    GIL released), their columns joined as chunks without a copy."""
+
+    def __init__(self, dataset: Dataset, start: int, end: int) -> None:
+        self.dataset = dataset
+        self.archives = dataset.plan.open(list(range(start, end)))
+        self.columns: list[list[str]] = []
+        held: set[str] = set()
+        for i, archive in zip(range(start, end), self.archives):
+            cols = dataset.columns_of(i, archive)
+            self.columns.append(cols)
+            held.update(cols)
+        all_columns = dataset.all_columns
+        self.held = all_columns if len(held) == len(all_columns) else [c for c in all_columns if c in held]
+        self.heights = [archive.height() for archive in self.archives]
+
+    def schema(self) -> dict[str, pl.DataType]:
+        d = self.dataset
+        return d.full_schema if self.held is d.all_columns else {name: d.schema[name] for name in self.held}
+
+    def n_rows_in_file(self, limit: int | None = None) -> int:
+        return sum(self.heights)
+
+    def collect_batches(
+        self,
+        *,
+        columns: Sequence[str],
+        row_index: tuple[str, int] | None,
+        pre_slice: tuple[int, int] | None,
+        filters: Sequence[Any],
+        num_pipelines: int,
+    ) -> Iterator[pl.DataFrame]:
+        schema = self.dataset.schema
+        skip, left = pre_slice if pre_slice is not None else (0, None)
+        # The rows of each archive the slice covers: (archive, rows skipped, rows read).
+        parts: list[tuple[int, int, int]] = []
+        for i, height in enumerate(self.heights):
+            if left == 0:
+                break
+            if skip >= height:
+                skip -= height
+                continue
+            n = height - skip if left is None else min(height - skip, left)
+            parts.append((i, skip, n))
+            skip = 0
+            if left is not None:
+                left -= n
+        if not any(c in self.held for c in columns):
+            # A count, or only hive columns: heights from the headers alone.
+            yield pl.DataFrame(height=sum(n for _, _, n in parts))
+            return
+        if not parts:
+            parts = [(0, 0, 0)]  # no rows: one empty batch, with the types
+        # Runs of consecutive archives holding the same columns, each read in one call and
+        # at most `_CHAIN_BYTES` of member data (as inflated); an archive larger than that
+        # alone is read in batches.
+        k = 0
+        while k < len(parts):
+            first = parts[k][0]
+            wanted = [c for c in columns if c in self.columns[first]]
+            absent = [c for c in columns if c not in wanted and c in schema]  # missing_columns="insert"
+            size = self.archives[first].data_bytes(wanted)
+            if size > _CHAIN_BYTES:
+                _, skip_rows, n = parts[k]
+                reader = self.archives[first].batches(wanted, n, _BATCH_ROWS, skip_rows)
+                while (cols := reader.next()) is not None:
+                    yield _with_nulls(pl.DataFrame([pl.Series(c) for c in cols]), absent, schema)
+                k += 1
+                continue
+            end = k + 1
+            while end < len(parts) and self.columns[parts[end][0]] is self.columns[first]:
+                more = self.archives[parts[end][0]].data_bytes(wanted)
+                if size + more > _CHAIN_BYTES:
+                    break
+                size += more
+                end += 1
+            run = [(self.archives[i], s, n) for i, s, n in parts[k:end]]
+            rows, chunked = _read_chain(run, wanted)
+            df = pl.DataFrame([pl.Series(c) for c in chunked]) if wanted else pl.DataFrame(height=rows)
+            yield _with_nulls(df, absent, schema)
+            k = end
+
+
+class ReaderBuilder:
+    """Builds the reader of each source Polars' multi-file scan reads (a file, or the first
+    file of a group)."""
+
+    def __init__(self, dataset: Dataset, groups: dict[str, tuple[int, int]], capabilities: Any) -> None:
+        self.dataset = dataset
+        self.groups = groups
+        self.capabilities = capabilities
+
+    def reader_capabilities(self) -> Any:
+        return self.capabilities
+
+    def build_file_reader(self, source: str | bytes, multi_scan_context: dict[str, Any]) -> GroupReader:
+        if not isinstance(source, str) or source not in self.groups:
+            msg = f"internal error: the npz scan was asked for an unplanned source {source!r}"
+            raise npz_error(msg, kind="internal")
+        return _reader_types(self.dataset.mfs)[0](self.dataset, *self.groups[source])
+
+    def explain_properties(self) -> dict[str, str]:
+        return {"name": "npz", "files": str(len(self.dataset.paths))}
+
+
+@functools.cache
+def _reader_types(mfs: MultiFileScan) -> tuple[type[GroupReader], type[ReaderBuilder]]:
+    """Our reader and builder as subclasses of Polars' own bases (which give the defaults of
+    the methods we do not need: metadata, serial initialization, cleanup)."""
+    reader = type("NpzGroupReader", (GroupReader, mfs.FileReader), {})
+    builder = type("NpzReaderBuilder", (ReaderBuilder, mfs.FileReaderBuilder), {})
+    return reader, builder
+
+
+def count_at_scan(plan: Plan) -> list[tuple[int, int]] | None:
+    """Each file's rows and inflated array bytes, from its index and headers (local files
+    in parallel, objects concurrently), when there are at most `_COUNT_AT_SCAN_MAX` files;
+    ``None`` for more, or when a file cannot be read (the query then reports it, naming the
+    file; the files that could be read are not read again)."""
+    if len(plan) > _COUNT_AT_SCAN_MAX:
+        return None
+    try:
+        plan.index()
+    except (OSError, NpzError):
+        return None
+    return plan.counts()
+
+
+def scan_dataset(
+    mfs: MultiFileScan,
+    dataset: Dataset,
     *,
-    open_archives: Any,
-    reference: _Archive | None,
     n_rows: int | None,
     row_index: tuple[str, int] | None,
     include_file_paths: str | None,
     hive_partitioning: bool | None,
-    hive_schema: Any,
+    hive_schema: Mapping[str, pl.DataType] | None,
     try_parse_hive_dates: bool,
-    missing_columns: str,
-    extra_columns: str,
-    sizes: list[tuple[int, int]] | None = None,
 ) -> pl.LazyFrame:
-    """A LazyFrame over `files` through Polars' multi-file scan with our reader of one or a
-    group of files.
-    `reference`: an open archive whose schema is exactly `schema` (files that match it need no
-    further check). `sizes`: each file's rows and inflated array bytes when known (from the
-    headers, see `file_sizes`): Polars then answers a plain ``len()`` with their sum, creating
-    no reader, and files are grouped by the memory they take."""
-    all_columns = list(schema)
-    full_schema = dict(schema)
-    from polars._plr import PyLazyFrame
-    from polars._utils.wrap import wrap_ldf
-    from polars.io.external_reader import FileReader, FileReaderBuilder, ReaderCapabilities
-    from polars.io.scan_options._options import ScanOptions
-
-    class NpzGroupReader(FileReader):
-        """One source: an archive, or consecutive small archives of one directory read as one
-        (Polars' costs per source, a reader object, its calls, a DataFrame per batch, are then
-        paid once for the group). Each archive's columns are checked against the dataset's
-        schema; archives are read in one native call (in parallel, GIL released), their
-        columns joined as chunks without a copy."""
-
-        def __init__(self, paths: list[str]) -> None:
-            self.archives = open_archives(paths)
-            self.columns: list[list[str]] = []
-            held: set[str] = set()
-            for path, archive in zip(paths, self.archives):
-                if reference is not None and archive.same_schema_as(reference):
-                    cols = all_columns
-                else:
-                    cols = _check_file(path, archive, schema, missing_columns, extra_columns)
-                self.columns.append(cols)
-                held.update(cols)
-            self.held = all_columns if len(held) == len(all_columns) else [c for c in all_columns if c in held]
-            self.heights = [archive.height() for archive in self.archives]
-
-        def schema(self) -> dict[str, pl.DataType]:
-            return full_schema if self.held is all_columns else {name: schema[name] for name in self.held}
-
-        def n_rows_in_file(self, limit: int | None = None) -> int:
-            return sum(self.heights)
-
-        def collect_batches(
-            self,
-            *,
-            columns: Sequence[str],
-            row_index: tuple[str, int] | None,
-            pre_slice: tuple[int, int] | None,
-            filters: Sequence[Any],
-            num_pipelines: int,
-        ) -> Iterator[pl.DataFrame]:
-            skip, left = pre_slice if pre_slice is not None else (0, None)
-            # The rows of each archive the slice covers: (archive, rows skipped, rows read).
-            parts: list[tuple[int, int, int]] = []
-            for i, height in enumerate(self.heights):
-                if left == 0:
-                    break
-                if skip >= height:
-                    skip -= height
-                    continue
-                n = height - skip if left is None else min(height - skip, left)
-                parts.append((i, skip, n))
-                skip = 0
-                if left is not None:
-                    left -= n
-            if not any(c in self.held for c in columns):
-                # A count, or only hive columns: heights from the headers alone.
-                yield pl.DataFrame(height=sum(n for _, _, n in parts))
-                return
-            if not parts:
-                parts = [(0, 0, 0)]  # no rows: one empty batch, with the types
-            # Runs of consecutive archives holding the same columns, each read in one call
-            # and at most `_CHAIN_BYTES` of member data (as inflated); an archive larger than
-            # that alone is read in batches.
-            k = 0
-            while k < len(parts):
-                first = parts[k][0]
-                wanted = [c for c in columns if c in self.columns[first]]
-                absent = [c for c in columns if c not in wanted and c in schema]  # missing_columns="insert"
-                size = self.archives[first].data_bytes(wanted)
-                if size > _CHAIN_BYTES:
-                    _, skip_rows, n = parts[k]
-                    reader = self.archives[first].batches(wanted, n, _BATCH_ROWS, skip_rows)
-                    while (cols := reader.next()) is not None:
-                        yield _with_nulls(pl.DataFrame([pl.Series(c) for c in cols]), absent, schema)
-                    k += 1
-                    continue
-                end = k + 1
-                while end < len(parts) and self.columns[parts[end][0]] is self.columns[first]:
-                    more = self.archives[parts[end][0]].data_bytes(wanted)
-                    if size + more > _CHAIN_BYTES:
-                        break
-                    size += more
-                    end += 1
-                run = [(self.archives[i], s, n) for i, s, n in parts[k:end]]
-                rows, cols = _read_chain(run, wanted)
-                df = pl.DataFrame([pl.Series(c) for c in cols]) if wanted else pl.DataFrame(height=rows)
-                yield _with_nulls(df, absent, schema)
-                k = end
-
-    class NpzReaderBuilder(FileReaderBuilder):
-        def reader_capabilities(self) -> ReaderCapabilities:
-            return ReaderCapabilities(pre_slice=True)
-
-        def build_file_reader(self, source: str | bytes, multi_scan_context: dict[str, Any]) -> FileReader:
-            if not isinstance(source, str):
-                msg = "npz datasets are read from paths"
-                raise TypeError(msg)
-            return NpzGroupReader(groups.get(source, [source]))
-
-        def explain_properties(self) -> dict[str, str]:
-            return {"name": "npz", "files": str(len(files))}
-
+    """A LazyFrame over the dataset's files through Polars' multi-file scan with our reader
+    of a file or a group of files. When every file could be counted at scan time, Polars
+    answers a plain ``len()`` with their sum, creating no reader, and files are grouped by
+    the memory they take."""
+    plan = dataset.plan
+    counts = count_at_scan(plan)
     # Small files of one directory are read in groups (one source each, named by its first
     # file, so hive values still come from the path); not when each row must name its file.
-    groups: dict[str, list[str]] = {}
-    sources = files
     if include_file_paths is None:
-        grouped = _group_small_files(files, None if sizes is None else [b for _, b in sizes])
-        groups = {g[0]: g for g in grouped if len(g) > 1}
-        sources = [g[0] for g in grouped]
-
-    options = ScanOptions(
+        runs = plan.groups(_GROUP_FILES, _GROUP_BYTES)
+    else:
+        runs = [(i, i + 1) for i in range(len(plan))]
+    paths = dataset.paths
+    sources = [paths[a] for a, _ in runs]
+    groups = {paths[a]: (a, b) for a, b in runs}
+    dataset.mfs = mfs
+    builder = _reader_types(mfs)[1](dataset, groups, mfs.ReaderCapabilities(pre_slice=True))
+    return mfs.scan(
+        sources,
+        builder,
+        dataset.schema,
         row_index=row_index,
         pre_slice=None if n_rows is None else (0, n_rows),
         include_file_paths=include_file_paths,
-        glob=False,
-        expand_paths=False,
         hive_partitioning=hive_partitioning,
         hive_schema=hive_schema,
         try_parse_hive_dates=try_parse_hive_dates,
-        missing_columns="insert" if missing_columns == "insert" else "raise",
+        missing_columns="insert" if dataset.missing_columns == "insert" else "raise",
         extra_columns="ignore",
-        row_count=None if sizes is None else (sum(r for r, _ in sizes), 0),
-    )
-    return wrap_ldf(
-        PyLazyFrame.new_from_external_reader_builder(
-            sources=sources, reader_builder=NpzReaderBuilder(), schema=dict(schema), scan_options=options
-        )
+        row_count=None if counts is None else (sum(r for r, _ in counts), 0),
     )

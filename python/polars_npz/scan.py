@@ -9,15 +9,17 @@ from typing import Any, Literal
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from polars_npz._errors import npz_error
 from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError
+from polars_npz._internal import Plan
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
-from polars_npz._internal import open_many as _open_many
-from polars_npz._source import Source, _open, _source_name, is_url, local_path, open_path
-from polars_npz.dataset import _check_file, expand_sources, file_sizes, has_multi_file_scan, is_glob, scan_files
+from polars_npz._polars import multi_file_scan
+from polars_npz._source import Source, _open, _source_name, is_url, storage_pairs
+from polars_npz.dataset import Dataset, expand_sources, has_multi_file_scan, is_glob, scan_dataset
 
-__all__ = ["read_npz", "scan_npz"]
+__all__ = ["read_npz", "scan_npz", "scan_paths"]
 
 
 def _frame(columns: list[object]) -> pl.DataFrame:
@@ -131,87 +133,117 @@ def scan_npz(
         msg = "missing_columns must be 'raise' or 'insert', extra_columns 'raise' or 'ignore'"
         raise ValueError(msg)
     if _is_paths(source):
-        files = expand_sources(source, glob=glob, storage_options=storage_options)  # type: ignore[arg-type]
-        if hive_partitioning is None:
-            hive_partitioning = default_hive_partitioning(source)
-
-        # The first file is opened now (its schema is the dataset's) and that open archive is
-        # what the query reads, as for a single archive; the others are opened when read.
-        first = open_path(files[0], memory_map, max_header_size, verify_checksums, storage_options)
-
-        def open_archive(path: str) -> _Archive:
-            if path == files[0]:
-                return first
-            return open_path(path, memory_map, max_header_size, verify_checksums, storage_options)
-
-        def open_archives(paths: list[str]) -> list[_Archive]:
-            # A group of local files: opened in parallel, in one native call.
-            if any(is_url(p) for p in paths):
-                return [open_archive(p) for p in paths]
-            rest = [local_path(p) for p in paths if p != files[0]]
-            opened = iter(_open_many(rest, memory_map, max_header_size, verify_checksums))
-            return [first if p == files[0] else next(opened) for p in paths]
-
-        dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
-        if len(files) == 1 and not hive_partitioning and schema is None:
-            # One archive: a plain IO source costs about half a millisecond less per query
-            # than Polars' multi-file scan (a tail or a slice then reads from the start).
-            return _scan_one(first, files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
-        if has_multi_file_scan():
-            return scan_files(
-                files,
-                dataset_schema,
-                open_archives=open_archives,
-                reference=first if schema is None else None,
-                n_rows=n_rows,
-                row_index=None if row_index_name is None else (row_index_name, row_index_offset),
-                include_file_paths=include_file_paths,
-                hive_partitioning=hive_partitioning,
-                hive_schema=hive_schema,
-                try_parse_hive_dates=try_parse_hive_dates,
-                missing_columns=missing_columns,
-                extra_columns=extra_columns,
-                sizes=file_sizes(files, max_header_size),
-            )
-        return _concat_files(
-            files,
-            dataset_schema,
-            open_archive=open_archive,
+        lf, _ = scan_paths(
+            source,  # type: ignore[arg-type]
             n_rows=n_rows,
             row_index_name=row_index_name,
             row_index_offset=row_index_offset,
-            include_file_paths=include_file_paths,
+            glob=glob,
             hive_partitioning=hive_partitioning,
+            hive_schema=hive_schema,
+            try_parse_hive_dates=try_parse_hive_dates,
+            include_file_paths=include_file_paths,
+            schema=schema,
             missing_columns=missing_columns,
             extra_columns=extra_columns,
+            memory_map=memory_map,
+            verify_checksums=verify_checksums,
+            max_header_size=max_header_size,
+            storage_options=storage_options,
         )
+        return lf
     path = _source_name(source)
     archive = _open(source, memory_map, max_header_size, verify_checksums)
     return _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths)
 
 
-def _concat_files(
-    files: list[str],
-    schema: pl.Schema,
+def scan_paths(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
-    open_archive: Any,
+    n_rows: int | None = None,
+    row_index_name: str | None = None,
+    row_index_offset: int = 0,
+    glob: bool = True,
+    hive_partitioning: bool | None = None,
+    hive_schema: Mapping[str, pl.DataType] | None = None,
+    try_parse_hive_dates: bool = True,
+    include_file_paths: str | None = None,
+    schema: Mapping[str, pl.DataType] | None = None,
+    missing_columns: str = "raise",
+    extra_columns: str = "raise",
+    memory_map: bool = True,
+    verify_checksums: bool = False,
+    max_header_size: int = 10_000,
+    storage_options: Mapping[str, object] | None = None,
+) -> tuple[pl.LazyFrame, Plan]:
+    """`scan_npz` of paths, with its plan: the files, each archive's index and headers read
+    once and shared by every reader of the scan (a single archive is a dataset of one)."""
+    files = expand_sources(source, glob=glob, storage_options=storage_options)
+    if hive_partitioning is None:
+        hive_partitioning = default_hive_partitioning(source)
+    plan = Plan(files, memory_map, max_header_size, verify_checksums, storage_pairs(storage_options))
+    # The first file's schema is the dataset's (unless one is given).
+    first = plan.indexed(0)
+    dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
+    dataset = Dataset(plan, dataset_schema, missing_columns=missing_columns, extra_columns=extra_columns, exact_first=schema is None)
+    mfs = multi_file_scan()
+    if len(files) == 1 and schema is None and not hive_partitioning and not _one_height(first):
+        # Arrays of different lengths (scipy's sparse archives): each selection has its own
+        # height, which a multi-file scan (one height per file) cannot give.
+        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
+    elif mfs is not None:
+        lf = scan_dataset(
+            mfs,
+            dataset,
+            n_rows=n_rows,
+            row_index=None if row_index_name is None else (row_index_name, row_index_offset),
+            include_file_paths=include_file_paths,
+            hive_partitioning=hive_partitioning,
+            hive_schema=hive_schema,
+            try_parse_hive_dates=try_parse_hive_dates,
+        )
+    elif len(files) == 1 and schema is None:
+        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
+    else:
+        lf = _concat_files(
+            dataset,
+            n_rows=n_rows,
+            row_index_name=row_index_name,
+            row_index_offset=row_index_offset,
+            include_file_paths=include_file_paths,
+            hive_partitioning=hive_partitioning,
+        )
+    return lf, plan
+
+
+def _one_height(archive: _Archive) -> bool:
+    """Whether the archive's arrays share one length (0-d arrays aside)."""
+    try:
+        archive.rows_of(archive.column_names())
+    except NpzError:
+        return False
+    return True
+
+
+def _concat_files(
+    dataset: Dataset,
+    *,
     n_rows: int | None,
     row_index_name: str | None,
     row_index_offset: int,
     include_file_paths: str | None,
     hive_partitioning: bool | None,
-    missing_columns: str,
-    extra_columns: str,
 ) -> pl.LazyFrame:
-    """Several archives on a Polars without the multi-file scan for external readers (1.x):
-    one scan per file, checked against the dataset's schema, concatenated."""
+    """Archives on a Polars without the multi-file scan for external readers (1.x): one scan
+    per file, checked against the dataset's schema, concatenated."""
     if hive_partitioning:
         msg = "hive partitioning of npz datasets needs Polars 2.0 or newer"
         raise NotImplementedError(msg)
+    schema = dataset.schema
+    archives = dataset.plan.open(list(range(len(dataset.paths))))
     frames = []
-    for path in files:
-        archive = open_archive(path)
-        present = _check_file(path, archive, schema, missing_columns, extra_columns)
+    for i, (path, archive) in enumerate(zip(dataset.paths, archives)):
+        present = dataset.columns_of(i, archive)
         lf = _scan_one(archive, path, None, None, 0, include_file_paths)
         cols = [pl.col(c) if c in present else pl.lit(None, dtype=schema[c]).alias(c) for c in schema]
         if include_file_paths is not None:
@@ -242,7 +274,7 @@ def _scan_one(
     names = [n for n, _ in fields]
     if len(set(names)) != len(names):
         msg = f"{path}: duplicate column names in {names}"
-        raise NpzError(msg)
+        raise npz_error(msg, kind="request", path=path)
     schema = pl.Schema(fields)
     wide_index = pl.get_index_type() == pl.UInt64
 
@@ -368,7 +400,14 @@ def read_npz(
     """
     if _is_paths(source) and not (isinstance(source, (str, os.PathLike)) and _single_file(os.fspath(source))):
         # Several archives: the scan's dataset semantics, collected.
-        lf = scan_npz(source, n_rows=n_rows, memory_map=memory_map, verify_checksums=verify_checksums, max_header_size=max_header_size, storage_options=storage_options)
+        lf = scan_npz(
+            source,
+            n_rows=n_rows,
+            memory_map=memory_map,
+            verify_checksums=verify_checksums,
+            max_header_size=max_header_size,
+            storage_options=storage_options,
+        )
         return lf.collect() if columns is None else lf.select(list(columns)).collect()
     archive = _open(source, memory_map, max_header_size, verify_checksums, storage_options)
     names = archive.column_names() if columns is None else list(columns)

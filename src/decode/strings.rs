@@ -6,7 +6,7 @@ use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
 use crate::npy::dtype::Endian;
-use crate::error::{invalid, Invalid};
+use crate::error::{internal, invalid, Invalid};
 
 /// Input bytes per piece when a large column is decoded in parallel.
 const PIECE_BYTES: usize = 1 << 20;
@@ -56,7 +56,7 @@ fn in_pieces<A: Array + Send>(
     let pieces: Vec<A> = THREAD_POOL
         .install(|| data.par_chunks(piece_rows * width).enumerate().map(|(k, p)| decode(p, k * piece_rows)).collect::<Result<_, _>>())?;
     let refs: Vec<&dyn Array> = pieces.iter().map(|a| a as &dyn Array).collect();
-    polars_arrow::compute::concatenate::concatenate(&refs).map_err(|e| invalid!("joining decoded strings: {e}"))
+    polars_arrow::compute::concatenate::concatenate(&refs).map_err(|e| internal!("joining decoded strings: {e}"))
 }
 
 fn utf32_piece(data: &[u8], chars: usize, endian: Endian, first: usize) -> Result<Utf8ViewArray, Invalid> {

@@ -46,9 +46,11 @@ pub(crate) fn header_len(prefix: &[u8], max_header_size: usize) -> Result<usize,
         _ => return Err(invalid!("unsupported .npy format version {major}.{minor}")),
     };
     if dict_len > max_header_size {
-        return Err(invalid!(
-            "header of {dict_len} bytes exceeds the limit of {max_header_size} bytes"
-        ));
+        return Err(crate::error::ErrorKind::Limit {
+            what: format!("header of {dict_len} bytes"),
+            limit: format!("{max_header_size} bytes"),
+            how: "; pass a larger max_header_size to read it".to_string(),
+        });
     }
     Ok(8 + len_bytes + dict_len)
 }

@@ -5,7 +5,7 @@ use polars_arrow::datatypes::{ArrowDataType, TimeUnit as ArrowUnit};
 use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
-use crate::error::{invalid, Invalid};
+use crate::error::{internal, invalid, Invalid};
 
 /// A numpy datetime/timedelta unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl Target {
     /// range.
     pub fn convert_i64(&self, values: &mut [i64]) -> Result<(), Invalid> {
         let Target::Ticks { factor, .. } = *self else {
-            return Err(invalid!("internal: date conversion called on ticks"));
+            return Err(internal!("date conversion called on ticks"));
         };
         if factor == 1 {
             return Ok(());

@@ -43,35 +43,6 @@ impl ChunkedColumn {
     }
 }
 
-/// `f` of each local archive at `paths`, opened in parallel on Polars' thread pool with the
-/// GIL released (each dropped after `f`); the first error names its file.
-fn each_opened<T: Send>(py: Python<'_>, paths: &[std::path::PathBuf], opts: &crate::scan::OpenOptions, f: impl Fn(NpzArchive) -> T + Sync) -> PyResult<Vec<T>> {
-    let open = || THREAD_POOL.install(|| paths.par_iter().map(|p| NpzArchive::open_with(p, opts).map(&f)).collect::<crate::Result<Vec<_>>>());
-    py.detach(open).map_err(to_py)
-}
-
-/// The local archives at `paths`, opened in parallel on Polars' thread pool with the GIL
-/// released; the first error names its file.
-#[pyfunction]
-#[pyo3(signature = (paths, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
-pub(crate) fn open_many(py: Python<'_>, paths: Vec<std::path::PathBuf>, memory_map: bool, max_header_size: usize, verify_checksums: bool) -> PyResult<Vec<Archive>> {
-    guarded(|| {
-        let opts = crate::scan::OpenOptions { memory_map, max_header_size, verify_checksums };
-        each_opened(py, &paths, &opts, |a| Archive { inner: Arc::new(a) })
-    })
-}
-
-/// The rows of each local archive and the bytes of its `.npy` members once inflated (from
-/// its zip index and `.npy` headers; no array data), opened as `open_many` opens them.
-#[pyfunction]
-#[pyo3(signature = (paths, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE))]
-pub(crate) fn file_sizes(py: Python<'_>, paths: Vec<std::path::PathBuf>, memory_map: bool, max_header_size: usize) -> PyResult<Vec<(u64, u64)>> {
-    guarded(|| {
-        let opts = crate::scan::OpenOptions { memory_map, max_header_size, verify_checksums: false };
-        each_opened(py, &paths, &opts, |a| (a.height(), a.array_bytes(|_| true)))
-    })
-}
-
 /// `columns` of each archive of `parts` (archive, rows to skip, at most this many rows),
 /// one archive after the other: the rows in all, and one chunked column per name. Archives
 /// are read in parallel on Polars' thread pool with the GIL released; the first error names

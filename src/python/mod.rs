@@ -6,6 +6,7 @@
 mod archive;
 mod arrow;
 mod chain;
+mod plan;
 mod stream;
 mod write;
 
@@ -68,7 +69,14 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Err(NpzError::new_err(format!("internal error (please report it): {msg}")))
+            let err = NpzError::new_err(format!("internal error (please report it): {msg}"));
+            Python::attach(|py| {
+                let value = err.value(py);
+                let _ = value.setattr("kind", "internal");
+                let _ = value.setattr("path", "");
+                let _ = value.setattr("member", py.None());
+            });
+            Err(err)
         }
     }
 }
@@ -95,11 +103,10 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow::ArrowSchema>()?;
     m.add_class::<stream::ArrowStream>()?;
     m.add_class::<chain::ChunkedColumn>()?;
+    m.add_class::<plan::Plan>()?;
     m.add_function(wrap_pyfunction!(chain::read_chain, m)?)?;
-    m.add_function(wrap_pyfunction!(chain::open_many, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
-    m.add_function(wrap_pyfunction!(chain::file_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(remote_bytes_fetched, m)?)?;
     m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_members, m)?)?;

@@ -5,7 +5,7 @@ use polars_core::prelude::Series;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use super::{guarded, to_py, to_py_without_path, NpzError};
+use super::{guarded, to_py, to_py_without_path};
 
 /// Rewrite `src` as `dst` with every stored member's array data aligned to `align` bytes.
 #[pyfunction]
@@ -34,27 +34,34 @@ pub(crate) fn write_members(py: Python<'_>, path: std::path::PathBuf, members: V
 
 /// A Python Polars Series (its `__arrow_c_stream__` capsule) as a `.npy` member:
 /// `(header, data)`, by the inverse of the type table.
-/// With `rows`, the header declares that many rows (the data is the Series' own).
+/// With `rows`, the header declares that many rows (the data is the Series' own). Errors
+/// name `path`, the archive being written.
 #[pyfunction]
-#[pyo3(signature = (stream, rows=None))]
-pub(crate) fn series_to_npy<'py>(py: Python<'py>, stream: Bound<'py, PyCapsule>, rows: Option<usize>) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
+#[pyo3(signature = (stream, rows=None, path=std::path::PathBuf::new()))]
+pub(crate) fn series_to_npy<'py>(
+    py: Python<'py>,
+    stream: Bound<'py, PyCapsule>,
+    rows: Option<usize>,
+    path: std::path::PathBuf,
+) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
     guarded(|| {
         let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
-        let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
+        let s = Series::try_from((&field, arrays)).map_err(|e| to_py(crate::NpzError::internal(&path, format!("Polars refused a column: {e}"))))?;
         let rows = rows.unwrap_or(s.len());
-        let (header, data) = py.detach(|| crate::write::npy::series_to_npy_rows(&s, rows)).map_err(to_py_without_path)?;
+        let (header, data) = py.detach(|| crate::write::npy::series_to_npy_rows(&s, rows)).map_err(|e| to_py_without_path(e.or_path(&path)))?;
         Ok((pyo3::types::PyBytes::new(py, &header), pyo3::types::PyBytes::new(py, &data)))
     })
 }
 
-/// Append a Series' `.npy` array data (no header) to the file at `path`.
+/// Append a Series' `.npy` array data (no header) to the file at `path`; errors name
+/// `target`, the archive being written.
 #[pyfunction]
-pub(crate) fn append_series(py: Python<'_>, stream: Bound<'_, PyCapsule>, path: std::path::PathBuf) -> PyResult<()> {
+pub(crate) fn append_series(py: Python<'_>, stream: Bound<'_, PyCapsule>, path: std::path::PathBuf, target: std::path::PathBuf) -> PyResult<()> {
     guarded(|| {
         let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
-        let s = Series::try_from((&field, arrays)).map_err(|e| NpzError::new_err(e.to_string()))?;
+        let s = Series::try_from((&field, arrays)).map_err(|e| to_py(crate::NpzError::internal(&target, format!("Polars refused a column: {e}"))))?;
         py.detach(|| -> Result<(), crate::NpzError> {
-            let (_, data) = crate::write::npy::series_to_npy(&s)?;
+            let (_, data) = crate::write::npy::series_to_npy(&s).map_err(|e| e.or_path(&target))?;
             let io = |source| crate::NpzError::io(&path, source);
             let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path).map_err(io)?;
             std::io::Write::write_all(&mut f, &data).map_err(io)

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use polars_core::prelude::{DataFrame, DataType, Schema};
 
@@ -128,10 +130,20 @@ impl Member {
 pub struct NpzArchive {
     path: PathBuf,
     source: Source,
+    /// The zip index and `.npy` headers, read once and shared by every reopening of the file.
+    index: Arc<ArchiveIndex>,
+    verify_checksums: bool,
+}
+
+/// What opening an archive reads: its members with their `.npy` headers. Shared between an
+/// archive planned once and the archives a dataset reopens for its data.
+#[derive(Debug)]
+struct ArchiveIndex {
     members: Vec<Member>,
     /// Position in `members` of each array, by column name.
     by_column: HashMap<String, usize>,
-    verify_checksums: bool,
+    /// The file's length when the index was read (a reopened file must have it still).
+    len: u64,
 }
 
 impl NpzArchive {
@@ -191,7 +203,33 @@ impl NpzArchive {
             };
             members.push(Member { entry, array });
         }
-        Ok(NpzArchive { path, source, members, by_column, verify_checksums: options.verify_checksums })
+        let index = Arc::new(ArchiveIndex { members, by_column, len: source.len() });
+        Ok(NpzArchive { path, source, index, verify_checksums: options.verify_checksums })
+    }
+
+    /// This archive without its byte source (a placeholder that refuses reads): what a
+    /// dataset plan keeps of a local file, so thousands of planned files hold no descriptor.
+    pub(crate) fn detached(&self) -> NpzArchive {
+        NpzArchive { source: source::closed(self.index.len), ..self.clone() }
+    }
+
+    /// This archive's index over a new open of its file (mapped when `memory_map`): the zip
+    /// index and headers are not read again. A file whose length changed since it was
+    /// indexed is refused, naming it.
+    pub(crate) fn reopened(&self, memory_map: bool, modified: Option<SystemTime>) -> Result<NpzArchive> {
+        let (source, now) = source::open_file_modified(&self.path, memory_map).map_err(|e| NpzError::io(&self.path, e))?;
+        if source.len() != self.index.len || now != modified {
+            let msg = format!("the file changed since the scan read its index ({} bytes then, {} now); scan it again", self.index.len, source.len());
+            return Err(NpzError::request(&self.path, msg));
+        }
+        Ok(NpzArchive { source, ..self.clone() })
+    }
+
+    /// Open the local archive at `path` as [`open_with`](Self::open_with) does, with the
+    /// file's modification time when the system gives one.
+    pub(crate) fn open_modified(path: &Path, options: &OpenOptions) -> Result<(NpzArchive, Option<SystemTime>)> {
+        let (source, modified) = source::open_file_modified(path, options.memory_map).map_err(|e| NpzError::io(path, e))?;
+        Ok((Self::from_source(path.to_path_buf(), source, options)?, modified))
     }
 
     /// Whether reads verify the CRC-32 of stored members.
@@ -211,7 +249,7 @@ impl NpzArchive {
 
     /// Every member of the zip, in central-directory order.
     pub fn members(&self) -> &[Member] {
-        &self.members
+        &self.index.members
     }
 
     /// Where the archive's bytes come from.
@@ -236,12 +274,12 @@ impl NpzArchive {
     }
 
     fn arrays(&self) -> impl Iterator<Item = (&Member, &ArrayMember)> {
-        self.members.iter().filter_map(|m| m.array.as_ref().map(|a| (m, a)))
+        self.index.members.iter().filter_map(|m| m.array.as_ref().map(|a| (m, a)))
     }
 
     fn find(&self, column: &str) -> Result<(&Member, &ArrayMember)> {
-        let found = self.by_column.get(column).and_then(|&i| {
-            let m = &self.members[i];
+        let found = self.index.by_column.get(column).and_then(|&i| {
+            let m = &self.index.members[i];
             m.array.as_ref().map(|a| (m, a))
         });
         found.ok_or_else(|| {
@@ -273,7 +311,7 @@ impl NpzArchive {
     /// row when all arrays are 0-d or their lengths disagree (a selection of 0-d arrays
     /// alone is then one row); none without arrays.
     pub fn height(&self) -> u64 {
-        if self.by_column.is_empty() {
+        if self.index.by_column.is_empty() {
             return 0;
         }
         common_rows(self.arrays().map(|(_, a)| a)).ok().flatten().unwrap_or(1)
@@ -392,9 +430,11 @@ impl NpzArchive {
                     let per_batch = (total.min(batch_rows.filter(|&b| b > 0).unwrap_or(usize::MAX)) as u64).saturating_mul(per_row);
                     let cap = self.source.len().saturating_mul(4).max(256 << 20);
                     if per_batch > cap {
-                        return Err(in_member(invalid!(
-                            "repeating this 0-d array ({per_row} bytes) to {total} rows would take {per_batch} bytes, more than the {cap} allowed for this file; select it without longer arrays"
-                        )));
+                        return Err(in_member(ErrorKind::Limit {
+                            what: format!("repeating this 0-d array ({per_row} bytes) to {total} rows ({per_batch} bytes)"),
+                            limit: format!("{cap} bytes for this file (4x its size, at least 256 MiB)"),
+                            how: "; select it without longer arrays".to_string(),
+                        }));
                     }
                     Mode::Constant(None)
                 }
@@ -483,14 +523,14 @@ fn read_array_member(source: &Source, entry: &ZipEntry, name: &str, prefix: &[u8
     // when its rows alone are over it the archive is, since they would be the frame's height.
     let empty_slots = zero_byte_slots(&header.shape, &dtype);
     let cap = entry.size.max(1 << 20);
-    let too_many = |n: u64| format!("shape {:?} of '{}' makes {n} values of 0 bytes each: more than the {cap} accepted for such arrays", header.shape, dtype.text);
+    let too_many = |n: u64| format!("shape {:?} of '{}' ({n} values of 0 bytes each)", header.shape, dtype.text);
     if let Some(&rows) = header.shape.first() {
         if empty_slots > cap && rows > cap {
-            return Err(invalid!("{}", too_many(rows)));
+            return Err(ErrorKind::Limit { what: too_many(rows), limit: format!("{cap} values of 0 bytes (the member's size, at least 2^20)"), how: String::new() });
         }
     }
     let inner = header.shape.get(1..).unwrap_or(&[]);
-    let decoder = if empty_slots > cap { Err(too_many(empty_slots)) } else { Decoder::new(&dtype, inner) };
+    let decoder = if empty_slots > cap { Err(format!("{} exceeds the limit of {cap} such values", too_many(empty_slots))) } else { Decoder::new(&dtype, inner) };
     Ok(ArrayMember { name: name.to_string(), header, dtype, decoder })
 }
 

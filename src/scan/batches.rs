@@ -8,7 +8,7 @@ use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
 use crate::decode::{self, fortran, ArrayRef, Decoder};
-use crate::error::{invalid, Invalid, NpzError, Result};
+use crate::error::{internal, Invalid, NpzError, Result};
 use crate::zip::MemberReader;
 
 pub(crate) struct ColumnReader {
@@ -69,7 +69,7 @@ impl ColumnReader {
                 }
                 let whole = array.as_ref().map(|a| a.sliced(*offset, rows));
                 *offset += rows;
-                whole.ok_or_else(|| in_member(invalid!("internal: array missing")))?
+                whole.ok_or_else(|| in_member(internal!("array missing")))?
             }
         };
         to_series(&self.name, array).map_err(in_member)
@@ -77,7 +77,7 @@ impl ColumnReader {
 }
 
 fn to_series(name: &str, array: ArrayRef) -> std::result::Result<Series, Invalid> {
-    Series::from_arrow(name.into(), array).map_err(|e| invalid!("{e}"))
+    Series::from_arrow(name.into(), array).map_err(|e| internal!("Polars refused a decoded array: {e}"))
 }
 
 /// Bytes of a batch decoded in less time than a thread switch costs.

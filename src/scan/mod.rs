@@ -9,6 +9,8 @@ pub(crate) mod arrow_out;
 #[cfg(feature = "arrow")]
 pub(crate) mod arrow_rs;
 pub(crate) mod batches;
+pub(crate) mod plan;
 
 pub use archive::{Member, NpzArchive, OpenOptions};
 pub use batches::BatchReader;
+pub use plan::DatasetPlan;

@@ -75,13 +75,18 @@ pub(crate) type Source = Arc<dyn ByteSource>;
 /// Open the file at `path`: mapped when `memory_map` is true (and the file is not empty),
 /// otherwise read with positioned reads.
 pub(crate) fn open_file(path: &std::path::Path, memory_map: bool) -> std::io::Result<Source> {
+    open_file_modified(path, memory_map).map(|(source, _)| source)
+}
+
+/// As [`open_file`], with the file's modification time when the system gives one (from the
+/// same open, so it is the time of the bytes read).
+pub(crate) fn open_file_modified(path: &std::path::Path, memory_map: bool) -> std::io::Result<(Source, Option<std::time::SystemTime>)> {
     let file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    if memory_map && len > 0 {
-        Ok(Arc::new(MappedFile::new(file, len)?))
-    } else {
-        Ok(Arc::new(PlainFile::new(file, len)))
-    }
+    let meta = file.metadata()?;
+    let len = meta.len();
+    let modified = meta.modified().ok();
+    let source: Source = if memory_map && len > 0 { Arc::new(MappedFile::new(file, len)?) } else { Arc::new(PlainFile::new(file, len)) };
+    Ok((source, modified))
 }
 
 /// Bytes held in memory (copied once into an anonymous mapping, so columns can borrow them).
@@ -93,6 +98,26 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> std::io::Result<Source> {
 #[cfg(feature = "cloud")]
 pub(crate) fn open_url(url: &str, options: &[(String, String)]) -> std::io::Result<Source> {
     Ok(Arc::new(Remote::open(url, options)?))
+}
+
+/// A source that is no longer open: its length, and an error for every read. What a dataset
+/// plan keeps of a local file between planning and reading (see `NpzArchive::detached`).
+#[derive(Debug)]
+struct Closed(u64);
+
+impl ByteSource for Closed {
+    fn len(&self) -> u64 {
+        self.0
+    }
+
+    fn read_exact_at(&self, _buf: &mut [u8], _offset: u64) -> std::io::Result<()> {
+        Err(std::io::Error::other("internal error: a planned archive was read without being reopened"))
+    }
+}
+
+/// A closed source of `len` bytes (see [`Closed`]).
+pub(crate) fn closed(len: u64) -> Source {
+    Arc::new(Closed(len))
 }
 
 /// Read `len` bytes at `start` into a new vector.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::index::{Compression, ZipEntry};
 use super::inflate::Inflater;
-use crate::error::{invalid, ErrorKind, Invalid};
+use crate::error::{internal, invalid, ErrorKind, Invalid};
 use crate::pieces::{for_each_piece, try_for_each_piece};
 use crate::source::{Backing, ByteSource, MappedRange, Source};
 
@@ -198,7 +198,7 @@ impl MemberReader {
             })
         };
         match &mut self.kind {
-            ReaderKind::PendingWhole { .. } => return Err(invalid!("internal: member not inflated")),
+            ReaderKind::PendingWhole { .. } => return Err(internal!("member not inflated")),
             ReaderKind::Inflated { buf } => copy_from(&buf.bytes()[pos as usize..], out),
             // Positioned reads: for a mapped file they copy straight from the page cache;
             // copying from the mapping would first fault each of its pages into this process
@@ -215,7 +215,7 @@ impl MemberReader {
                     filled += part.len();
                 }
                 if filled != out.len() {
-                    return Err(invalid!("internal: {filled} of {} bytes read", out.len()));
+                    return Err(internal!("{filled} of {} bytes read", out.len()));
                 }
                 for_each_piece(out, COPY_PIECE, |_, piece| then(piece));
             }

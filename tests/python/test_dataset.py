@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from conftest import needs_polars2
 from polars.testing import assert_frame_equal
-
 from polars_npz import NpzError, read_npz, scan_npz, write_npz
+from polars_npz._internal import Plan
 from test_align import file_mappings
 
 ENGINES = ["streaming", "in-memory"]
@@ -76,6 +76,7 @@ def test_values_equal_numpy_concatenation(hive, engine):
 def test_dataset_semantics_match_scan_parquet(hive, tmp_path, engine):
     root, _, _ = hive
     pq_root = tmp_path / "pq"
+
     def both(**kw):
         return scan_npz(root, **kw), pl.scan_parquet(pq_root, **kw)
 
@@ -229,7 +230,7 @@ def test_groups_of_small_files_read_like_single_files(tmp_path, monkeypatch, eng
         (np.savez_compressed if i % 2 else np.savez)(p, **a)
         files.append(p)
         frames.append(read_npz(p))
-    assert len(dataset._group_small_files([str(f) for f in files])) == 3
+    assert len(Plan([str(f) for f in files]).groups(dataset._GROUP_FILES, dataset._GROUP_BYTES)) == 3
     expected = pl.concat(frames, how="diagonal").select("t", "s", "w")
     lf = scan_npz(tmp_path, missing_columns="insert")
     assert_frame_equal(lf.collect(engine=engine), expected)

@@ -16,9 +16,8 @@ import numpy as np
 import polars as pl
 import pytest
 import zipcraft
-from zipcraft import Entry, npy
-
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
+from zipcraft import Entry, npy
 
 
 def outcome(path: Path) -> str:

@@ -1,0 +1,93 @@
+//! The dataset plan of one scan, for the Python package: what every reader of the scan (the
+//! Polars 2 multi-file reader, the 1.x fallback, Ray's and Dask's tasks) takes its files from.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use super::archive::Archive;
+use super::{guarded, to_py};
+use crate::scan::{DatasetPlan, OpenOptions};
+
+/// The files of one scan, each archive's zip index and `.npy` headers read at most once.
+#[pyclass(frozen, module = "polars_npz._internal")]
+pub(crate) struct Plan {
+    inner: Arc<DatasetPlan>,
+}
+
+#[pymethods]
+impl Plan {
+    #[new]
+    #[pyo3(signature = (paths, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false, storage_options=Vec::new(), concurrency=crate::scan::plan::DEFAULT_CONCURRENCY))]
+    fn new(paths: Vec<String>, memory_map: bool, max_header_size: usize, verify_checksums: bool, storage_options: Vec<(String, String)>, concurrency: usize) -> Plan {
+        let opts = OpenOptions { memory_map, max_header_size, verify_checksums };
+        Plan { inner: Arc::new(DatasetPlan::new(paths, opts, storage_options, concurrency)) }
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The paths or URLs, as given.
+    fn paths(&self) -> Vec<String> {
+        (0..self.inner.len()).map(|i| self.inner.name(i).to_string()).collect()
+    }
+
+    /// Read the index and headers of files `which` (all when None) not read yet, with the
+    /// GIL released; the first failure raises, naming its file.
+    #[pyo3(signature = (which=None))]
+    fn index(&self, py: Python<'_>, which: Option<Vec<usize>>) -> PyResult<()> {
+        guarded(|| {
+            let which = which.unwrap_or_else(|| (0..self.inner.len()).collect());
+            self.check(&which)?;
+            let plan = self.inner.clone();
+            py.detach(move || plan.index(&which)).map_err(to_py)
+        })
+    }
+
+    /// File `i`'s index and headers (for its schema, members and rows; not for its data),
+    /// read now if they were not.
+    fn indexed(&self, py: Python<'_>, i: usize) -> PyResult<Archive> {
+        guarded(|| {
+            self.check(&[i])?;
+            let plan = self.inner.clone();
+            py.detach(move || plan.index(&[i])).map_err(to_py)?;
+            let archive = self.inner.indexed(i).cloned().ok_or_else(|| super::NpzError::new_err("internal error: a planned file has no index"))?;
+            Ok(Archive { inner: archive })
+        })
+    }
+
+    /// Files `which` ready for reading their data (indexed first where needed, in parallel;
+    /// local files reopened over their index), with the GIL released.
+    fn open(&self, py: Python<'_>, which: Vec<usize>) -> PyResult<Vec<Archive>> {
+        guarded(|| {
+            self.check(&which)?;
+            let plan = self.inner.clone();
+            let opened = py.detach(move || {
+                plan.index(&which)?;
+                which.iter().map(|&i| plan.open(i)).collect::<crate::Result<Vec<_>>>()
+            });
+            Ok(opened.map_err(to_py)?.into_iter().map(|inner| Archive { inner }).collect())
+        })
+    }
+
+    /// Each file's rows and bytes of array data once inflated, when every file is indexed.
+    fn counts(&self) -> Option<Vec<(u64, u64)>> {
+        self.inner.counts()
+    }
+
+    /// Runs `(start, end)` of consecutive local files of one directory, at most `max_files`
+    /// files and `max_bytes` bytes each (see `DatasetPlan::groups`).
+    fn groups(&self, max_files: usize, max_bytes: u64) -> Vec<(usize, usize)> {
+        self.inner.groups(max_files, max_bytes).into_iter().map(|r| (r.start, r.end)).collect()
+    }
+}
+
+impl Plan {
+    fn check(&self, which: &[usize]) -> PyResult<()> {
+        match which.iter().find(|&&i| i >= self.inner.len()) {
+            Some(i) => Err(pyo3::exceptions::PyIndexError::new_err(format!("file {i} of a plan of {}", self.inner.len()))),
+            None => Ok(()),
+        }
+    }
+}

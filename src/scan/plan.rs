@@ -1,0 +1,283 @@
+//! A dataset plan: the files of one scan, each archive's zip index and `.npy` headers read
+//! once (local files in parallel on Polars' pool, objects of a store concurrently) and kept,
+//! so that counting, checking schemas, grouping and reading all reuse what was read. A local
+//! file's plan holds no descriptor: it is reopened for its data, its index not read again,
+//! and refused if it changed meanwhile. The first file alone stays open from planning to
+//! reading (as a single archive always has: a scan reads the file it opened, even if it is
+//! replaced by a rename meanwhile).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use polars_core::runtime::THREAD_POOL;
+use rayon::prelude::*;
+
+use super::archive::{NpzArchive, OpenOptions};
+use crate::error::{NpzError, Result};
+
+/// Objects of a store indexed at once by default (each a couple of ranged requests).
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) const DEFAULT_CONCURRENCY: usize = 32;
+
+/// The files of one scan and what was read of each.
+#[derive(Debug)]
+pub struct DatasetPlan {
+    files: Vec<PlannedFile>,
+    options: OpenOptions,
+    storage: Vec<(String, String)>,
+    concurrency: usize,
+}
+
+#[derive(Debug)]
+struct PlannedFile {
+    /// The path or URL as the user gave it (hive values and file-path columns come from it).
+    name: String,
+    /// Its zip index and headers once read: detached from the file for a local archive (see
+    /// [`NpzArchive::detached`]), with its source for an object (which holds no descriptor);
+    /// and a local file's modification time then (a reopened file must still have it).
+    archive: OnceLock<(Arc<NpzArchive>, Option<SystemTime>)>,
+    /// Whether the archive keeps its source open (objects, and the first file).
+    live: bool,
+}
+
+/// Whether `path` names an object in a store (`s3://`, `https://`, ...), not a local file.
+pub fn is_url(path: &str) -> bool {
+    match path.split_once("://") {
+        Some((scheme, _)) => !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()) && scheme != "file",
+        None => false,
+    }
+}
+
+/// A local path without a `file://` prefix.
+fn local_path(path: &str) -> &Path {
+    Path::new(path.strip_prefix("file://").unwrap_or(path))
+}
+
+impl DatasetPlan {
+    /// A plan of `files` (paths or object-store URLs, in the dataset's order); nothing is
+    /// read until [`index`](Self::index) or a read asks for it. `storage`: object_store
+    /// configuration keys; `concurrency`: objects indexed at once.
+    pub fn new(files: Vec<String>, options: OpenOptions, storage: Vec<(String, String)>, concurrency: usize) -> DatasetPlan {
+        let files = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| PlannedFile { live: i == 0 || is_url(&name), name, archive: OnceLock::new() })
+            .collect();
+        DatasetPlan { files, options, storage, concurrency: concurrency.max(1) }
+    }
+
+    /// Number of files.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the plan has no file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The path or URL of file `i`, as given.
+    pub fn name(&self, i: usize) -> &str {
+        &self.files[i].name
+    }
+
+    /// Whether file `i` is an object in a store.
+    pub fn is_remote(&self, i: usize) -> bool {
+        is_url(&self.files[i].name)
+    }
+
+    /// Read the zip index and headers of the files `which` not read yet: local files in
+    /// parallel, objects at most `concurrency` at once. Every file that could be read is
+    /// kept; the first failure (in `which`'s order) is returned, naming its file.
+    pub fn index(&self, which: &[usize]) -> Result<()> {
+        let todo: Vec<usize> = which.iter().copied().filter(|&i| self.files[i].archive.get().is_none()).collect();
+        let (remote, local): (Vec<usize>, Vec<usize>) = todo.iter().partition(|&&i| self.is_remote(i));
+        let mut results: Vec<(usize, Result<()>)> = Vec::with_capacity(todo.len());
+        if !local.is_empty() {
+            let read = || local.par_iter().map(|&i| (i, self.index_one(i))).collect::<Vec<_>>();
+            results.extend(if local.len() > 1 { THREAD_POOL.install(read) } else { read() });
+        }
+        if !remote.is_empty() {
+            results.extend(self.index_concurrently(&remote));
+        }
+        let first_error = todo.iter().find_map(|&i| results.iter().position(|(j, r)| *j == i && r.is_err()));
+        match first_error {
+            Some(k) => Err(results.swap_remove(k).1.unwrap_err()),
+            None => Ok(()),
+        }
+    }
+
+    /// Objects of `which` indexed by at most `concurrency` threads (each open waits on the
+    /// network; the remote layer bounds requests in flight per object).
+    fn index_concurrently(&self, which: &[usize]) -> Vec<(usize, Result<()>)> {
+        let next = AtomicUsize::new(0);
+        let workers = self.concurrency.min(which.len());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut out = Vec::new();
+                        while let Some(&i) = which.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            out.push((i, self.index_one(i)));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
+    }
+
+    fn index_one(&self, i: usize) -> Result<()> {
+        let file = &self.files[i];
+        if file.archive.get().is_some() {
+            return Ok(());
+        }
+        let planned = if self.is_remote(i) {
+            (self.open_remote(&file.name)?, None)
+        } else if file.live {
+            NpzArchive::open_modified(local_path(&file.name), &self.options)?
+        } else {
+            // Positioned reads, not a mapping: for the few bytes of the index and headers a
+            // mapping's setup and teardown cost more.
+            let opts = OpenOptions { memory_map: false, ..self.options.clone() };
+            let (archive, modified) = NpzArchive::open_modified(local_path(&file.name), &opts)?;
+            (archive.detached(), modified)
+        };
+        let _ = file.archive.set((Arc::new(planned.0), planned.1));
+        Ok(())
+    }
+
+    #[cfg(feature = "cloud")]
+    fn open_remote(&self, url: &str) -> Result<NpzArchive> {
+        NpzArchive::open_url(url, &self.storage, &self.options)
+    }
+
+    #[cfg(not(feature = "cloud"))]
+    fn open_remote(&self, url: &str) -> Result<NpzArchive> {
+        let _ = &self.storage;
+        Err(NpzError::request(Path::new(url), "object-store URLs need the `cloud` feature of polars-npz".to_string()))
+    }
+
+    /// File `i`'s index and headers, if read (its data cannot be read through it: see
+    /// [`open`](Self::open)).
+    pub fn indexed(&self, i: usize) -> Option<&Arc<NpzArchive>> {
+        self.files[i].archive.get().map(|(a, _)| a)
+    }
+
+    /// File `i` ready for reading its data: indexed if it was not, then a local file is
+    /// reopened (mapped as the options say) over the index already read.
+    pub fn open(&self, i: usize) -> Result<Arc<NpzArchive>> {
+        self.index(&[i])?;
+        let (planned, modified) = self.files[i].archive.get().ok_or_else(|| NpzError::internal(self.name(i).as_ref(), "a planned file has no index"))?;
+        if self.files[i].live {
+            return Ok(planned.clone());
+        }
+        planned.reopened(self.options.memory_map, *modified).map(Arc::new)
+    }
+
+    /// Each file's rows and bytes of array data once inflated, when every file is indexed.
+    pub fn counts(&self) -> Option<Vec<(u64, u64)>> {
+        self.files.iter().map(|f| f.archive.get().map(|(a, _)| (a.height(), a.array_bytes(|_| true)))).collect()
+    }
+
+    /// Runs of consecutive local files of one directory, each at most `max_files` files and
+    /// `max_bytes` bytes (of array data once inflated where indexed, else on disk; a larger
+    /// file is a run of its own). Objects of a store are each a run of their own.
+    pub fn groups(&self, max_files: usize, max_bytes: u64) -> Vec<Range<usize>> {
+        let mut groups = Vec::new();
+        let mut start = 0;
+        let mut size = 0u64;
+        let mut folder: Option<PathBuf> = None;
+        for i in 0..self.files.len() {
+            let remote = self.is_remote(i);
+            let bytes = match self.indexed(i) {
+                Some(a) => a.array_bytes(|_| true),
+                None if remote => max_bytes,
+                None => std::fs::metadata(local_path(self.name(i))).map_or(max_bytes, |m| m.len()),
+            };
+            let dir = local_path(self.name(i)).parent().map(Path::to_path_buf);
+            let full = i - start >= max_files || size.saturating_add(bytes) > max_bytes;
+            if i > start && (remote || self.is_remote(start) || dir != folder || full) {
+                groups.push(start..i);
+                start = i;
+                size = 0;
+            }
+            size = size.saturating_add(bytes);
+            folder = dir;
+        }
+        if start < self.files.len() {
+            groups.push(start..self.files.len());
+        }
+        groups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(dir: &Path, name: &str, rows: usize) -> String {
+        let path = dir.join(name);
+        let df = polars_core::df!("x" => (0..rows as i64).collect::<Vec<_>>()).unwrap();
+        crate::write_npz(&df, &path, false, 64).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn indexes_once_counts_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![archive(dir.path(), "a.npz", 3), archive(dir.path(), "b.npz", 5)];
+        let plan = DatasetPlan::new(files.clone(), OpenOptions::default(), vec![], 4);
+        assert!(plan.counts().is_none());
+        plan.index(&[0, 1]).unwrap();
+        let counts = plan.counts().unwrap();
+        assert_eq!(counts.iter().map(|c| c.0).collect::<Vec<_>>(), vec![3, 5]);
+        // The planned archive holds no open file; a reopened one reads.
+        assert!(plan.indexed(1).unwrap().read(None, None).is_err());
+        let df = plan.open(1).unwrap().read(None, None).unwrap();
+        assert_eq!(df.height(), 5);
+        // The index is shared, not read again; the first file stays open.
+        assert!(std::ptr::eq(plan.indexed(1).unwrap().members().as_ptr(), plan.open(1).unwrap().members().as_ptr()));
+        assert!(plan.indexed(0).unwrap().read(None, None).is_ok());
+        // A file that changed length since it was planned is refused, naming it.
+        archive(dir.path(), "b.npz", 50);
+        let err = plan.open(1).unwrap_err().to_string();
+        assert!(err.contains("b.npz") && err.contains("changed"), "{err}");
+    }
+
+    #[test]
+    fn failures_name_the_first_file_and_keep_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = archive(dir.path(), "a.npz", 3);
+        let bad = dir.path().join("bad.npz");
+        std::fs::write(&bad, b"not a zip").unwrap();
+        let plan = DatasetPlan::new(vec![bad.to_string_lossy().into_owned(), good], OpenOptions::default(), vec![], 4);
+        let err = plan.index(&[0, 1]).unwrap_err().to_string();
+        assert!(err.contains("bad.npz"), "{err}");
+        assert!(plan.indexed(1).is_some() && plan.indexed(0).is_none());
+        assert!(plan.counts().is_none());
+    }
+
+    #[test]
+    fn groups_by_folder_count_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("p=1")).unwrap();
+        let mut files: Vec<String> = (0..5).map(|k| archive(dir.path(), &format!("{k}.npz"), 10)).collect();
+        files.push(archive(&dir.path().join("p=1"), "z.npz", 10));
+        let plan = DatasetPlan::new(files, OpenOptions::default(), vec![], 4);
+        plan.index(&(0..6).collect::<Vec<_>>()).unwrap();
+        assert_eq!(plan.groups(2, u64::MAX), vec![0..2, 2..4, 4..5, 5..6]);
+        assert_eq!(plan.groups(64, u64::MAX), vec![0..5, 5..6]);
+        let one = plan.indexed(0).unwrap().array_bytes(|_| true);
+        assert_eq!(plan.groups(64, one * 3), vec![0..3, 3..5, 5..6]);
+    }
+
+    #[test]
+    fn urls_are_told_from_paths() {
+        assert!(is_url("s3://b/k.npz") && is_url("https://h/x") && !is_url("file:///tmp/x") && !is_url("/tmp/a://b") && !is_url("x.npz"));
+    }
+}

@@ -10,11 +10,13 @@ PY := $(VENV)/bin/python
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/polars-npz/target
 SAMPLE ?= sample.npz
 
-# The oldest Polars the package supports; `make test` also runs the Python suite against it,
-# from the built wheel installed into a clean virtual environment.
+# The Polars versions `make test` runs the Python suite against besides the newest (which
+# `make build` installs): the oldest the package supports and the first 2.x, each from the built
+# wheel installed into a clean virtual environment.
 OLDEST_POLARS ?= 1.38.1
+POLARS_VERSIONS ?= $(OLDEST_POLARS) 2.0.0
 
-.PHONY: demo test test-rust test-python test-wheel wheel build venv bench compare compare-cluster clean
+.PHONY: demo test lint test-rust test-python test-wheel wheel build venv bench compare compare-cluster clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,18 +48,27 @@ wheel: venv
 	$(VENV)/bin/maturin build --release --out dist --quiet
 	$(VENV)/bin/maturin sdist --out dist
 
-# The wheel installed into a clean virtual environment with no Rust toolchain on PATH and the
-# oldest supported Polars: it reads an archive written by the package itself (numpy is not a
-# dependency), then the Python suite runs against that installation.
+# The wheel installed into a clean virtual environment per Polars version of POLARS_VERSIONS,
+# with no Rust toolchain on PATH: it reads an archive written by the package itself (numpy is
+# not a dependency), then the Python suite runs against that installation.
 test-wheel: wheel
-	rm -rf .venv-wheel
-	$(PYTHON) -m venv .venv-wheel
-	env PATH=/usr/bin:/bin .venv-wheel/bin/pip install --quiet --only-binary=:all: "polars==$(OLDEST_POLARS)" dist/*.whl
-	.venv-wheel/bin/python -c "import sys, polars as pl, polars_npz as n; n.write_npz(pl.DataFrame({'x': [1, 2, 3]}), '.venv-wheel/w.npz'); assert n.scan_npz('.venv-wheel/w.npz').select(pl.col('x').sum()).collect().item() == 6; assert 'numpy' not in sys.modules; print('wheel OK with Polars', pl.__version__)"
-	.venv-wheel/bin/pip install --quiet numpy pytest "hypothesis>=6.100" "pyarrow>=16" "duckdb>=1.1"
-	.venv-wheel/bin/python -m pytest -q -p no:cacheprovider
+	set -e; for v in $(POLARS_VERSIONS); do \
+	  rm -rf .venv-wheel; $(PYTHON) -m venv .venv-wheel; \
+	  env PATH=/usr/bin:/bin .venv-wheel/bin/pip install --quiet --only-binary=:all: "polars==$$v" dist/*.whl; \
+	  .venv-wheel/bin/python -c "import sys, polars as pl, polars_npz as n; n.write_npz(pl.DataFrame({'x': [1, 2, 3]}), '.venv-wheel/w.npz'); assert n.scan_npz('.venv-wheel/w.npz').select(pl.col('x').sum()).collect().item() == 6; assert 'numpy' not in sys.modules; print('wheel OK with Polars', pl.__version__)"; \
+	  .venv-wheel/bin/pip install --quiet numpy pytest "hypothesis>=6.100" "pyarrow>=16" "duckdb>=1.1"; \
+	  .venv-wheel/bin/python -m pytest -q -p no:cacheprovider; \
+	done
 
-test: build test-rust test-python test-wheel
+# House rules: rustfmt, clippy (every feature, warnings are errors), ruff and mypy.
+lint: venv
+	cargo fmt --check
+	cargo clippy --release --all-targets --features "cloud arrow python" -- -D warnings
+	$(VENV)/bin/ruff check python tests benches examples
+	$(VENV)/bin/ruff format --check python tests benches examples
+	$(VENV)/bin/mypy python/polars_npz
+
+test: lint build test-rust test-python test-wheel
 
 bench: venv
 	$(PY) benches/datasets.py /tmp/polars-npz-bench 4000000

@@ -27,10 +27,9 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
-import datasets  # noqa: E402
-
-import polars_npz  # noqa: E402
-from polars_npz import npz_members, scan_npz  # noqa: E402
+import datasets
+import polars_npz
+from polars_npz import npz_members, scan_npz
 
 try:
     import ztensor
@@ -60,7 +59,7 @@ def zt_sum(path, col):
 
 def zt_frame(path):
     f = ztensor.open(str(path))
-    return pl.DataFrame({k: np.from_dlpack(f.get(k)) for k in f.keys()})
+    return pl.DataFrame({k: np.from_dlpack(f.get(k)) for k in f.keys()})  # noqa: SIM118 - a safetensors handle, not a dict
 
 
 def zt_head(path, col):
@@ -77,7 +76,7 @@ def spdl_sum(path, col):
 
 def spdl_frame(path):
     d = spdl_load(path)
-    return pl.DataFrame({k: d[k] for k in d.keys()})
+    return pl.DataFrame({k: d[k] for k in d.keys()})  # noqa: SIM118 - an NpzFile, which iterates its keys only through keys()
 
 
 def spdl_head(path, col):
@@ -229,8 +228,11 @@ def main():
         ("all deflated columns: frame", "frame", paths["deflated"], ()),
         ("head(1000) of a deflated column", "head", paths["deflated"], (mis,)),
     ]
-    print(f"{args.rows:,} rows x 8 float64 columns; {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"numpy {np.__version__}, polars {pl.__version__}, polars-npz {polars_npz.__version__}", flush=True)
+    print(
+        f"{args.rows:,} rows x 8 float64 columns; {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"numpy {np.__version__}, polars {pl.__version__}, polars-npz {polars_npz.__version__}",
+        flush=True,
+    )
     results = bench(tasks, args.runs)
     mem = memory(paths)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -244,11 +246,15 @@ def main():
         vs_peer = f"{min(peers) / med['polars-npz']:.1f}x" if peers else "n/a"
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {med['numpy'] / med['polars-npz']:.1f}x | {vs_peer} |")
     lines.append("")
-    lines.append(f"Sum of every column of the deflated archive, peak RSS above the interpreter's after imports: "
-                 f"numpy (`pl.DataFrame(dict(np.load(f)))`) {mem['numpy_peak_rss'] / 2**20:.0f} MiB, "
-                 f"polars-npz streaming {mem['ours_streaming_peak_rss'] / 2**20:.0f} MiB.")
-    lines.append(f"Anonymous memory added by collecting the aligned stored archive ({mem['aligned_size'] / 2**20:.0f} MiB): "
-                 f"{mem['aligned_collect_anon_growth'] / 2**20:.1f} MiB ({100 * mem['aligned_collect_anon_growth'] / mem['aligned_size']:.1f}%).")
+    lines.append(
+        f"Sum of every column of the deflated archive, peak RSS above the interpreter's after imports: "
+        f"numpy (`pl.DataFrame(dict(np.load(f)))`) {mem['numpy_peak_rss'] / 2**20:.0f} MiB, "
+        f"polars-npz streaming {mem['ours_streaming_peak_rss'] / 2**20:.0f} MiB."
+    )
+    lines.append(
+        f"Anonymous memory added by collecting the aligned stored archive ({mem['aligned_size'] / 2**20:.0f} MiB): "
+        f"{mem['aligned_collect_anon_growth'] / 2**20:.1f} MiB ({100 * mem['aligned_collect_anon_growth'] / mem['aligned_size']:.1f}%)."
+    )
     table = "\n".join(lines)
     (args.out / "results.md").write_text(table + "\n")
     print(table)

@@ -26,20 +26,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare_datasets import COLUMNS, files, make  # noqa: E402
+from compare_datasets import COLUMNS, files, make
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-import dask.dataframe as dd  # noqa: E402
-import distributed  # noqa: E402
-import pandas as pd  # noqa: E402
-import ray  # noqa: E402
-import ray.data  # noqa: E402
-
-import polars_npz.dask as npz_dask  # noqa: E402
-import polars_npz.ray as npz_ray  # noqa: E402
-from polars_npz._tasks import groups_by_size  # noqa: E402
+import dask.dataframe as dd
+import distributed
+import pandas as pd
+import polars_npz.dask as npz_dask
+import polars_npz.ray as npz_ray
+import ray
+import ray.data
+from polars_npz._tasks import groups_by_size
 
 
 def make_npy(root: Path, stored: Path) -> Path:
@@ -115,7 +114,7 @@ def dask_readers(dirs: dict[str, Path]) -> list[Reader]:
     s_runs = groups_by_size([p.stat().st_size for p in s_files], 64 * 2**20)
     d_runs = groups_by_size([p.stat().st_size for p in d_files], 64 * 2**20)
     one_each = [(i, i + 1) for i in range(len(s_files))]
-    grouped = "64 MiB runs of files (default): {} stored, {} deflated".format(len(s_runs), len(d_runs))
+    grouped = f"64 MiB runs of files (default): {len(s_runs)} stored, {len(d_runs)} deflated"
     single = f"one per file ({len(one_each)})"
     return [
         ("polars_npz.dask, stored .npz", grouped, lambda: npz_dask.read_npz(s_files)),
@@ -200,9 +199,12 @@ def main() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     try:
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-        ) as cluster, distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             check(dirs, npy, client, args.rows)
             dask_results = measure(dask_tasks(dask_readers(dirs), client), args.runs)
         ray_results = measure(ray_tasks(ray_readers(dirs, npy)), args.runs)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
 from polars_npz import read_npz, scan_npz
 
 COLUMNS = ["a", "b", "c", "d"]
@@ -36,7 +35,7 @@ def make(root: Path, shards: int, rows: int) -> dict[str, Path]:
     for i in range(shards):
         arrays = {c: rng.random(rows) for c in COLUMNS}
         part = Path(f"day={i // 20:03d}") / f"shard-{i:04d}"
-        for k, d in dirs.items():
+        for d in dirs.values():
             (d / part).parent.mkdir(parents=True, exist_ok=True)
         np.savez(dirs["stored"] / part.with_suffix(".npz"), **arrays)
         np.savez_compressed(dirs["deflated"] / part.with_suffix(".npz"), **arrays)
@@ -131,7 +130,9 @@ def main() -> None:
     print(f"| task | {' | '.join(['numpy loop', 'concat workaround', 'scan_parquet', 'scan_ipc', 'polars-npz'])} | polars-npz vs numpy |")
     print("|---|---|---|---|---|---|---|")
     for task, r in results.items():
-        cells = [f"{r[k] * 1e3:.0f} ms" if k in r else "-" for k in ["numpy loop", "concat workaround", "scan_parquet", "scan_ipc", "polars-npz"]]
+        cells = [
+            f"{r[k] * 1e3:.0f} ms" if k in r else "-" for k in ["numpy loop", "concat workaround", "scan_parquet", "scan_ipc", "polars-npz"]
+        ]
         print(f"| {task} | {' | '.join(cells)} | {r['numpy loop'] / r['polars-npz']:.1f}x |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))

@@ -14,11 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import boto3
 import numpy as np
 import polars as pl
 from moto.server import ThreadedMotoServer
-
-import boto3
 from polars_npz import scan_npz
 from polars_npz._internal import remote_bytes_fetched
 
@@ -33,7 +32,13 @@ def main() -> None:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        opts = {"aws_endpoint_url": endpoint, "aws_region": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x", "aws_allow_http": True}
+        opts = {
+            "aws_endpoint_url": endpoint,
+            "aws_region": "us-east-1",
+            "aws_access_key_id": "x",
+            "aws_secret_access_key": "x",
+            "aws_allow_http": True,
+        }
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
         s3.create_bucket(Bucket="bench")
         rng = np.random.default_rng(0)
@@ -49,14 +54,20 @@ def main() -> None:
             url = f"s3://bench/{kind}.npz"
             size = s3.head_object(Bucket="bench", Key=f"{kind}.npz")["ContentLength"]
 
-            def download() -> np.lib.npyio.NpzFile:
+            def download(kind: str = kind) -> np.lib.npyio.NpzFile:
                 return np.load(io.BytesIO(s3.get_object(Bucket="bench", Key=f"{kind}.npz")["Body"].read()))
 
             tasks = {
-                "schema": (lambda: list(download().keys()), lambda: scan_npz(url, storage_options=opts).collect_schema()),
-                "1 column: sum": (lambda: pl.Series(download()["c3"]).sum(), lambda: scan_npz(url, storage_options=opts).select(pl.col("c3").sum()).collect()),
-                "all columns": (lambda: pl.DataFrame(dict(download())), lambda: scan_npz(url, storage_options=opts).collect()),
-                "head(1000)": (lambda: pl.Series(download()["c3"][:1000]), lambda: scan_npz(url, storage_options=opts).select("c3").head(1000).collect()),
+                "schema": (lambda: list(download().keys()), lambda url=url: scan_npz(url, storage_options=opts).collect_schema()),
+                "1 column: sum": (
+                    lambda: pl.Series(download()["c3"]).sum(),
+                    lambda url=url: scan_npz(url, storage_options=opts).select(pl.col("c3").sum()).collect(),
+                ),
+                "all columns": (lambda: pl.DataFrame(dict(download())), lambda url=url: scan_npz(url, storage_options=opts).collect()),
+                "head(1000)": (
+                    lambda: pl.Series(download()["c3"][:1000]),
+                    lambda url=url: scan_npz(url, storage_options=opts).select("c3").head(1000).collect(),
+                ),
             }
             for task, (theirs, ours) in tasks.items():
                 t_theirs, t_ours, b_ours = [], [], []
@@ -70,7 +81,9 @@ def main() -> None:
                     t_ours.append(time.perf_counter() - t)
                     b_ours.append(remote_bytes_fetched() - before)
                 a, b = statistics.median(t_theirs), statistics.median(t_ours)
-                print(f"| {kind} | {task} | {a * 1e3:.0f} ms | {size / 2**20:.1f} MiB | {b * 1e3:.1f} ms | {statistics.median(b_ours) / 2**20:.2f} MiB | {a / b:.1f}x |")
+                print(
+                    f"| {kind} | {task} | {a * 1e3:.0f} ms | {size / 2**20:.1f} MiB | {b * 1e3:.1f} ms | {statistics.median(b_ours) / 2**20:.2f} MiB | {a / b:.1f}x |"
+                )
     finally:
         server.stop()
 

@@ -36,13 +36,13 @@ mod decode;
 mod error;
 mod npy;
 mod pieces;
+#[cfg(feature = "python")]
+mod python;
 mod raw;
 mod scan;
 mod source;
 mod write;
 mod zip;
-#[cfg(feature = "python")]
-mod python;
 
 pub use error::{Category, ErrorKind, NpzError, Result};
 pub use scan::{BatchReader, DatasetPlan, Member, NpzArchive, OpenOptions};

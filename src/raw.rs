@@ -48,10 +48,7 @@ unsafe impl<T> Send for SendPtr<T> {}
 /// Export `array` (with its name) through the Arrow C Data Interface, zero-copy.
 pub(crate) fn export(name: &str, array: Box<dyn Array>) -> Exported {
     let field = polars_arrow::datatypes::Field::new(name.into(), array.dtype().clone(), true);
-    Exported {
-        schema: SendPtr(polars_arrow::ffi::export_field_to_c(&field)),
-        array: SendPtr(polars_arrow::ffi::export_array_to_c(array)),
-    }
+    Exported { schema: SendPtr(polars_arrow::ffi::export_field_to_c(&field)), array: SendPtr(polars_arrow::ffi::export_array_to_c(array)) }
 }
 
 #[cfg(feature = "python")]

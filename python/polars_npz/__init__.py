@@ -17,11 +17,11 @@ when asked for (``import polars_npz.ray``), never by ``import polars_npz``.
 from __future__ import annotations
 
 from polars_npz._internal import NpzError
-from polars_npz._source import Source
+from polars_npz._source import Source as Source
 from polars_npz._write import write_npz
 from polars_npz.align import align_npz
 from polars_npz.members import npz_members
-from polars_npz.namespace import NpzFrame  # importing it registers the `df.npz` namespace
+from polars_npz.namespace import NpzFrame as NpzFrame  # importing it registers the `df.npz` namespace
 from polars_npz.scan import read_npz, scan_npz
 from polars_npz.stream import npz_stream
 

@@ -1,15 +1,16 @@
 """Command line: inspect an ``.npz`` archive, run SQL on it, or align it.
 
-    polars-npz FILE              print the archive's members
-    polars-npz FILE "SQL"        run a SQL query; the archive is the table ``npz``
-    polars-npz align SRC DST     rewrite SRC so every stored member maps without a copy
-    polars-npz write SRC DST     write a Parquet, CSV or IPC file as an aligned .npz archive
+polars-npz FILE              print the archive's members
+polars-npz FILE "SQL"        run a SQL query; the archive is the table ``npz``
+polars-npz align SRC DST     rewrite SRC so every stored member maps without a copy
+polars-npz write SRC DST     write a Parquet, CSV or IPC file as an aligned .npz archive
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 import polars as pl
 
@@ -87,7 +88,13 @@ def _write_parser() -> argparse.ArgumentParser:
     return p
 
 
-_READERS = {".parquet": pl.scan_parquet, ".csv": pl.scan_csv, ".arrow": pl.scan_ipc, ".ipc": pl.scan_ipc, ".feather": pl.scan_ipc}
+_READERS: dict[str, Callable[[str], pl.LazyFrame]] = {
+    ".parquet": pl.scan_parquet,
+    ".csv": pl.scan_csv,
+    ".arrow": pl.scan_ipc,
+    ".ipc": pl.scan_ipc,
+    ".feather": pl.scan_ipc,
+}
 
 
 def _write(argv: list[str]) -> int:

@@ -12,7 +12,7 @@ __all__ = ["npz_error"]
 def npz_error(message: str, *, kind: str, path: str = "", member: str | None = None) -> NpzError:
     """An ``NpzError`` with its `kind`, `path` and `member` set (to raise)."""
     err = NpzError(message)
-    err.kind = kind  # type: ignore[attr-defined]
-    err.path = path  # type: ignore[attr-defined]
-    err.member = member  # type: ignore[attr-defined]
+    err.kind = kind
+    err.path = path
+    err.member = member
     return err

@@ -108,11 +108,11 @@ class Plan:
         sizes: dict[str, int] = {}
         stored = 0
         for m in archive.members():
-            stored += int(m["compressed_size"])  # type: ignore[call-overload]
+            stored += int(m["compressed_size"])
             if m["name"] is not None:
                 # The .npy member's size: its array's bytes in memory (and its header's).
                 # A string member (UTF-32 in numpy) is smaller in Arrow: an over-estimate.
-                sizes[str(m["name"])] = int(m["size"])  # type: ignore[call-overload]
+                sizes[str(m["name"])] = int(m["size"])
         return FileInfo(self.files[i], archive.height(), sizes, stored)
 
     def infos(self) -> list[FileInfo]:
@@ -136,7 +136,8 @@ class Plan:
         infos = self.infos()
         if self.n_rows is None:
             return infos
-        out, total = [], 0
+        out: list[FileInfo] = []
+        total = 0
         for info in infos:
             if total >= self.n_rows and out:
                 break

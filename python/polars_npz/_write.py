@@ -150,14 +150,15 @@ def write_npz(
         # String/Binary widths are the longest value's: known only once all rows are in.
         data = data.collect(engine="streaming")
     if isinstance(data, pl.DataFrame):
-        items = [(s.name, s) for s in data.iter_columns()]
+        items: list[tuple[str, Any]] = [(s.name, s) for s in data.iter_columns()]
     elif isinstance(data, Mapping):
         items = [(str(k), v) for k, v in data.items()]
     else:
         msg = f"data must be a DataFrame, LazyFrame or mapping, got {type(data).__name__}"
         raise TypeError(msg)
-    members = []
+    members: list[tuple[str, bytes, bytes | memoryview]] = []
     for name, value in items:
+        body: bytes | memoryview
         if isinstance(value, pl.Series):
             header, body = _series_parts(value.alias(name), fill, os.fspath(path))
         else:

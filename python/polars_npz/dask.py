@@ -56,9 +56,7 @@ class NpzPartitionReader:
     def project_columns(self, columns: Sequence[str]) -> NpzPartitionReader:
         if list(columns) == self.columns:
             return self
-        return NpzPartitionReader(
-            self.options, self.row_index_name, self.all_columns, self.arrow_strings, list(columns)
-        )
+        return NpzPartitionReader(self.options, self.row_index_name, self.all_columns, self.arrow_strings, list(columns))
 
     def __call__(self, task: Task, columns: Sequence[str] | None = None) -> pd.DataFrame:
         wanted = self._columns if columns is None else list(columns)

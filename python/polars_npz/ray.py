@@ -79,18 +79,14 @@ class NpzDatasource(Datasource):
         columns = list(self._plan.output_schema(self._columns()))
         return sum(info.size(columns) for info in self._plan.needed_files())
 
-    def get_read_tasks(
-        self, parallelism: int, per_task_row_limit: int | None = None, **_: Any
-    ) -> list[ReadTask]:
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None, **_: Any) -> list[ReadTask]:
         columns = self._columns()
         schema = self._plan.output_schema(columns)
         arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
         tasks = self._plan.tasks(parallelism, list(schema))
         return [self._make_read_task(task, columns, arrow_schema, per_task_row_limit) for task in tasks]
 
-    def _make_read_task(
-        self, task: Task, columns: list[str] | None, arrow_schema: pa.Schema, per_task_row_limit: int | None
-    ) -> ReadTask:
+    def _make_read_task(self, task: Task, columns: list[str] | None, arrow_schema: pa.Schema, per_task_row_limit: int | None) -> ReadTask:
         plan = self._plan
         n_rows, rows = task.n_rows, task.rows
         if per_task_row_limit is not None:

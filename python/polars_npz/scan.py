@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
 from polars_npz._errors import npz_error
 from polars_npz._internal import Archive as _Archive
-from polars_npz._internal import NpzError
-from polars_npz._internal import Plan
+from polars_npz._internal import NpzError, Plan
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._polars import multi_file_scan
@@ -22,7 +21,7 @@ from polars_npz.dataset import Dataset, expand_sources, has_multi_file_scan, is_
 __all__ = ["read_npz", "scan_npz", "scan_paths"]
 
 
-def _frame(columns: list[object]) -> pl.DataFrame:
+def _frame(columns: Sequence[Any]) -> pl.DataFrame:
     return pl.DataFrame([pl.Series(c) for c in columns])
 
 
@@ -152,8 +151,9 @@ def scan_npz(
             storage_options=storage_options,
         )
         return lf
-    path = _source_name(source)
-    archive = _open(source, memory_map, max_header_size, verify_checksums)
+    one = cast(Source, source)
+    path = _source_name(one)
+    archive = _open(one, memory_map, max_header_size, verify_checksums)
     return _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths)
 
 
@@ -265,7 +265,7 @@ def _scan_one(
 ) -> pl.LazyFrame:
     """One archive as a Polars IO source (bytes, file objects, or any source on Polars 1.x)."""
     arrays = pl.Schema(archive.schema())
-    fields: list[tuple[str, pl.DataType]] = []
+    fields: list[tuple[str, Any]] = []
     if row_index_name is not None:
         fields.append((row_index_name, pl.get_index_type()))
     fields.extend(arrays.items())

@@ -11,18 +11,18 @@ use std::marker::PhantomData;
 use bytemuck::Pod;
 use polars_arrow::array::{Array, BooleanArray, FixedSizeListArray, PrimitiveArray, StructArray};
 use polars_arrow::bitmap::Bitmap;
-use polars_buffer::Buffer;
 use polars_arrow::datatypes::ArrowDataType;
 use polars_arrow::types::NativeType;
+use polars_buffer::Buffer;
 use polars_core::runtime::THREAD_POOL;
 use polars_utils::float16::pf16;
 use rayon::prelude::*;
 
-use crate::npy::dtype::{self, Element, NpyDtype};
 use crate::error::{invalid, ErrorKind, Invalid};
+use crate::npy::dtype::{self, Element, NpyDtype};
+use crate::pieces::for_each_piece;
 use crate::source::MappedRange;
 use crate::zip::MemberReader;
-use crate::pieces::for_each_piece;
 
 use crate::npy::time::{Target, NAT};
 
@@ -60,10 +60,8 @@ impl Decoder {
     /// A decoder for rows of shape `inner_shape` of `dtype`, or why the type is refused.
     pub(crate) fn new(dtype: &NpyDtype, inner_shape: &[u64]) -> Result<Decoder, String> {
         let leaf = dtype::arrow_type(dtype)?;
-        let values_per_row = inner_shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?))
-            .ok_or("row shape overflows")?;
+        let values_per_row =
+            inner_shape.iter().try_fold(1usize, |a, &d| a.checked_mul(usize::try_from(d).ok()?)).ok_or("row shape overflows")?;
         let row_bytes = values_per_row.checked_mul(dtype.itemsize).ok_or("row size overflows")?;
         Ok(Decoder {
             dtype: dtype.clone(),
@@ -106,18 +104,14 @@ impl Decoder {
 
     /// Decode the next `rows` rows from `reader`.
     pub(crate) fn decode(&self, reader: &mut MemberReader, rows: usize) -> Result<ArrayRef, Invalid> {
-        let n = rows
-            .checked_mul(self.values_per_row)
-            .ok_or_else(|| invalid!("{rows} rows overflow the address space"))?;
+        let n = rows.checked_mul(self.values_per_row).ok_or_else(|| invalid!("{rows} rows overflow the address space"))?;
         let leaf = self.decode_leaf(reader, n)?;
         Ok(wrap_rows(leaf, &self.arrow, rows, &self.inner_shape))
     }
 
     /// Decode `rows` rows from C-order bytes already in memory.
     pub(crate) fn decode_bytes(&self, bytes: &[u8], rows: usize) -> Result<ArrayRef, Invalid> {
-        let n = rows
-            .checked_mul(self.values_per_row)
-            .ok_or_else(|| invalid!("{rows} rows overflow the address space"))?;
+        let n = rows.checked_mul(self.values_per_row).ok_or_else(|| invalid!("{rows} rows overflow the address space"))?;
         let leaf = decode_elements(&self.dtype, bytes, n)?;
         Ok(wrap_rows(leaf, &self.arrow, rows, &self.inner_shape))
     }
@@ -128,9 +122,7 @@ impl Decoder {
         let d = &self.dtype;
         let swap = d.needs_swap();
         match &d.element {
-            Element::Int { .. } | Element::Float | Element::Complex => {
-                numeric(d, n, |lanes| Source::Reader(reader, lanes, swap))
-            }
+            Element::Int { .. } | Element::Float | Element::Complex => numeric(d, n, |lanes| Source::Reader(reader, lanes, swap)),
             Element::Datetime { .. } | Element::Timedelta { .. } => {
                 let values = primitive_values::<i64>(Source::Reader(reader, n, swap))?;
                 let datetime = matches!(d.element, Element::Datetime { .. });
@@ -138,9 +130,7 @@ impl Decoder {
                 time_array(values, target, datetime)
             }
             _ => {
-                let nbytes = n
-                    .checked_mul(d.itemsize)
-                    .ok_or_else(|| invalid!("{n} values overflow the address space"))?;
+                let nbytes = n.checked_mul(d.itemsize).ok_or_else(|| invalid!("{n} values overflow the address space"))?;
                 with_bytes(reader, nbytes, |raw| decode_elements(d, raw, n))
             }
         }
@@ -215,11 +205,8 @@ pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<Ar
         // A sub-array field: decode the base elements, then nest.
         // Elements per sub-array: from its shape (the sizes cannot tell when elements are
         // 0 bytes, `S0` or `V0`).
-        let count = d
-            .shape
-            .iter()
-            .try_fold(1usize, |a, &x| a.checked_mul(usize::try_from(x).ok()?))
-            .ok_or_else(|| invalid!("too many values"))?;
+        let count =
+            d.shape.iter().try_fold(1usize, |a, &x| a.checked_mul(usize::try_from(x).ok()?)).ok_or_else(|| invalid!("too many values"))?;
         let base = NpyDtype { shape: Vec::new(), itemsize: d.base_size(), ..d.clone() };
         let total = n.checked_mul(count).ok_or_else(|| invalid!("too many values"))?;
         let leaf = decode_elements(&base, bytes, total)?;
@@ -311,9 +298,7 @@ fn wrap_rows(leaf: ArrayRef, arrow: &ArrowDataType, rows: usize, inner_shape: &[
 fn primitive_values<T: NativeType + Pod>(source: Source<'_>) -> Result<Buffer<T>, Invalid> {
     let (mut values, swap): (Vec<T>, bool) = match source {
         Source::Reader(reader, n, swap) => {
-            let nbytes = n
-                .checked_mul(size_of::<T>())
-                .ok_or_else(|| invalid!("{n} values overflow the address space"))?;
+            let nbytes = n.checked_mul(size_of::<T>()).ok_or_else(|| invalid!("{n} values overflow the address space"))?;
             if !swap {
                 if let Some(range) = reader.next_mapped_aligned(nbytes, align_of::<T>())? {
                     return Ok(Buffer::from_owner(MappedValues::<T> { range, _t: PhantomData }));
@@ -364,11 +349,7 @@ fn swap_in_place(bytes: &mut [u8], width: usize) {
 
 /// Call `f` with the next `n` bytes of the member: a slice of the mapping when mapped,
 /// otherwise read (or inflated) into a temporary buffer.
-pub(crate) fn with_bytes<R>(
-    reader: &mut MemberReader,
-    n: usize,
-    f: impl FnOnce(&[u8]) -> Result<R, Invalid>,
-) -> Result<R, Invalid> {
+pub(crate) fn with_bytes<R>(reader: &mut MemberReader, n: usize, f: impl FnOnce(&[u8]) -> Result<R, Invalid>) -> Result<R, Invalid> {
     if let Some(range) = reader.next_mapped(n)? {
         return f(range.bytes());
     }

@@ -5,8 +5,8 @@ use polars_arrow::array::{Array, BinaryViewArray, MutablePlBinary, MutablePlStri
 use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
-use crate::npy::dtype::Endian;
 use crate::error::{internal, invalid, Invalid};
+use crate::npy::dtype::Endian;
 
 /// Input bytes per piece when a large column is decoded in parallel.
 const PIECE_BYTES: usize = 1 << 20;
@@ -64,7 +64,11 @@ fn utf32_piece(data: &[u8], chars: usize, endian: Endian, first: usize) -> Resul
     let mut out = MutablePlString::with_capacity(data.len() / width);
     let unit = |c: &[u8]| {
         let b = [c[0], c[1], c[2], c[3]];
-        if endian == Endian::Big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        if endian == Endian::Big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     };
     // Grown to the longest string met, not to `width` (which may be 2 GiB with no rows).
     let mut s = String::new();

@@ -3,9 +3,9 @@
 
 use polars_arrow::datatypes::{ArrowDataType, Field};
 
-use crate::error::{invalid, Invalid};
 use super::literal::Literal;
 pub(crate) use super::time::TimeUnit;
+use crate::error::{invalid, Invalid};
 
 /// Byte order of a multi-byte element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,22 +170,14 @@ fn parse_type_string(s: &str) -> Result<NpyDtype, Invalid> {
         ('O', _) => Element::Object,
         _ => return Err(bad()),
     };
-    let itemsize = if let Element::Unicode = element {
-        size.checked_mul(4).ok_or_else(bad)?
-    } else {
-        size
-    };
+    let itemsize = if let Element::Unicode = element { size.checked_mul(4).ok_or_else(bad)? } else { size };
     Ok(NpyDtype { element, endian, itemsize, base_itemsize: itemsize, shape: Vec::new(), text: s.to_string() })
 }
 
 fn parse_time(unit: Option<&str>, s: &str) -> Result<(TimeUnit, u64), Invalid> {
     let Some(unit) = unit else { return Ok((TimeUnit::Other("generic"), 1)) };
     let split = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
-    let mult: u64 = if split == 0 {
-        1
-    } else {
-        unit[..split].parse().map_err(|_| invalid!("bad time unit in '{s}'"))?
-    };
+    let mult: u64 = if split == 0 { 1 } else { unit[..split].parse().map_err(|_| invalid!("bad time unit in '{s}'"))? };
     let unit = match &unit[split..] {
         "Y" => TimeUnit::Year,
         "M" => TimeUnit::Month,
@@ -255,10 +247,7 @@ fn parse_record(fields: &[Literal], depth: usize) -> Result<NpyDtype, Invalid> {
             }
             out.push(RecordField { name, offset, dtype });
         }
-        offset = offset
-            .checked_add(size)
-            .filter(|&s| s <= MAX_ITEMSIZE)
-            .ok_or_else(|| invalid!("structured dtype is too large"))?;
+        offset = offset.checked_add(size).filter(|&s| s <= MAX_ITEMSIZE).ok_or_else(|| invalid!("structured dtype is too large"))?;
     }
     Ok(NpyDtype {
         element: Element::Record(out),
@@ -279,9 +268,7 @@ pub(crate) fn arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {
 
 /// Wrap `inner` in one fixed-size list per dimension, outermost first.
 pub(crate) fn wrap_fixed_size(inner: ArrowDataType, dims: &[u64]) -> ArrowDataType {
-    dims.iter().rev().fold(inner, |acc, &d| {
-        ArrowDataType::FixedSizeList(Box::new(Field::new("item".into(), acc, true)), d as usize)
-    })
+    dims.iter().rev().fold(inner, |acc, &d| ArrowDataType::FixedSizeList(Box::new(Field::new("item".into(), acc, true)), d as usize))
 }
 
 fn base_arrow_type(dtype: &NpyDtype) -> Result<ArrowDataType, String> {

@@ -10,7 +10,6 @@ pub(crate) const DEFAULT_MAX_HEADER_SIZE: usize = 10_000;
 /// The magic string every `.npy` file starts with.
 pub(crate) const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
-
 /// A parsed `.npy` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NpyHeader {

@@ -118,9 +118,7 @@ impl Parser<'_> {
             Some(b'\'' | b'"') => self.string(),
             Some(c) if c == b'-' || c == b'+' || c.is_ascii_digit() => self.int(),
             Some(_) => {
-                for (word, v) in
-                    [("True", Literal::Bool(true)), ("False", Literal::Bool(false)), ("None", Literal::None)]
-                {
+                for (word, v) in [("True", Literal::Bool(true)), ("False", Literal::Bool(false)), ("None", Literal::None)] {
                     if self.s[self.i..].starts_with(word.as_bytes()) {
                         self.i += word.len();
                         return Ok(v);
@@ -216,10 +214,7 @@ impl Parser<'_> {
     }
 
     fn hex(&mut self, n: usize) -> Result<char, Invalid> {
-        let digits = self
-            .text
-            .get(self.i..self.i + n)
-            .ok_or_else(|| invalid!("truncated escape in header string"))?;
+        let digits = self.text.get(self.i..self.i + n).ok_or_else(|| invalid!("truncated escape in header string"))?;
         let v = u32::from_str_radix(digits, 16).map_err(|_| invalid!("bad escape in header string"))?;
         self.i += n;
         char::from_u32(v).ok_or_else(|| invalid!("bad escape in header string"))

@@ -78,7 +78,9 @@ impl Target {
             TimeUnit::Minute => ticks(ArrowUnit::Millisecond, 60_000),
             TimeUnit::Hour => ticks(ArrowUnit::Millisecond, 3_600_000),
             TimeUnit::Day if datetime => Ok(Target::Days { factor: mult }),
-            TimeUnit::Week if datetime => mult.checked_mul(7).map(|factor| Target::Days { factor }).ok_or_else(|| format!("'{text}': time multiplier too large")),
+            TimeUnit::Week if datetime => {
+                mult.checked_mul(7).map(|factor| Target::Days { factor }).ok_or_else(|| format!("'{text}': time multiplier too large"))
+            }
             TimeUnit::Day => ticks(ArrowUnit::Millisecond, 86_400_000),
             TimeUnit::Week => ticks(ArrowUnit::Millisecond, 604_800_000),
             TimeUnit::Month | TimeUnit::Year if datetime => {
@@ -88,9 +90,7 @@ impl Target {
             TimeUnit::Month | TimeUnit::Year => Err(format!(
                 "'{text}': a timedelta in months or years has no fixed length, so no Polars Duration holds it; convert it to days first"
             )),
-            TimeUnit::Other(u) => Err(format!(
-                "'{text}': the unit '{u}' has no Polars equivalent; convert it to 'ns', 'us' or 'ms' first"
-            )),
+            TimeUnit::Other(u) => Err(format!("'{text}': the unit '{u}' has no Polars equivalent; convert it to 'ns', 'us' or 'ms' first")),
         }
     }
 
@@ -133,11 +133,11 @@ impl Target {
     }
 
     /// Convert to days since the epoch; NaT becomes 0 (masked by the validity).
-    pub fn to_days(&self, values: &[i64]) -> Result<Vec<i32>, Invalid> {
+    pub fn to_days(self, values: &[i64]) -> Result<Vec<i32>, Invalid> {
         // Days already (`M8[D]`): when every value fits, a plain narrowing (two passes the
         // compiler vectorizes) instead of a checked conversion per value.
         let fits = |v: &i64| *v == NAT || i32::try_from(*v).is_ok();
-        if *self == (Target::Days { factor: 1 }) && values.iter().all(fits) {
+        if self == (Target::Days { factor: 1 }) && values.iter().all(fits) {
             return Ok(values.iter().map(|&v| if v == NAT { 0 } else { v as i32 }).collect());
         }
         if values.len() < 4 * PIECE {

@@ -36,7 +36,13 @@ impl Archive {
     /// The archive at `url` in an object store, read with ranged requests.
     #[staticmethod]
     #[pyo3(signature = (url, storage_options, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false))]
-    fn from_url(py: Python<'_>, url: String, storage_options: Vec<(String, String)>, max_header_size: usize, verify_checksums: bool) -> PyResult<Archive> {
+    fn from_url(
+        py: Python<'_>,
+        url: String,
+        storage_options: Vec<(String, String)>,
+        max_header_size: usize,
+        verify_checksums: bool,
+    ) -> PyResult<Archive> {
         guarded(|| {
             let opts = OpenOptions { memory_map: false, max_header_size, verify_checksums };
             let inner = py.detach(|| NpzArchive::open_url(&url, &storage_options, &opts)).map_err(to_py)?;
@@ -144,7 +150,14 @@ impl Archive {
     /// A reader of `columns` from row `skip`, at most `n_rows` rows, in batches of
     /// `batch_rows` rows (all at once when None).
     #[pyo3(signature = (columns, n_rows=None, batch_rows=None, skip=0))]
-    fn batches(&self, py: Python<'_>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>, skip: usize) -> PyResult<Batches> {
+    fn batches(
+        &self,
+        py: Python<'_>,
+        columns: Vec<String>,
+        n_rows: Option<usize>,
+        batch_rows: Option<usize>,
+        skip: usize,
+    ) -> PyResult<Batches> {
         guarded(|| {
             let names: Vec<&str> = columns.iter().map(String::as_str).collect();
             let batch_rows = self.inner.suggested_batch_rows(&names, batch_rows);
@@ -153,7 +166,12 @@ impl Archive {
             let setup = || self.inner.batches_from(&names, skip, n_rows, batch_rows);
             let cheap = skip == 0 && !self.inner.verifies_checksums() && !self.inner.is_remote();
             let reader = if cheap { setup() } else { py.detach(setup) }.map_err(to_py)?;
-            Ok(Batches { height: reader.height(), inner: Mutex::new(reader), last_height: AtomicUsize::new(0), remote: self.inner.is_remote() })
+            Ok(Batches {
+                height: reader.height(),
+                inner: Mutex::new(reader),
+                last_height: AtomicUsize::new(0),
+                remote: self.inner.is_remote(),
+            })
         })
     }
 
@@ -218,4 +236,3 @@ impl Batches {
         })
     }
 }
-

@@ -105,4 +105,3 @@ pub(crate) fn index_column(name: &str, offset: u64, len: usize, wide: bool) -> P
 pub(crate) fn constant_column(name: &str, value: &str, len: usize) -> PyResult<ArrowColumn> {
     guarded(|| ArrowColumn::from_series(&Series::new(name.into(), [value]).new_from_index(0, len)))
 }
-

@@ -48,9 +48,14 @@ impl ChunkedColumn {
 /// are read in parallel on Polars' thread pool with the GIL released; the first error names
 /// its file and member.
 #[pyfunction]
-pub(crate) fn read_chain(py: Python<'_>, parts: Vec<(Py<Archive>, usize, Option<usize>)>, columns: Vec<String>) -> PyResult<(usize, Vec<ChunkedColumn>)> {
+pub(crate) fn read_chain(
+    py: Python<'_>,
+    parts: Vec<(Py<Archive>, usize, Option<usize>)>,
+    columns: Vec<String>,
+) -> PyResult<(usize, Vec<ChunkedColumn>)> {
     guarded(|| {
-        let archives: Vec<(Arc<NpzArchive>, usize, Option<usize>)> = parts.iter().map(|(a, skip, n)| (a.get().inner.clone(), *skip, *n)).collect();
+        let archives: Vec<(Arc<NpzArchive>, usize, Option<usize>)> =
+            parts.iter().map(|(a, skip, n)| (a.get().inner.clone(), *skip, *n)).collect();
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let read_one = |(archive, skip, n_rows): &(Arc<NpzArchive>, usize, Option<usize>)| -> crate::Result<(usize, Vec<Vec<Series>>)> {
             let mut reader = archive.batches_from(&names, *skip, *n_rows, None)?;
@@ -62,7 +67,8 @@ pub(crate) fn read_chain(py: Python<'_>, parts: Vec<(Py<Archive>, usize, Option<
             }
             Ok((rows, cols))
         };
-        let read = py.detach(|| THREAD_POOL.install(|| archives.par_iter().map(read_one).collect::<crate::Result<Vec<_>>>())).map_err(to_py)?;
+        let read =
+            py.detach(|| THREAD_POOL.install(|| archives.par_iter().map(read_one).collect::<crate::Result<Vec<_>>>())).map_err(to_py)?;
         let rows = read.iter().map(|(r, _)| r).sum();
         let mut out = Vec::with_capacity(names.len());
         for (k, name) in columns.iter().enumerate() {

@@ -19,7 +19,14 @@ pub(crate) struct Plan {
 impl Plan {
     #[new]
     #[pyo3(signature = (paths, memory_map=true, max_header_size=crate::npy::header::DEFAULT_MAX_HEADER_SIZE, verify_checksums=false, storage_options=Vec::new(), concurrency=crate::scan::plan::DEFAULT_CONCURRENCY))]
-    fn new(paths: Vec<String>, memory_map: bool, max_header_size: usize, verify_checksums: bool, storage_options: Vec<(String, String)>, concurrency: usize) -> Plan {
+    fn new(
+        paths: Vec<String>,
+        memory_map: bool,
+        max_header_size: usize,
+        verify_checksums: bool,
+        storage_options: Vec<(String, String)>,
+        concurrency: usize,
+    ) -> Plan {
         let opts = OpenOptions { memory_map, max_header_size, verify_checksums };
         Plan { inner: Arc::new(DatasetPlan::new(paths, opts, storage_options, concurrency)) }
     }
@@ -52,7 +59,8 @@ impl Plan {
             self.check(&[i])?;
             let plan = self.inner.clone();
             py.detach(move || plan.index(&[i])).map_err(to_py)?;
-            let archive = self.inner.indexed(i).cloned().ok_or_else(|| super::NpzError::new_err("internal error: a planned file has no index"))?;
+            let archive =
+                self.inner.indexed(i).cloned().ok_or_else(|| super::NpzError::new_err("internal error: a planned file has no index"))?;
             Ok(Archive { inner: archive })
         })
     }

@@ -35,7 +35,12 @@ pub(crate) struct ArrowStream {
 impl ArrowStream {
     /// A stream of `columns` (checked now: unknown names, refused types and arrays of
     /// different lengths raise here, not in the consumer).
-    pub(crate) fn new(archive: Arc<NpzArchive>, columns: Vec<String>, n_rows: Option<usize>, batch_rows: Option<usize>) -> crate::Result<ArrowStream> {
+    pub(crate) fn new(
+        archive: Arc<NpzArchive>,
+        columns: Vec<String>,
+        n_rows: Option<usize>,
+        batch_rows: Option<usize>,
+    ) -> crate::Result<ArrowStream> {
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
         let reader = archive.batches(&names, n_rows, batch_rows)?;
         let height = reader.height();
@@ -101,7 +106,10 @@ impl ArrowStream {
 
 /// Export `batches` as an Arrow C stream. They must be `Send`: the stream may be read on any
 /// thread (DuckDB reads on its own), and polars-arrow's export does not ask for it.
-pub(crate) fn export_stream(batches: impl Iterator<Item = PolarsResult<Box<dyn Array>>> + Send + 'static, field: Field) -> ArrowArrayStream {
+pub(crate) fn export_stream(
+    batches: impl Iterator<Item = PolarsResult<Box<dyn Array>>> + Send + 'static,
+    field: Field,
+) -> ArrowArrayStream {
     export_iterator(Box::new(batches), field)
 }
 
@@ -129,7 +137,8 @@ impl Iterator for Guarded {
             }
             Ok(Err(e)) => format!("NpzError ({}): {e}", e.category().name()),
             Err(p) => {
-                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                let msg =
+                    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
                 format!("NpzError: internal error (please report it): {msg}")
             }
         };

@@ -20,14 +20,17 @@ pub(crate) fn align_npz(py: Python<'_>, src: std::path::PathBuf, dst: std::path:
 /// Write `.npy` members `(name, header, data)` to `path` (stored and aligned, or deflated).
 #[pyfunction]
 #[pyo3(signature = (path, members, compress=false, align=64))]
-pub(crate) fn write_members(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String, Vec<u8>, pyo3::buffer::PyBuffer<u8>)>, compress: bool, align: usize) -> PyResult<()> {
+pub(crate) fn write_members(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    members: Vec<(String, Vec<u8>, pyo3::buffer::PyBuffer<u8>)>,
+    compress: bool,
+    align: usize,
+) -> PyResult<()> {
     guarded(|| {
         let data: Vec<Vec<u8>> = members.iter().map(|(_, _, b)| b.to_vec(py)).collect::<PyResult<_>>()?;
-        let list: Vec<crate::write::archive::NpyMember<'_>> = members
-            .iter()
-            .zip(&data)
-            .map(|((name, header, _), d)| crate::write::archive::NpyMember { name, header, data: d })
-            .collect();
+        let list: Vec<crate::write::archive::NpyMember<'_>> =
+            members.iter().zip(&data).map(|((name, header, _), d)| crate::write::archive::NpyMember { name, header, data: d }).collect();
         py.detach(|| crate::write::archive::write_members(&path, &list, compress, align)).map_err(to_py)
     })
 }
@@ -46,9 +49,11 @@ pub(crate) fn series_to_npy<'py>(
 ) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
     guarded(|| {
         let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
-        let s = Series::try_from((&field, arrays)).map_err(|e| to_py(crate::NpzError::internal(&path, format!("Polars refused a column: {e}"))))?;
+        let s = Series::try_from((&field, arrays))
+            .map_err(|e| to_py(crate::NpzError::internal(&path, format!("Polars refused a column: {e}"))))?;
         let rows = rows.unwrap_or(s.len());
-        let (header, data) = py.detach(|| crate::write::npy::series_to_npy_rows(&s, rows)).map_err(|e| to_py_without_path(e.or_path(&path)))?;
+        let (header, data) =
+            py.detach(|| crate::write::npy::series_to_npy_rows(&s, rows)).map_err(|e| to_py_without_path(e.or_path(&path)))?;
         Ok((pyo3::types::PyBytes::new(py, &header), pyo3::types::PyBytes::new(py, &data)))
     })
 }
@@ -56,10 +61,16 @@ pub(crate) fn series_to_npy<'py>(
 /// Append a Series' `.npy` array data (no header) to the file at `path`; errors name
 /// `target`, the archive being written.
 #[pyfunction]
-pub(crate) fn append_series(py: Python<'_>, stream: Bound<'_, PyCapsule>, path: std::path::PathBuf, target: std::path::PathBuf) -> PyResult<()> {
+pub(crate) fn append_series(
+    py: Python<'_>,
+    stream: Bound<'_, PyCapsule>,
+    path: std::path::PathBuf,
+    target: std::path::PathBuf,
+) -> PyResult<()> {
     guarded(|| {
         let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
-        let s = Series::try_from((&field, arrays)).map_err(|e| to_py(crate::NpzError::internal(&target, format!("Polars refused a column: {e}"))))?;
+        let s = Series::try_from((&field, arrays))
+            .map_err(|e| to_py(crate::NpzError::internal(&target, format!("Polars refused a column: {e}"))))?;
         py.detach(|| -> Result<(), crate::NpzError> {
             let (_, data) = crate::write::npy::series_to_npy(&s).map_err(|e| e.or_path(&target))?;
             let io = |source| crate::NpzError::io(&path, source);
@@ -73,13 +84,16 @@ pub(crate) fn append_series(py: Python<'_>, stream: Bound<'_, PyCapsule>, path: 
 /// Write members whose array data waits in files: `(name, header, data_path)`.
 #[pyfunction]
 #[pyo3(signature = (path, members, compress=false, align=64))]
-pub(crate) fn write_spilled(py: Python<'_>, path: std::path::PathBuf, members: Vec<(String, Vec<u8>, std::path::PathBuf)>, compress: bool, align: usize) -> PyResult<()> {
+pub(crate) fn write_spilled(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    members: Vec<(String, Vec<u8>, std::path::PathBuf)>,
+    compress: bool,
+    align: usize,
+) -> PyResult<()> {
     guarded(|| {
-        let list: Vec<crate::write::archive::SpilledMember<'_>> = members
-            .iter()
-            .map(|(name, header, data)| crate::write::archive::SpilledMember { name, header, data })
-            .collect();
+        let list: Vec<crate::write::archive::SpilledMember<'_>> =
+            members.iter().map(|(name, header, data)| crate::write::archive::SpilledMember { name, header, data }).collect();
         py.detach(|| crate::write::archive::write_spilled(&path, &list, compress, align)).map_err(to_py)
     })
 }
-

@@ -219,7 +219,11 @@ impl NpzArchive {
     pub(crate) fn reopened(&self, memory_map: bool, modified: Option<SystemTime>) -> Result<NpzArchive> {
         let (source, now) = source::open_file_modified(&self.path, memory_map).map_err(|e| NpzError::io(&self.path, e))?;
         if source.len() != self.index.len || now != modified {
-            let msg = format!("the file changed since the scan read its index ({} bytes then, {} now); scan it again", self.index.len, source.len());
+            let msg = format!(
+                "the file changed since the scan read its index ({} bytes then, {} now); scan it again",
+                self.index.len,
+                source.len()
+            );
             return Err(NpzError::request(&self.path, msg));
         }
         Ok(NpzArchive { source, ..self.clone() })
@@ -303,7 +307,9 @@ impl NpzArchive {
     /// be read, and reading that one gives an error naming it and why.
     pub fn schema(&self) -> Schema {
         self.arrays()
-            .map(|(_, a)| (a.name.as_str().into(), a.decoder.as_ref().map_or(DataType::Null, |d| DataType::from_arrow_dtype(d.arrow_type()))))
+            .map(|(_, a)| {
+                (a.name.as_str().into(), a.decoder.as_ref().map_or(DataType::Null, |d| DataType::from_arrow_dtype(d.arrow_type())))
+            })
             .collect()
     }
 
@@ -413,11 +419,11 @@ impl NpzArchive {
             // (faster, in parallel with the other columns, and its column then points into
             // the inflated memory); otherwise it streams.
             let member_rows = a.rows().unwrap_or(1);
-            let whole = skip == 0
-                && batch_rows.is_none_or(|b| b == 0 || b as u64 >= member_rows)
-                && n_rows.is_none_or(|n| n as u64 >= member_rows);
-            let mut reader = if whole { MemberReader::new_whole(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
-                .map_err(in_member)?;
+            let whole =
+                skip == 0 && batch_rows.is_none_or(|b| b == 0 || b as u64 >= member_rows) && n_rows.is_none_or(|n| n as u64 >= member_rows);
+            let mut reader =
+                if whole { MemberReader::new_whole(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
+                    .map_err(in_member)?;
             reader.skip(a.header.data_offset as u64).map_err(in_member)?;
             let transposed = a.header.fortran_order && a.header.shape.len() > 1;
             let mode = match a.rows() {
@@ -442,7 +448,8 @@ impl NpzArchive {
                     Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, keep: skip + total, array: None, offset: skip }
                 }
                 Some(_) => {
-                    let skipped = (skip as u64).checked_mul(decoder.row_bytes() as u64).ok_or_else(|| in_member(invalid!("row offset too large")))?;
+                    let skipped =
+                        (skip as u64).checked_mul(decoder.row_bytes() as u64).ok_or_else(|| in_member(invalid!("row offset too large")))?;
                     reader.skip(skipped).map_err(in_member)?;
                     Mode::Rows
                 }
@@ -460,7 +467,12 @@ fn common_rows<'a>(arrays: impl Iterator<Item = &'a ArrayMember>) -> std::result
         let Some(rows) = a.rows() else { continue };
         match height {
             Some((h, other)) if h != rows => {
-                return Err(ErrorKind::DifferentLengths { first: other.to_string(), first_rows: h, second: a.name.clone(), second_rows: rows })
+                return Err(ErrorKind::DifferentLengths {
+                    first: other.to_string(),
+                    first_rows: h,
+                    second: a.name.clone(),
+                    second_rows: rows,
+                })
             }
             _ => height = Some((rows, a.name.as_str())),
         }
@@ -498,7 +510,13 @@ fn header_bytes(source: &Source, entry: &ZipEntry, prefix: &[u8], max_header_siz
     Ok(bytes)
 }
 
-fn read_array_member(source: &Source, entry: &ZipEntry, name: &str, prefix: &[u8], max_header_size: usize) -> std::result::Result<ArrayMember, Invalid> {
+fn read_array_member(
+    source: &Source,
+    entry: &ZipEntry,
+    name: &str,
+    prefix: &[u8],
+    max_header_size: usize,
+) -> std::result::Result<ArrayMember, Invalid> {
     let bytes = header_bytes(source, entry, prefix, max_header_size)?;
     let header = header::parse(&bytes, max_header_size)?;
     let dtype = NpyDtype::from_descr(&header.descr)?;
@@ -526,11 +544,19 @@ fn read_array_member(source: &Source, entry: &ZipEntry, name: &str, prefix: &[u8
     let too_many = |n: u64| format!("shape {:?} of '{}' ({n} values of 0 bytes each)", header.shape, dtype.text);
     if let Some(&rows) = header.shape.first() {
         if empty_slots > cap && rows > cap {
-            return Err(ErrorKind::Limit { what: too_many(rows), limit: format!("{cap} values of 0 bytes (the member's size, at least 2^20)"), how: String::new() });
+            return Err(ErrorKind::Limit {
+                what: too_many(rows),
+                limit: format!("{cap} values of 0 bytes (the member's size, at least 2^20)"),
+                how: String::new(),
+            });
         }
     }
     let inner = header.shape.get(1..).unwrap_or(&[]);
-    let decoder = if empty_slots > cap { Err(format!("{} exceeds the limit of {cap} such values", too_many(empty_slots))) } else { Decoder::new(&dtype, inner) };
+    let decoder = if empty_slots > cap {
+        Err(format!("{} exceeds the limit of {cap} such values", too_many(empty_slots)))
+    } else {
+        Decoder::new(&dtype, inner)
+    };
     Ok(ArrayMember { name: name.to_string(), header, dtype, decoder })
 }
 

@@ -26,7 +26,11 @@ impl StructBatches {
         let fields = reader.arrow_fields(CompatLevel::oldest());
         for f in &fields {
             if let Some(name) = name_with_nul(f) {
-                let reason = format!("column '{}': the name '{}' has a NUL byte, which Arrow's C interface cannot carry", f.name.escape_debug(), name.escape_debug());
+                let reason = format!(
+                    "column '{}': the name '{}' has a NUL byte, which Arrow's C interface cannot carry",
+                    f.name.escape_debug(),
+                    name.escape_debug()
+                );
                 return Err(NpzError::request(reader.path(), reason));
             }
         }
@@ -61,7 +65,9 @@ fn name_with_nul(field: &Field) -> Option<&str> {
     }
     match &field.dtype {
         ArrowDataType::Struct(fields) => fields.iter().find_map(name_with_nul),
-        ArrowDataType::List(f) | ArrowDataType::LargeList(f) | ArrowDataType::FixedSizeList(f, _) | ArrowDataType::Map(f, _) => name_with_nul(f),
+        ArrowDataType::List(f) | ArrowDataType::LargeList(f) | ArrowDataType::FixedSizeList(f, _) | ArrowDataType::Map(f, _) => {
+            name_with_nul(f)
+        }
         _ => None,
     }
 }

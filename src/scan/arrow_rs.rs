@@ -35,7 +35,12 @@ impl NpzArchive {
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn record_batches(&self, columns: &[&str], n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<impl RecordBatchReader + Send + 'static> {
+    pub fn record_batches(
+        &self,
+        columns: &[&str],
+        n_rows: Option<usize>,
+        batch_rows: Option<usize>,
+    ) -> Result<impl RecordBatchReader + Send + 'static> {
         let batches = StructBatches::new(self.batches(columns, n_rows, batch_rows)?)?;
         let field = crate::raw::field_to_arrow_rs(&batches.field()).map_err(|e| NpzError::request(self.path(), e.to_string()))?;
         let DataType::Struct(fields) = field.data_type().clone() else {
@@ -59,10 +64,14 @@ impl RecordBatches {
     fn next_batch(&mut self) -> std::result::Result<Option<RecordBatch>, ArrowError> {
         let Some(batch) = self.batches.next_batch().map_err(|e| ArrowError::ExternalError(Box::new(e)))? else { return Ok(None) };
         let array = crate::raw::array_to_arrow_rs(Box::new(batch), &self.dtype)?;
-        let array = array.as_any().downcast_ref::<StructArray>().ok_or_else(|| ArrowError::CDataInterface("internal: not a struct array".into()))?;
+        let array = array
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .ok_or_else(|| ArrowError::CDataInterface("internal: not a struct array".into()))?;
         let (_, columns, _) = array.clone().into_parts();
         let rows = array.len();
-        RecordBatch::try_new_with_options(self.schema.clone(), columns, &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows))).map(Some)
+        RecordBatch::try_new_with_options(self.schema.clone(), columns, &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows)))
+            .map(Some)
     }
 }
 

@@ -109,7 +109,9 @@ impl BatchReader {
     pub(crate) fn arrow_fields(&self, compat: polars_core::prelude::CompatLevel) -> Vec<polars_arrow::datatypes::Field> {
         self.cols
             .iter()
-            .map(|c| polars_core::prelude::DataType::from_arrow_dtype(c.decoder.arrow_type()).to_arrow_field(c.name.as_str().into(), compat))
+            .map(|c| {
+                polars_core::prelude::DataType::from_arrow_dtype(c.decoder.arrow_type()).to_arrow_field(c.name.as_str().into(), compat)
+            })
             .collect()
     }
 

@@ -172,7 +172,8 @@ impl DatasetPlan {
     /// reopened (mapped as the options say) over the index already read.
     pub fn open(&self, i: usize) -> Result<Arc<NpzArchive>> {
         self.index(&[i])?;
-        let (planned, modified) = self.files[i].archive.get().ok_or_else(|| NpzError::internal(self.name(i).as_ref(), "a planned file has no index"))?;
+        let (planned, modified) =
+            self.files[i].archive.get().ok_or_else(|| NpzError::internal(self.name(i).as_ref(), "a planned file has no index"))?;
         if self.files[i].live {
             return Ok(planned.clone());
         }

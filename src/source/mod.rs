@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 pub(crate) use file::{MappedFile, PlainFile};
 pub(crate) use memory::Memory;
-#[cfg(feature = "cloud")]
-pub(crate) use remote::{expand as expand_url, Remote};
 #[cfg(all(feature = "cloud", feature = "python"))]
 pub(crate) use remote::BYTES_FETCHED;
+#[cfg(feature = "cloud")]
+pub(crate) use remote::{expand as expand_url, Remote};
 pub(crate) use view::{Backing, MappedRange};
 pub(crate) use window::WindowReader;
 
@@ -139,11 +139,8 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(&data).unwrap();
-        let sources: Vec<Source> = vec![
-            open_file(f.path(), true).unwrap(),
-            open_file(f.path(), false).unwrap(),
-            from_bytes(&data).unwrap(),
-        ];
+        let sources: Vec<Source> =
+            vec![open_file(f.path(), true).unwrap(), open_file(f.path(), false).unwrap(), from_bytes(&data).unwrap()];
         for s in &sources {
             assert_eq!(s.len(), data.len() as u64);
             let mut buf = vec![0u8; 777];

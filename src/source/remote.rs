@@ -87,14 +87,16 @@ pub(crate) fn store_for(url: &str, options: &[(String, String)]) -> std::io::Res
         }
         "gs" | "gcs" => {
             let gs_url = url.replacen("gcs://", "gs://", 1);
-            let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(gs_url).with_client_options(client()).with_retry(retry());
+            let mut b =
+                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(gs_url).with_client_options(client()).with_retry(retry());
             for (k, v) in options {
                 b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
             }
             Arc::new(b.build().map_err(|e| io_err(url, e))?)
         }
         "az" | "abfs" | "abfss" | "azure" | "adl" => {
-            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).with_client_options(client()).with_retry(retry());
+            let mut b =
+                object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).with_client_options(client()).with_retry(retry());
             for (k, v) in options {
                 b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
             }
@@ -139,13 +141,14 @@ impl Remote {
     /// its size and ETag).
     pub(crate) fn open(url: &str, options: &[(String, String)]) -> std::io::Result<Remote> {
         let (store, path) = store_for(url, options)?;
-        let (tail, meta, range) = runtime().block_on(async {
-            let opts = GetOptions { range: Some(GetRange::Suffix(TAIL)), ..Default::default() };
-            let got = store.get_opts(&path, opts).await?;
-            let (meta, range) = (got.meta.clone(), got.range.clone());
-            Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
-        })
-        .map_err(|e| io_err(url, e))?;
+        let (tail, meta, range) = runtime()
+            .block_on(async {
+                let opts = GetOptions { range: Some(GetRange::Suffix(TAIL)), ..Default::default() };
+                let got = store.get_opts(&path, opts).await?;
+                let (meta, range) = (got.meta.clone(), got.range.clone());
+                Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
+            })
+            .map_err(|e| io_err(url, e))?;
         BYTES_FETCHED.fetch_add(tail.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if tail.len() as u64 != range.end - range.start || range.end != meta.size {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: the end of the object came back short")));
@@ -167,7 +170,10 @@ impl Remote {
         let opts = GetOptions { range: Some(GetRange::Bounded(range.clone())), if_match: self.e_tag.clone(), ..Default::default() };
         let got = self.store.get_opts(&self.path, opts).await?;
         if got.meta.size != self.len || (self.e_tag.is_some() && got.meta.e_tag.is_some() && got.meta.e_tag != self.e_tag) {
-            return Err(object_store::Error::Precondition { path: self.url.clone(), source: "the object's size or ETag changed since it was opened".into() });
+            return Err(object_store::Error::Precondition {
+                path: self.url.clone(),
+                source: "the object's size or ETag changed since it was opened".into(),
+            });
         }
         let bytes = got.bytes().await?;
         BYTES_FETCHED.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -180,14 +186,14 @@ impl Remote {
         Ok(bytes)
     }
 
-    fn from_tail(&self, range: &Range<u64>) -> Option<&[u8]> {
+    fn tail_slice(&self, range: &Range<u64>) -> Option<&[u8]> {
         (range.start >= self.tail_start && range.end <= self.len)
             .then(|| &self.tail[(range.start - self.tail_start) as usize..(range.end - self.tail_start) as usize])
     }
 
     /// Copy `range` into `buf` from the tail or the prefetched ranges, if one holds it whole.
-    fn from_cache(&self, range: &Range<u64>, buf: &mut [u8]) -> bool {
-        if let Some(b) = self.from_tail(range) {
+    fn copy_cached(&self, range: &Range<u64>, buf: &mut [u8]) -> bool {
+        if let Some(b) = self.tail_slice(range) {
             buf.copy_from_slice(b);
             return true;
         }
@@ -214,7 +220,7 @@ impl ByteSource for Remote {
         if buf.is_empty() {
             return Ok(());
         }
-        if self.from_cache(&(offset..end), buf) {
+        if self.copy_cached(&(offset..end), buf) {
             return Ok(());
         }
         let bytes = runtime().block_on(self.fetch(offset..end)).map_err(|e| io_err(&self.url, e))?;
@@ -233,13 +239,12 @@ impl ByteSource for Remote {
             .iter()
             .map(|r| {
                 let mut v = vec![0u8; (r.end - r.start) as usize];
-                (r.start >= r.end || self.from_cache(r, &mut v)).then_some(v)
+                (r.start >= r.end || self.copy_cached(r, &mut v)).then_some(v)
             })
             .collect();
         let wanted: Vec<Range<u64>> = ranges.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(r, _)| r.clone()).collect();
-        let fetched = runtime()
-            .block_on(object_store::coalesce_ranges(&wanted, |r| self.fetch(r), COALESCE))
-            .map_err(|e| io_err(&self.url, e))?;
+        let fetched =
+            runtime().block_on(object_store::coalesce_ranges(&wanted, |r| self.fetch(r), COALESCE)).map_err(|e| io_err(&self.url, e))?;
         let mut fetched = fetched.into_iter();
         for o in out.iter_mut().filter(|o| o.is_none()) {
             *o = Some(fetched.next().map(|b| b.to_vec()).unwrap_or_default());
@@ -284,7 +289,10 @@ pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result
     }
     let parsed = url::Url::parse(url).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: {e}")))?;
     if matches!(parsed.scheme(), "http" | "https") {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: HTTP(S) servers cannot be listed; give each archive's URL")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{url}: HTTP(S) servers cannot be listed; give each archive's URL"),
+        ));
     }
     // Everything up to the path, then the path split at its first glob character.
     let root_len = url.len() - parsed.path().len() - parsed.query().map_or(0, |q| q.len() + 1);
@@ -299,9 +307,8 @@ pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result
     };
     let (store, _) = store_for(&format!("{root}/{prefix_dir}"), options)?;
     let prefix = StorePath::from(prefix_dir);
-    let listed: Vec<object_store::ObjectMeta> = runtime()
-        .block_on(store.list((!prefix_dir.is_empty()).then_some(&prefix)).try_collect())
-        .map_err(|e| io_err(url, e))?;
+    let listed: Vec<object_store::ObjectMeta> =
+        runtime().block_on(store.list((!prefix_dir.is_empty()).then_some(&prefix)).try_collect()).map_err(|e| io_err(url, e))?;
     let match_opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
     let mut out: Vec<String> = listed
         .into_iter()

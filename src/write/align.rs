@@ -5,12 +5,12 @@
 use std::io::BufWriter;
 use std::path::Path;
 
-use crate::zip::Compression;
 use crate::error::{invalid, ErrorKind, Invalid, NpzError, Result};
-use crate::zip::MemberReader;
 use crate::scan::{NpzArchive, OpenOptions};
 use crate::write::archive::{check_align, write_atomically};
 use crate::zip::writer::ZipWriter;
+use crate::zip::Compression;
+use crate::zip::MemberReader;
 
 /// Options of [`align_npz`].
 #[derive(Debug, Clone)]
@@ -67,7 +67,8 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
             if let Compression::Other(method) = e.compression {
                 return Err(in_member(invalid!("compression method {method} is not supported")));
             }
-            let raw = crate::source::read_vec(&**source, e.data_start, e.compressed_size).map_err(|err| in_member(crate::error::read_failed(err)))?;
+            let raw = crate::source::read_vec(&**source, e.data_start, e.compressed_size)
+                .map_err(|err| in_member(crate::error::read_failed(err)))?;
             zip.add(&e.name, 8, e.crc32, e.size, &raw, 1, 0).map_err(io)?;
         }
     }

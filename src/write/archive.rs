@@ -80,7 +80,6 @@ pub(crate) fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bo
     write_atomically(path, |tmp| write_to(tmp, members, compress, align).map_err(io))
 }
 
-
 fn write_to(tmp: &Path, members: &[NpyMember<'_>], compress: bool, align: usize) -> std::io::Result<()> {
     let file = std::fs::File::create(tmp)?;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
@@ -114,11 +113,7 @@ pub(crate) fn write_atomically(dst: &Path, write: impl FnOnce(&Path) -> Result<(
         _ => Path::new("."),
     };
     let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| NpzError::io(dst, e))?;
+    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(|e| NpzError::io(dst, e))?;
     write(tmp.path())?;
     tmp.persist(dst).map_err(|e| NpzError::io(dst, e.error))?;
     Ok(())

@@ -96,9 +96,7 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
             8 => Compression::Deflated,
             m => Compression::Other(m),
         };
-        let data_start = f
-            .data_start()
-            .ok_or_else(|| zip_err!("member '{name}': local header could not be located"))?;
+        let data_start = f.data_start().ok_or_else(|| zip_err!("member '{name}': local header could not be located"))?;
         let entry = ZipEntry {
             compression,
             encrypted: f.encrypted(),
@@ -137,7 +135,10 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
         entries.push(entry);
     }
     if zip.has_overlapping_files().map_err(|e| zip_err!("{e}"))? {
-        return Err(zip_err!("members overlap: {}", overlapping(&entries).unwrap_or_else(|| "a member's data runs into the central directory".into())));
+        return Err(zip_err!(
+            "members overlap: {}",
+            overlapping(&entries).unwrap_or_else(|| "a member's data runs into the central directory".into())
+        ));
     }
     Ok(entries)
 }
@@ -167,8 +168,7 @@ mod tests {
     fn write_zip(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         for (name, data, _deflate) in members {
-            let opts = zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Stored);
+            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
             w.start_file(*name, opts).unwrap();
             w.write_all(data).unwrap();
         }

@@ -37,7 +37,17 @@ impl Inflater {
     /// inflate to `declared` bytes.
     pub(crate) fn new(source: Source, start: u64, len: u64, declared: u64) -> Inflater {
         let chunk = if source.is_remote() { FIRST_REMOTE_CHUNK } else { FIRST_CHUNK };
-        Inflater { source, pos: start, end: start + len, declared, buf: Vec::new(), buf_pos: 0, chunk, z: Decompress::new(false), finished: false }
+        Inflater {
+            source,
+            pos: start,
+            end: start + len,
+            declared,
+            buf: Vec::new(),
+            buf_pos: 0,
+            chunk,
+            z: Decompress::new(false),
+            finished: false,
+        }
     }
 
     /// Whether the deflate stream has ended.

@@ -71,13 +71,25 @@ pub(crate) struct MemberReader {
 }
 
 enum ReaderKind {
-    Stored { source: Source, data_start: u64 },
+    Stored {
+        source: Source,
+        data_start: u64,
+    },
     /// A deflated member inflated whole (CRC checked) into heap memory.
-    Inflated { buf: Backing },
+    Inflated {
+        buf: Backing,
+    },
     /// A deflated member to be inflated whole on its first read (so that readers created
     /// together inflate later, in parallel, and only if read).
-    PendingWhole { source: Source, entry: Box<ZipEntry> },
-    Deflated { inflater: Box<Inflater>, crc: crc32fast::Hasher, expected_crc: u32 },
+    PendingWhole {
+        source: Source,
+        entry: Box<ZipEntry>,
+    },
+    Deflated {
+        inflater: Box<Inflater>,
+        crc: crc32fast::Hasher,
+        expected_crc: u32,
+    },
 }
 
 impl MemberReader {
@@ -95,9 +107,7 @@ impl MemberReader {
                 expected_crc: entry.crc32,
             },
             Compression::Other(m) => {
-                return Err(invalid!(
-                    "compression method {m} is not supported (numpy writes only stored and deflated members)"
-                ))
+                return Err(invalid!("compression method {m} is not supported (numpy writes only stored and deflated members)"))
             }
         };
         Ok(MemberReader { kind, pos: 0, size: entry.size })
@@ -207,7 +217,8 @@ impl MemberReader {
             // it can), not a request per piece.
             ReaderKind::Stored { source, data_start } if source.is_remote() => {
                 let at = *data_start + pos;
-                let ranges: Vec<_> = (0..out.len()).step_by(COPY_PIECE).map(|i| at + i as u64..at + (i + COPY_PIECE).min(out.len()) as u64).collect();
+                let ranges: Vec<_> =
+                    (0..out.len()).step_by(COPY_PIECE).map(|i| at + i as u64..at + (i + COPY_PIECE).min(out.len()) as u64).collect();
                 let parts = source.read_ranges(&ranges).map_err(crate::error::read_failed)?;
                 let mut filled = 0;
                 for part in parts {

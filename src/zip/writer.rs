@@ -32,14 +32,34 @@ impl<W: Write + Seek> ZipWriter<W> {
     /// Write one member: `data` as stored in the zip (already deflated for method 8), with
     /// `size` and `crc` of its uncompressed bytes. The local header is padded so that the byte
     /// `inner_offset` of `data` lands at a file offset that is a multiple of `align`.
-    pub(crate) fn add(&mut self, name: &str, method: u16, crc: u32, size: u64, data: &[u8], align: usize, inner_offset: usize) -> std::io::Result<()> {
+    // The zip entry's own fields, one argument each: a struct would only repeat them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        method: u16,
+        crc: u32,
+        size: u64,
+        data: &[u8],
+        align: usize,
+        inner_offset: usize,
+    ) -> std::io::Result<()> {
         self.add_parts(name, method, crc, size, &[data], align, inner_offset)
     }
 
     /// A stored member: `header` then `len` bytes streamed from `data`, the array data aligned.
     #[cfg(feature = "python")]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn add_streamed(&mut self, name: &str, crc: u32, size: u64, header: &[u8], data: &std::fs::File, len: u64, align: usize) -> std::io::Result<()> {
+    pub(crate) fn add_streamed(
+        &mut self,
+        name: &str,
+        crc: u32,
+        size: u64,
+        header: &[u8],
+        data: &std::fs::File,
+        len: u64,
+        align: usize,
+    ) -> std::io::Result<()> {
         self.local_header(name, 0, crc, size, header.len() as u64 + len, align, header.len())?;
         self.out.write_all(header)?;
         copy_through(data, |chunk| self.out.write_all(chunk))?;
@@ -49,7 +69,16 @@ impl<W: Write + Seek> ZipWriter<W> {
 
     /// As [`ZipWriter::add`], with the member's bytes given in consecutive parts.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn add_parts(&mut self, name: &str, method: u16, crc: u32, size: u64, parts: &[&[u8]], align: usize, inner_offset: usize) -> std::io::Result<()> {
+    pub(crate) fn add_parts(
+        &mut self,
+        name: &str,
+        method: u16,
+        crc: u32,
+        size: u64,
+        parts: &[&[u8]],
+        align: usize,
+        inner_offset: usize,
+    ) -> std::io::Result<()> {
         let data_len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         self.local_header(name, method, crc, size, data_len, align, inner_offset)?;
         for p in parts {
@@ -62,7 +91,16 @@ impl<W: Write + Seek> ZipWriter<W> {
     /// Write a local header (padded so that byte `inner_offset` of the member's data lands on
     /// a multiple of `align`) and record the member for the central directory.
     #[allow(clippy::too_many_arguments)]
-    fn local_header(&mut self, name: &str, method: u16, crc: u32, size: u64, compressed: u64, align: usize, inner_offset: usize) -> std::io::Result<()> {
+    fn local_header(
+        &mut self,
+        name: &str,
+        method: u16,
+        crc: u32,
+        size: u64,
+        compressed: u64,
+        align: usize,
+        inner_offset: usize,
+    ) -> std::io::Result<()> {
         let name_bytes = name.as_bytes().to_vec();
         let name_len = u16::try_from(name_bytes.len()).map_err(|_| {
             std::io::Error::new(

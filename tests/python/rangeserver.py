@@ -6,7 +6,6 @@ way through a body, a slow answer)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 import time

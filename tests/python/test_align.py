@@ -11,7 +11,6 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import array_data_offset
-
 from polars_npz import NpzError, align_npz, npz_members, read_npz, scan_npz
 from polars_npz._internal import Archive
 

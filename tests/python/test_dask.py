@@ -14,23 +14,22 @@ import polars as pl
 import pytest
 from cluster_data import make_corrupt, make_hive, make_s3_tree, s3_serving
 from conftest import needs_polars2
-
 from polars_npz import NpzError, scan_npz
 from polars_npz._internal import remote_bytes_fetched
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 import pandas as pd  # noqa: E402
-
 import polars_npz.dask as npz_dask  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster():
     """Two worker processes of one thread each, on the loopback, no dashboard; closed at the end."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 

@@ -10,9 +10,8 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from reference import assert_column
-
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
+from reference import assert_column
 
 INT_CODES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]
 TIME_UNITS_M = ["ns", "us", "ms", "s", "m", "h", "D", "W", "M", "Y"]

@@ -14,15 +14,13 @@ import pytest
 from cluster_data import make_corrupt, make_hive, make_s3_tree, s3_serving
 from conftest import needs_polars2
 from polars.testing import assert_frame_equal
-
 from polars_npz import NpzError, scan_npz
 from polars_npz._internal import remote_bytes_fetched
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
-import pyarrow as pa  # noqa: E402
-
 import polars_npz.ray as npz_ray  # noqa: E402
+import pyarrow as pa  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from rangeserver import RangeServer
-
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
+from rangeserver import RangeServer
 
 ROWS = 500_000  # 4 MB per float64 column
 COLS = [f"c{i}" for i in range(8)]
@@ -134,7 +132,9 @@ def s3(tmp_path_factory):
         "aws_secret_access_key": "testing",
         "aws_allow_http": True,
     }
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     client.create_bucket(Bucket="bucket")
     local = tmp_path_factory.mktemp("s3")
     for i, (site, n) in enumerate([("a", 5), ("b", 0), ("a", 7), ("b", 3)]):

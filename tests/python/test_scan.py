@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
-from conftest import needs_polars2
-from conftest import array_data_offset, assert_matches_numpy
-
 import polars_npz
+import pytest
+from conftest import array_data_offset, assert_matches_numpy, needs_polars2
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
 from polars_npz._internal import Archive
 
@@ -206,7 +204,12 @@ def test_large_string_members_decode_in_pieces(tmp_npz, tmp_path):
     rng = np.random.default_rng(11)
     words = np.array(["", "a", "héllo", "日本語テキスト", "x" * 20, "emoji 🎉", "tail\x00mid"])
     u = words[rng.integers(0, len(words), n)].astype("U24")
-    arrays = {"u": u, "ube": u.astype(">U24"), "s": np.char.encode(u, "utf-8").astype("S40"), "v": np.frombuffer(rng.bytes(n * 12), dtype="V12")}
+    arrays = {
+        "u": u,
+        "ube": u.astype(">U24"),
+        "s": np.char.encode(u, "utf-8").astype("S40"),
+        "v": np.frombuffer(rng.bytes(n * 12), dtype="V12"),
+    }
     path = tmp_npz(arrays)
     ref = np.load(path)
     for df in (read_npz(path), scan_npz(path).collect(engine="streaming")):

@@ -12,12 +12,11 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
-from conftest import needs_polars2
 import zipcraft
+from conftest import needs_polars2
+from polars_npz import NpzError, align_npz, npz_stream, read_npz, scan_npz, write_npz
 from test_align import file_mappings
 from zipcraft import Entry, npy
-
-from polars_npz import NpzError, align_npz, npz_stream, read_npz, scan_npz, write_npz
 
 N = 1000
 
@@ -99,7 +98,9 @@ def test_schema_capsule_matches_the_batches(archive):
     assert pa.schema(stream) == pa.RecordBatchReader.from_stream(stream).schema
 
 
-@pytest.mark.parametrize(("n_rows", "batch_rows", "sizes"), [(None, 300, [300, 300, 300, 100]), (10, 3, [3, 3, 3, 1]), (0, 5, [0]), (None, 5000, [N])])
+@pytest.mark.parametrize(
+    ("n_rows", "batch_rows", "sizes"), [(None, 300, [300, 300, 300, 100]), (10, 3, [3, 3, 3, 1]), (0, 5, [0]), (None, 5000, [N])]
+)
 def test_batches_honour_batch_rows_and_n_rows(archive, n_rows, batch_rows, sizes):
     reader = pa.RecordBatchReader.from_stream(npz_stream(archive, columns=["f8", "text", "scale"], n_rows=n_rows, batch_rows=batch_rows))
     batches = list(reader)
@@ -230,7 +231,7 @@ def test_errors_inside_the_stream_name_file_and_member(tmp_path):
     path.write_bytes(zipcraft.build([e]))
     with pytest.raises(OSError, match=r"NpzError \(corrupt\).*crc\.npz.*x\.npy"):
         pa.table(npz_stream(path))
-    s = npz_stream(path)
+    s = npz_stream(path)  # noqa: F841 - DuckDB finds it by name
     with pytest.raises(duckdb.Error, match=r"crc\.npz.*x\.npy"):
         duckdb.sql("SELECT sum(x) FROM s").fetchall()
 
@@ -269,7 +270,7 @@ def test_concurrent_consumers(tmp_path):
 
 def test_duckdb_over_the_stream(archive):
     ref = arrays()
-    s = npz_stream(archive, columns=["i4", "f8", "text", "stamp", "flag"])
+    s = npz_stream(archive, columns=["i4", "f8", "text", "stamp", "flag"])  # noqa: F841 - DuckDB finds it by name
     [got] = duckdb.sql("SELECT count(*), sum(i4), max(text), min(stamp) FROM s WHERE flag").fetchall()
     mask = ref["flag"]
     assert got[0] == mask.sum()
@@ -286,7 +287,7 @@ def test_duckdb_over_a_lazyframe(archive):
     got = duckdb.sql("SELECT count(*) AS n, sum(i4) AS s FROM lf WHERE f8 > 0.5").fetchall()
     mask = ref["f8"] > 0.5
     assert got == [(mask.sum(), ref["i4"][mask].sum())]
-    lf = scan_npz(archive).select("i4", "text").filter(pl.col("i4") < 10)
+    lf = scan_npz(archive).select("i4", "text").filter(pl.col("i4") < 10)  # noqa: F841 - DuckDB finds it by name
     rows = duckdb.sql("SELECT text FROM lf ORDER BY i4").fetchall()
     assert [r[0] for r in rows] == ref["text"][:10].tolist()
 
@@ -297,6 +298,6 @@ def test_duckdb_over_a_lazyframe(archive):
 def test_duckdb_reads_only_the_columns_a_query_needs_from_a_lazyframe(tmp_path):
     path = tmp_path / "r.npz"
     np.savez(path, x=np.arange(10), o=np.array([1, "a"] * 5, dtype=object))  # o: refused type
-    lf = scan_npz(path)
+    lf = scan_npz(path)  # noqa: F841 - DuckDB finds it by name
     assert duckdb.sql("SELECT sum(x) FROM lf WHERE x > 2").fetchall() == [(42,)]
     assert pa.table(npz_stream(path, columns=["x"]))["x"].to_pylist() == list(range(10))

@@ -11,7 +11,6 @@ import textwrap
 import numpy as np
 import pytest
 from cluster_data import make_corrupt
-
 from polars_npz import NpzError
 from polars_npz._tasks import groups_by_count, groups_by_size, make_plan, read_task, split_contiguous
 

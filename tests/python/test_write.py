@@ -10,16 +10,32 @@ import zipfile
 import numpy as np
 import polars as pl
 import pytest
-from conftest import needs_polars2
-from conftest import array_data_offset
+from conftest import array_data_offset, needs_polars2
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-
 from polars_npz import NpzError, npz_members, read_npz, scan_npz, write_npz
 from polars_npz._internal import Archive
 
-DTYPES = [pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.Boolean,
-          pl.String, pl.Binary, pl.Date, pl.Datetime("ms"), pl.Datetime("us"), pl.Datetime("ns"), pl.Duration("us")]
+DTYPES = [
+    pl.Int8,
+    pl.Int16,
+    pl.Int32,
+    pl.Int64,
+    pl.UInt8,
+    pl.UInt16,
+    pl.UInt32,
+    pl.UInt64,
+    pl.Float32,
+    pl.Float64,
+    pl.Boolean,
+    pl.String,
+    pl.Binary,
+    pl.Date,
+    pl.Datetime("ms"),
+    pl.Datetime("us"),
+    pl.Datetime("ns"),
+    pl.Duration("us"),
+]
 
 
 def column(dtype: pl.DataType, n: int, rng: np.random.Generator) -> pl.Series:
@@ -32,9 +48,9 @@ def column(dtype: pl.DataType, n: int, rng: np.random.Generator) -> pl.Series:
     if dtype in (pl.Float32, pl.Float64):
         return pl.Series(rng.normal(0, 1e3, n)).cast(dtype)
     if dtype == pl.Date:
-        return pl.Series(rng.integers(-10**5, 10**5, n)).cast(pl.Int32).cast(pl.Date)
+        return pl.Series(rng.integers(-(10**5), 10**5, n)).cast(pl.Int32).cast(pl.Date)
     if isinstance(dtype, (pl.Datetime, pl.Duration)):
-        return pl.Series(rng.integers(-2**50, 2**50, n)).cast(dtype)
+        return pl.Series(rng.integers(-(2**50), 2**50, n)).cast(dtype)
     info = np.iinfo(pl.Series([], dtype=dtype).to_numpy().dtype)
     return pl.Series(rng.integers(info.min, info.max, n, endpoint=True, dtype=info.dtype)).cast(dtype)
 
@@ -79,8 +95,14 @@ def test_round_trip_property(tmp_path_factory, case):
 
 def test_every_fixed_width_member_maps_zero_copy(tmp_path):
     n = 100_000
-    df = pl.DataFrame({"a": np.arange(n, dtype=np.float64), "bb": np.arange(n, dtype=np.int32),
-                       "t": pl.Series(np.arange(n)).cast(pl.Datetime("ns")), "v": pl.Series(np.ones((n, 3))) })
+    df = pl.DataFrame(
+        {
+            "a": np.arange(n, dtype=np.float64),
+            "bb": np.arange(n, dtype=np.int32),
+            "t": pl.Series(np.arange(n)).cast(pl.Datetime("ns")),
+            "v": pl.Series(np.ones((n, 3))),
+        }
+    )
     path = tmp_path / "z.npz"
     df.npz.write(path)
     m = npz_members(path)

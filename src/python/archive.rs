@@ -222,7 +222,8 @@ impl Batches {
         guarded(|| {
             let next = || {
                 let mut reader = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                reader.next_series()
+                let names: Vec<String> = reader.names().into_iter().map(String::from).collect();
+                reader.next_arrays().map(|b| b.map(|(rows, arrays)| (rows, names.into_iter().zip(arrays).collect::<Vec<_>>())))
             };
             // The GIL is released only for batches with real work (inflating, copying,
             // converting) and for any read from an object store (a request, which may even be
@@ -232,7 +233,7 @@ impl Batches {
             let batch = batch.map_err(to_py)?;
             let Some((rows, cols)) = batch else { return Ok(None) };
             self.last_height.store(rows, Ordering::Relaxed);
-            cols.iter().map(ArrowColumn::from_series).collect::<PyResult<Vec<_>>>().map(Some)
+            cols.into_iter().map(|(name, array)| ArrowColumn::new(name, array)).collect::<PyResult<Vec<_>>>().map(Some)
         })
     }
 }

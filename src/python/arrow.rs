@@ -1,7 +1,7 @@
 //! Columns and schemas that cross to Python Polars through the Arrow PyCapsule interface
 //! (zero-copy): `pl.Series(column)`, `pl.Schema(schema)`.
 
-use polars_core::prelude::{CompatLevel, NamedFrom, Series};
+use polars_arrow::array::{PrimitiveArray, Utf8ViewArray};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
@@ -17,11 +17,11 @@ pub(crate) struct ArrowColumn {
 }
 
 impl ArrowColumn {
-    pub(crate) fn from_series(s: &Series) -> PyResult<ArrowColumn> {
-        let s = if s.n_chunks() == 1 { s.clone() } else { s.rechunk() };
-        let array = s.to_arrow(0, CompatLevel::newest());
-        importable(s.name(), array.dtype(), array.len())?;
-        Ok(ArrowColumn { name: s.name().to_string(), array })
+    /// The column `name` holding `array` (of the type Polars gives the column), if Python
+    /// Polars can import it.
+    pub(crate) fn new(name: String, array: ArrayRef) -> PyResult<ArrowColumn> {
+        importable(&name, array.dtype(), array.len())?;
+        Ok(ArrowColumn { name, array })
     }
 }
 
@@ -91,17 +91,17 @@ pub(crate) fn index_column(name: &str, offset: u64, len: usize, wide: bool) -> P
         let Some(_) = end else {
             return Err(NpzError::new_err(format!("row index {offset} + {len} overflows its type")));
         };
-        let s = if wide {
-            Series::new(name.into(), (offset..offset + len as u64).collect::<Vec<u64>>())
+        let array: ArrayRef = if wide {
+            PrimitiveArray::from_vec((offset..offset + len as u64).collect::<Vec<u64>>()).boxed()
         } else {
-            Series::new(name.into(), (offset as u32..).take(len).collect::<Vec<u32>>())
+            PrimitiveArray::from_vec((offset as u32..).take(len).collect::<Vec<u32>>()).boxed()
         };
-        ArrowColumn::from_series(&s)
+        ArrowColumn::new(name.to_string(), array)
     })
 }
 
 /// A String column holding `value` `len` times.
 #[pyfunction]
 pub(crate) fn constant_column(name: &str, value: &str, len: usize) -> PyResult<ArrowColumn> {
-    guarded(|| ArrowColumn::from_series(&Series::new(name.into(), [value]).new_from_index(0, len)))
+    guarded(|| ArrowColumn::new(name.to_string(), Utf8ViewArray::from_slice_values(vec![value; len]).boxed()))
 }

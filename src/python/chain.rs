@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use polars_arrow::datatypes::Field;
-use polars_core::prelude::{CompatLevel, Series};
 use polars_core::runtime::THREAD_POOL;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
@@ -57,13 +56,13 @@ pub(crate) fn read_chain(
         let archives: Vec<(Arc<NpzArchive>, usize, Option<usize>)> =
             parts.iter().map(|(a, skip, n)| (a.get().inner.clone(), *skip, *n)).collect();
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let read_one = |(archive, skip, n_rows): &(Arc<NpzArchive>, usize, Option<usize>)| -> crate::Result<(usize, Vec<Vec<Series>>)> {
+        let read_one = |(archive, skip, n_rows): &(Arc<NpzArchive>, usize, Option<usize>)| -> crate::Result<(usize, Vec<Vec<ArrayRef>>)> {
             let mut reader = archive.batches_from(&names, *skip, *n_rows, None)?;
-            let mut cols: Vec<Vec<Series>> = vec![Vec::new(); names.len()];
+            let mut cols: Vec<Vec<ArrayRef>> = vec![Vec::new(); names.len()];
             let mut rows = 0;
-            while let Some((height, series)) = reader.next_series()? {
+            while let Some((height, arrays)) = reader.next_arrays()? {
                 rows += height;
-                cols.iter_mut().zip(series).for_each(|(c, s)| c.push(s));
+                cols.iter_mut().zip(arrays).for_each(|(c, a)| c.push(a));
             }
             Ok((rows, cols))
         };
@@ -72,10 +71,7 @@ pub(crate) fn read_chain(
         let rows = read.iter().map(|(r, _)| r).sum();
         let mut out = Vec::with_capacity(names.len());
         for (k, name) in columns.iter().enumerate() {
-            let mut chunks = Vec::new();
-            for s in read.iter().flat_map(|(_, cols)| &cols[k]) {
-                chunks.extend((0..s.n_chunks()).map(|i| s.to_arrow(i, CompatLevel::newest())));
-            }
+            let chunks: Vec<ArrayRef> = read.iter().flat_map(|(_, cols)| cols[k].iter().cloned()).collect();
             let Some(first) = chunks.first() else {
                 return Err(NpzError::new_err(format!("column '{name}': nothing was read")));
             };

@@ -6,11 +6,12 @@
 //! every Arrow consumer reads): strings are `LargeUtf8` and binaries `LargeBinary` rather than
 //! views, the rest as Polars holds them (`FixedSizeList` for `Array`, `Timestamp`, ...).
 
-use polars_arrow::array::{Array, StructArray};
+use polars_arrow::array::StructArray;
 use polars_arrow::datatypes::{ArrowDataType, Field};
 use polars_core::prelude::CompatLevel;
 
 use super::batches::BatchReader;
+use crate::decode::ArrayRef;
 use crate::error::{NpzError, Result};
 
 /// Reads selected columns batch by batch, each batch one struct array.
@@ -46,14 +47,10 @@ impl StructBatches {
     /// The next batch, or `None` when done. Like [`BatchReader::next_series`], an empty
     /// selection or zero rows still gives one batch.
     pub(crate) fn next_batch(&mut self) -> Result<Option<StructArray>> {
-        let Some((rows, series)) = self.reader.next_series()? else { return Ok(None) };
-        let values: Vec<Box<dyn Array>> = series
-            .iter()
-            .map(|s| {
-                let s = if s.n_chunks() == 1 { s.clone() } else { s.rechunk() };
-                s.to_arrow(0, CompatLevel::oldest())
-            })
-            .collect();
+        let names: Vec<String> = self.reader.names().into_iter().map(String::from).collect();
+        let Some((rows, arrays)) = self.reader.next_arrays()? else { return Ok(None) };
+        let values = names.iter().zip(arrays).map(|(name, a)| oldest(name, a)).collect::<std::result::Result<Vec<_>, _>>();
+        let values = values.map_err(|e| self.reader.polars_err(e))?;
         StructArray::try_new(self.dtype.clone(), rows, values, None).map(Some).map_err(|e| self.reader.polars_err(e))
     }
 }
@@ -69,5 +66,25 @@ fn name_with_nul(field: &Field) -> Option<&str> {
             name_with_nul(f)
         }
         _ => None,
+    }
+}
+
+/// `array` at Polars' oldest compatibility level (what Python Polars' `to_arrow()` gives):
+/// unchanged unless it holds string or binary views, which become large strings or binaries.
+fn oldest(name: &str, array: ArrayRef) -> polars_core::error::PolarsResult<ArrayRef> {
+    if !has_view(array.dtype()) {
+        return Ok(array);
+    }
+    let s = polars_core::prelude::Series::from_arrow(name.into(), array)?;
+    Ok(s.rechunk().to_arrow(0, CompatLevel::oldest()))
+}
+
+/// Whether `dtype` is or nests a string or binary view.
+fn has_view(dtype: &ArrowDataType) -> bool {
+    match dtype {
+        ArrowDataType::Utf8View | ArrowDataType::BinaryView => true,
+        ArrowDataType::FixedSizeList(f, _) | ArrowDataType::LargeList(f) | ArrowDataType::List(f) => has_view(f.dtype()),
+        ArrowDataType::Struct(fields) => fields.iter().any(|f| has_view(f.dtype())),
+        _ => false,
     }
 }

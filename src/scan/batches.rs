@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use polars_core::prelude::{Column as PlColumn, DataFrame, Series};
+use polars_core::prelude::{Column as PlColumn, CompatLevel, DataFrame, Series};
 use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
@@ -44,7 +44,7 @@ impl ColumnReader {
         }
     }
 
-    fn next(&mut self, rows: usize, path: &Path) -> Result<Series> {
+    fn next(&mut self, rows: usize, path: &Path) -> Result<ArrayRef> {
         let in_member = |e: Invalid| e.in_member(path, &self.member);
         let array = match &mut self.mode {
             Mode::Rows => self.decoder.decode(&mut self.reader, rows).map_err(in_member)?,
@@ -53,7 +53,9 @@ impl ColumnReader {
                     let array = self.decoder.decode(&mut self.reader, 1).map_err(in_member)?;
                     *scalar = Some(to_series(&self.name, array).map_err(in_member)?);
                 }
-                return Ok(scalar.as_ref().map(|s| s.new_from_index(0, rows)).unwrap_or_default());
+                // Repeated by Polars (the one place a Series is made here), as one chunk.
+                let repeated = scalar.as_ref().map(|s| s.new_from_index(0, rows).rechunk()).unwrap_or_default();
+                return Ok(repeated.to_arrow(0, CompatLevel::newest()));
             }
             Mode::Whole { shape, itemsize, keep, array, offset } => {
                 if array.is_none() {
@@ -72,7 +74,7 @@ impl ColumnReader {
                 whole.ok_or_else(|| in_member(internal!("array missing")))?
             }
         };
-        to_series(&self.name, array).map_err(in_member)
+        Ok(array)
     }
 }
 
@@ -128,9 +130,27 @@ impl BatchReader {
         self.cols.iter().all(|c| c.next_is_cheap(rows))
     }
 
-    /// The next batch: its row count and one Series per selected column, or `None` when done. An empty
-    /// selection or zero rows still gives one (empty) batch, so the types are known.
+    /// The selected columns' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.cols.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// The next batch: its row count and one Series per selected column, or `None` when done.
+    /// An empty selection or zero rows still gives one (empty) batch, so the types are known.
     pub fn next_series(&mut self) -> Result<Option<(usize, Vec<Series>)>> {
+        let Some((rows, arrays)) = self.next_arrays()? else { return Ok(None) };
+        let series = self
+            .cols
+            .iter()
+            .zip(arrays)
+            .map(|(c, a)| to_series(&c.name, a).map_err(|e| e.in_member(&self.path, &c.member)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((rows, series)))
+    }
+
+    /// The next batch: its row count and one Arrow array per selected column (of the type
+    /// Polars gives the column), or `None` when done; as [`next_series`](Self::next_series).
+    pub fn next_arrays(&mut self) -> Result<Option<(usize, Vec<ArrayRef>)>> {
         if self.started && self.done >= self.total {
             return Ok(None);
         }
@@ -139,15 +159,14 @@ impl BatchReader {
         let path = self.path.clone();
         // Columns decode in parallel on Polars' thread pool (sized like Polars':
         // POLARS_MAX_THREADS), so decoding does not oversubscribe the cores.
-        let series = if self.cols.len() > 1 {
+        let arrays = if self.cols.len() > 1 {
             THREAD_POOL.install(|| self.cols.par_iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>())
         } else {
             self.cols.iter_mut().map(|c| c.next(rows, &path)).collect::<Result<Vec<_>>>()
         };
         // After an error the reader is finished: its members are in an unknown position.
-        self.done = if series.is_ok() { self.done + rows } else { self.total };
-        let series = series?;
-        Ok(Some((rows, series)))
+        self.done = if arrays.is_ok() { self.done + rows } else { self.total };
+        Ok(Some((rows, arrays?)))
     }
 
     /// The next batch as a DataFrame, or `None` when done.

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use polars_core::prelude::{DataFrame, DataType, Schema};
+use polars_core::runtime::THREAD_POOL;
+use rayon::prelude::*;
 
 use super::batches::{BatchReader, ColumnReader, Mode};
 use crate::decode::Decoder;
@@ -407,8 +409,7 @@ impl NpzArchive {
         let height = usize::try_from(self.rows_of(columns)?).unwrap_or(usize::MAX);
         let skip = skip.min(height);
         let total = n_rows.map_or(height - skip, |n| n.min(height - skip));
-        let mut cols = Vec::with_capacity(columns.len());
-        for &c in columns {
+        let column = |c: &str| -> Result<ColumnReader> {
             let (m, a) = self.find(c)?;
             let decoder = self.decoder(m, a)?.clone();
             let in_member = |e: Invalid| e.in_member(&self.path, &m.entry.name);
@@ -454,8 +455,14 @@ impl NpzArchive {
                     Mode::Rows
                 }
             };
-            cols.push(ColumnReader { name: a.name.clone(), member: m.entry.name.clone(), decoder, reader, mode });
-        }
+            Ok(ColumnReader { name: a.name.clone(), member: m.entry.name.clone(), decoder, reader, mode })
+        };
+        // Skipping rows of deflated members inflates them: the columns do it in parallel.
+        let cols = if skip > 0 && columns.len() > 1 {
+            THREAD_POOL.install(|| columns.par_iter().map(|c| column(c)).collect::<Result<Vec<_>>>())
+        } else {
+            columns.iter().map(|c| column(c)).collect::<Result<Vec<_>>>()
+        }?;
         Ok(BatchReader::new(self.path.clone(), cols, total, batch_rows))
     }
 }

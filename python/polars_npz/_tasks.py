@@ -22,7 +22,7 @@ import polars as pl
 
 from polars_npz._source import is_url, local_path, storage_pairs
 from polars_npz.dataset import expand_sources
-from polars_npz.scan import default_hive_partitioning, scan_npz, scan_paths
+from polars_npz.scan import default_hive_partitioning, scan_paths
 
 __all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
 
@@ -280,17 +280,20 @@ def read_task(
     n_rows: int | None,
     row_index: tuple[str, int] | None,
 ) -> pl.DataFrame:
-    """Run one task: scan its files with scan_npz, read only `columns`. With no columns, a
-    frame of no columns and the rows from the headers."""
-    lf = scan_npz(
+    """Run one task: scan its files as scan_npz does, read only `columns`, each file opened
+    once (for its index and its data). With no columns, a frame of no columns and the rows
+    from the headers."""
+    count_only = columns is not None and not columns
+    lf, _ = scan_paths(
         list(files),
         n_rows=n_rows,
         row_index_name=None if row_index is None else row_index[0],
         row_index_offset=0 if row_index is None else row_index[1],
+        count_rows=count_only,
         **options,
     )
     try:
-        if columns is not None and not columns:
+        if count_only:
             return pl.DataFrame(height=lf.select(pl.len()).collect().item())
         if columns is not None:
             lf = lf.select(list(columns))

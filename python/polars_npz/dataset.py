@@ -292,13 +292,15 @@ def scan_dataset(
     hive_partitioning: bool | None,
     hive_schema: Mapping[str, pl.DataType] | None,
     try_parse_hive_dates: bool,
+    count_rows: bool = True,
 ) -> pl.LazyFrame:
     """A LazyFrame over the dataset's files through Polars' multi-file scan with our reader
     of a file or a group of files. When every file could be counted at scan time, Polars
     answers a plain ``len()`` with their sum, creating no reader, and files are grouped by
-    the memory they take."""
+    the memory they take. Without `count_rows` no file is read here: each is opened once,
+    by its reader, for its index and its data."""
     plan = dataset.plan
-    counts = count_at_scan(plan)
+    counts = count_at_scan(plan) if count_rows else None
     # Small files of one directory are read in groups (one source each, named by its first
     # file, so hive values still come from the path); not when each row must name its file.
     if include_file_paths is None:

@@ -175,9 +175,12 @@ def scan_paths(
     verify_checksums: bool = False,
     max_header_size: int = 10_000,
     storage_options: Mapping[str, object] | None = None,
+    count_rows: bool = True,
 ) -> tuple[pl.LazyFrame, Plan]:
     """`scan_npz` of paths, with its plan: the files, each archive's index and headers read
-    once and shared by every reader of the scan (a single archive is a dataset of one)."""
+    once and shared by every reader of the scan (a single archive is a dataset of one).
+    `count_rows`: count every file's rows now (so ``len()`` needs no reader); a distributed
+    task, whose rows the caller counted, reads each file once instead (index and data)."""
     files = expand_sources(source, glob=glob, storage_options=storage_options)
     if hive_partitioning is None:
         hive_partitioning = default_hive_partitioning(source)
@@ -201,6 +204,7 @@ def scan_paths(
             hive_partitioning=hive_partitioning,
             hive_schema=hive_schema,
             try_parse_hive_dates=try_parse_hive_dates,
+            count_rows=count_rows,
         )
     elif len(files) == 1 and schema is None:
         lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths)

@@ -65,16 +65,13 @@ impl Plan {
         })
     }
 
-    /// Files `which` ready for reading their data (indexed first where needed, in parallel;
-    /// local files reopened over their index), with the GIL released.
+    /// Files `which` ready for reading their data (local files in parallel: reopened over
+    /// their index, or opened once for both), with the GIL released.
     fn open(&self, py: Python<'_>, which: Vec<usize>) -> PyResult<Vec<Archive>> {
         guarded(|| {
             self.check(&which)?;
             let plan = self.inner.clone();
-            let opened = py.detach(move || {
-                plan.index(&which)?;
-                which.iter().map(|&i| plan.open(i)).collect::<crate::Result<Vec<_>>>()
-            });
+            let opened = py.detach(move || plan.open_many(&which));
             Ok(opened.map_err(to_py)?.into_iter().map(|inner| Archive { inner }).collect())
         })
     }

@@ -168,16 +168,39 @@ impl DatasetPlan {
         self.files[i].archive.get().map(|(a, _)| a)
     }
 
-    /// File `i` ready for reading its data: indexed if it was not, then a local file is
-    /// reopened (mapped as the options say) over the index already read.
+    /// File `i` ready for reading its data. A local file indexed before is reopened (mapped
+    /// as the options say) over the index already read; one not indexed yet is opened once,
+    /// for its index and its data.
     pub fn open(&self, i: usize) -> Result<Arc<NpzArchive>> {
+        let file = &self.files[i];
+        if file.archive.get().is_none() && !self.is_remote(i) {
+            let (archive, modified) = NpzArchive::open_modified(local_path(&file.name), &self.options)?;
+            let archive = Arc::new(archive);
+            let kept = if file.live { archive.clone() } else { Arc::new(archive.detached()) };
+            let _ = file.archive.set((kept, modified));
+            return Ok(archive);
+        }
         self.index(&[i])?;
         let (planned, modified) =
-            self.files[i].archive.get().ok_or_else(|| NpzError::internal(self.name(i).as_ref(), "a planned file has no index"))?;
-        if self.files[i].live {
+            file.archive.get().ok_or_else(|| NpzError::internal(self.name(i).as_ref(), "a planned file has no index"))?;
+        if file.live {
             return Ok(planned.clone());
         }
         planned.reopened(self.options.memory_map, *modified).map(Arc::new)
+    }
+
+    /// Files `which` ready for reading their data (see [`open`](Self::open)): objects not
+    /// indexed yet are indexed concurrently first, local files opened in parallel.
+    pub fn open_many(&self, which: &[usize]) -> Result<Vec<Arc<NpzArchive>>> {
+        let remote: Vec<usize> = which.iter().copied().filter(|&i| self.is_remote(i)).collect();
+        if !remote.is_empty() {
+            self.index(&remote)?;
+        }
+        if which.len() > 1 {
+            THREAD_POOL.install(|| which.par_iter().map(|&i| self.open(i)).collect())
+        } else {
+            which.iter().map(|&i| self.open(i)).collect()
+        }
     }
 
     /// Each file's rows and bytes of array data once inflated, when every file is indexed.

@@ -269,11 +269,13 @@ def _reader_types(mfs: MultiFileScan) -> tuple[type[GroupReader], type[ReaderBui
 
 
 def count_at_scan(plan: Plan) -> list[tuple[int, int]] | None:
-    """Each file's rows and inflated array bytes, from its index and headers (local files
-    in parallel, objects concurrently), when there are at most `_COUNT_AT_SCAN_MAX` files;
-    ``None`` for more, or when a file cannot be read (the query then reports it, naming the
-    file; the files that could be read are not read again)."""
-    if len(plan) > _COUNT_AT_SCAN_MAX:
+    """Each file's rows and inflated array bytes, from its index and headers (in parallel),
+    for a local dataset of at most `_COUNT_AT_SCAN_MAX` files; ``None`` for more, for objects
+    of a store, or when a file cannot be read (the query then reports it, naming the file;
+    the files that could be read are not read again). Objects are indexed by the readers, each
+    with the objects that follow it, concurrently: a scan then costs one object's requests (the
+    schema), and a query only the objects it reads (hive filters prune the others)."""
+    if len(plan) > _COUNT_AT_SCAN_MAX or any(is_url(p) for p in plan.paths()):
         return None
     try:
         plan.index()

@@ -89,6 +89,18 @@ fn remote_bytes_fetched() -> u64 {
     crate::source::BYTES_FETCHED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// GET requests object stores have answered for this process so far.
+#[pyfunction]
+fn remote_requests() -> u64 {
+    crate::source::REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Forget the object-store indexes kept across scans (for benchmarks of a first scan).
+#[pyfunction]
+fn clear_plan_cache() {
+    crate::scan::plan::clear_cache();
+}
+
 /// The native module.
 #[pymodule]
 #[pyo3(name = "_internal")]
@@ -104,6 +116,8 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
     m.add_function(wrap_pyfunction!(remote_bytes_fetched, m)?)?;
+    m.add_function(wrap_pyfunction!(remote_requests, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_plan_cache, m)?)?;
     m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_members, m)?)?;
     m.add_function(wrap_pyfunction!(write::series_to_npy, m)?)?;

@@ -168,8 +168,20 @@ impl NpzArchive {
     /// object_store configuration keys (`aws_region`, `aws_endpoint_url`, ...).
     #[cfg(feature = "cloud")]
     pub fn open_url(url: &str, storage: &[(String, String)], options: &OpenOptions) -> Result<NpzArchive> {
+        Self::open_url_within(url, storage, options, &|_| false)
+    }
+
+    /// As [`open_url`](Self::open_url); a small object whose size a listing gave is read whole
+    /// at once when `take_whole` (given its size) agrees.
+    #[cfg(feature = "cloud")]
+    pub(crate) fn open_url_within(
+        url: &str,
+        storage: &[(String, String)],
+        options: &OpenOptions,
+        take_whole: &dyn Fn(u64) -> bool,
+    ) -> Result<NpzArchive> {
         let path = PathBuf::from(url);
-        let source = source::open_url(url, storage).map_err(|e| NpzError::io(&path, e))?;
+        let source = source::open_url(url, storage, take_whole).map_err(|e| NpzError::io(&path, e))?;
         Self::from_source(path, source, options)
     }
 

@@ -29,7 +29,14 @@ pub struct DatasetPlan {
     options: OpenOptions,
     storage: Vec<(String, String)>,
     concurrency: usize,
+    /// Bytes of small objects this plan may still read whole when indexing them (kept in
+    /// memory for their data reads).
+    #[cfg_attr(not(feature = "cloud"), allow(dead_code))]
+    whole_budget: std::sync::atomic::AtomicU64,
 }
+
+/// Bytes of small objects one plan reads whole at most (see `Remote::open`).
+const WHOLE_BUDGET: u64 = 256 << 20;
 
 #[derive(Debug)]
 struct PlannedFile {
@@ -41,6 +48,15 @@ struct PlannedFile {
     archive: OnceLock<(Arc<NpzArchive>, Option<SystemTime>)>,
     /// Whether the archive keeps its source open (objects, and the first file).
     live: bool,
+    /// Held while the file is being indexed: another reader of it waits instead of reading it
+    /// a second time.
+    opening: std::sync::Mutex<()>,
+}
+
+/// Forget the objects' indexes kept across plans (the next plan of each reads it again).
+pub fn clear_cache() {
+    #[cfg(feature = "cloud")]
+    cache::clear();
 }
 
 /// Whether `path` names an object in a store (`s3://`, `https://`, ...), not a local file.
@@ -64,9 +80,9 @@ impl DatasetPlan {
         let files = files
             .into_iter()
             .enumerate()
-            .map(|(i, name)| PlannedFile { live: i == 0 || is_url(&name), name, archive: OnceLock::new() })
+            .map(|(i, name)| PlannedFile { live: i == 0 || is_url(&name), name, archive: OnceLock::new(), opening: Default::default() })
             .collect();
-        DatasetPlan { files, options, storage, concurrency: concurrency.max(1) }
+        DatasetPlan { files, options, storage, concurrency: concurrency.max(1), whole_budget: WHOLE_BUDGET.into() }
     }
 
     /// Number of files.
@@ -136,6 +152,10 @@ impl DatasetPlan {
         if file.archive.get().is_some() {
             return Ok(());
         }
+        let _opening = file.opening.lock().unwrap_or_else(|p| p.into_inner());
+        if file.archive.get().is_some() {
+            return Ok(());
+        }
         let planned = if self.is_remote(i) {
             (self.open_remote(&file.name)?, None)
         } else if file.live {
@@ -151,9 +171,22 @@ impl DatasetPlan {
         Ok(())
     }
 
+    /// An object's index and headers: from the plan cache when the latest listing gives the
+    /// size and ETag it was read with (no request), else read (the whole object in one
+    /// request when it is small and the plan's budget allows).
     #[cfg(feature = "cloud")]
     fn open_remote(&self, url: &str) -> Result<NpzArchive> {
-        NpzArchive::open_url(url, &self.storage, &self.options)
+        let key = cache::key(url, &self.storage, &self.options);
+        if let Some((size, Some(e_tag))) = crate::source::listed(url, &self.storage) {
+            if let Some(archive) = cache::get(&key, size, &e_tag) {
+                return Ok(archive);
+            }
+        }
+        let take_whole =
+            |size: u64| self.whole_budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(size)).is_ok();
+        let archive = NpzArchive::open_url_within(url, &self.storage, &self.options, &take_whole)?;
+        cache::put(key, &archive);
+        Ok(archive)
     }
 
     #[cfg(not(feature = "cloud"))]
@@ -174,6 +207,11 @@ impl DatasetPlan {
     pub fn open(&self, i: usize) -> Result<Arc<NpzArchive>> {
         let file = &self.files[i];
         if file.archive.get().is_none() && !self.is_remote(i) {
+            let _opening = file.opening.lock().unwrap_or_else(|p| p.into_inner());
+            if file.archive.get().is_some() {
+                drop(_opening);
+                return self.open(i);
+            }
             let (archive, modified) = NpzArchive::open_modified(local_path(&file.name), &self.options)?;
             let archive = Arc::new(archive);
             let kept = if file.live { archive.clone() } else { Arc::new(archive.detached()) };
@@ -190,10 +228,20 @@ impl DatasetPlan {
     }
 
     /// Files `which` ready for reading their data (see [`open`](Self::open)): objects not
-    /// indexed yet are indexed concurrently first, local files opened in parallel.
+    /// indexed yet are indexed concurrently first, together with the objects that follow them
+    /// (up to `concurrency` in all: the next readers' round trips overlap this one's; a
+    /// following object that fails is left for its own reader to report), local files opened
+    /// in parallel.
     pub fn open_many(&self, which: &[usize]) -> Result<Vec<Arc<NpzArchive>>> {
-        let remote: Vec<usize> = which.iter().copied().filter(|&i| self.is_remote(i)).collect();
-        if !remote.is_empty() {
+        let remote: Vec<usize> = which.iter().copied().filter(|&i| self.is_remote(i) && self.indexed(i).is_none()).collect();
+        if let Some(&last) = remote.last() {
+            let ahead = (last + 1..self.files.len())
+                .filter(|&i| self.is_remote(i) && self.indexed(i).is_none())
+                .take(self.concurrency.saturating_sub(remote.len()));
+            let mut batch = remote.clone();
+            batch.extend(ahead);
+            // Errors of the objects asked for only.
+            let _ = self.index(&batch);
             self.index(&remote)?;
         }
         if which.len() > 1 {
@@ -237,6 +285,69 @@ impl DatasetPlan {
             groups.push(start..self.files.len());
         }
         groups
+    }
+}
+
+/// Objects' indexes and headers kept across the plans of one process, by URL (with the store
+/// options and open options), each with the size and ETag it was read at: a later plan whose
+/// listing gives the same size and ETag reuses it without a request; any other version is read
+/// anew. Bounded by entries and by the bytes the objects hold in memory; oldest out first.
+#[cfg(feature = "cloud")]
+mod cache {
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::{Mutex, OnceLock};
+
+    use super::{NpzArchive, OpenOptions};
+
+    const MAX_ENTRIES: usize = 4096;
+    const MAX_BYTES: u64 = 256 << 20;
+
+    #[derive(Default)]
+    struct Cache {
+        entries: HashMap<String, (u64, String, NpzArchive, u64)>,
+        order: VecDeque<String>,
+        bytes: u64,
+    }
+
+    fn cache() -> &'static Mutex<Cache> {
+        static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+        CACHE.get_or_init(Default::default)
+    }
+
+    pub(super) fn key(url: &str, storage: &[(String, String)], options: &OpenOptions) -> String {
+        format!("{url}\0{storage:?}\0{}\0{}", options.max_header_size, options.verify_checksums)
+    }
+
+    pub(crate) fn clear() {
+        let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+        *cache = Cache::default();
+    }
+
+    pub(super) fn get(key: &str, size: u64, e_tag: &str) -> Option<NpzArchive> {
+        let cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+        cache.entries.get(key).filter(|(s, e, _, _)| *s == size && e == e_tag).map(|(_, _, a, _)| a.clone())
+    }
+
+    pub(super) fn put(key: String, archive: &NpzArchive) {
+        let Some((size, Some(e_tag))) = archive.source().version() else { return };
+        let held = archive.source().held_bytes();
+        if held > MAX_BYTES {
+            return;
+        }
+        let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, _, old)) = cache.entries.remove(&key) {
+            cache.bytes -= old;
+            cache.order.retain(|k| *k != key);
+        }
+        while cache.entries.len() >= MAX_ENTRIES || cache.bytes + held > MAX_BYTES {
+            let Some(oldest) = cache.order.pop_front() else { break };
+            if let Some((_, _, _, b)) = cache.entries.remove(&oldest) {
+                cache.bytes -= b;
+            }
+        }
+        cache.bytes += held;
+        cache.order.push_back(key.clone());
+        cache.entries.insert(key, (size, e_tag, archive.clone(), held));
     }
 }
 

@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 pub(crate) use file::{MappedFile, PlainFile};
 pub(crate) use memory::Memory;
-#[cfg(all(feature = "cloud", feature = "python"))]
-pub(crate) use remote::BYTES_FETCHED;
 #[cfg(feature = "cloud")]
-pub(crate) use remote::{expand as expand_url, Remote};
+pub(crate) use remote::{expand as expand_url, listed, Remote};
+#[cfg(all(feature = "cloud", feature = "python"))]
+pub(crate) use remote::{BYTES_FETCHED, REQUESTS};
 pub(crate) use view::{Backing, MappedRange};
 pub(crate) use window::WindowReader;
 
@@ -61,6 +61,16 @@ pub(crate) trait ByteSource: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Bytes of the source held in memory (an object's parts read already), for caches.
+    fn held_bytes(&self) -> u64 {
+        0
+    }
+
+    /// The size and ETag of an object of a store, as read when it was opened.
+    fn version(&self) -> Option<(u64, Option<String>)> {
+        None
+    }
+
     /// Fetch `ranges` now, in one batch, so that later reads inside them cost no round trip
     /// (remote sources; a no-op for local ones).
     fn prefetch(&self, ranges: &[Range<u64>]) -> std::io::Result<()> {
@@ -96,8 +106,8 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> std::io::Result<Source> {
 
 /// The object at `url` in an object store (`s3://`, `gs://`, `az://`, `http(s)://`, ...).
 #[cfg(feature = "cloud")]
-pub(crate) fn open_url(url: &str, options: &[(String, String)]) -> std::io::Result<Source> {
-    Ok(Arc::new(Remote::open(url, options)?))
+pub(crate) fn open_url(url: &str, options: &[(String, String)], take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Source> {
+    Ok(Arc::new(Remote::open(url, options, take_whole)?))
 }
 
 /// A source that is no longer open: its length, and an error for every read. What a dataset

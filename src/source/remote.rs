@@ -1,7 +1,9 @@
 //! Object stores (`s3://`, `gs://`, `az://`, `http(s)://`, ...) as byte sources, through the
-//! `object_store` crate: ranged reads only, never a whole download. Opening reads the last
-//! 64 KiB + 22 bytes in one request (the end of central directory, the zip64 records and
-//! usually the whole central directory), which later reads of that range are served from;
+//! `object_store` crate: ranged reads only. Opening an object whose size a listing told, and
+//! which is small (at most 2 MiB, within the caller's budget), reads it whole in one request;
+//! otherwise opening reads the last 64 KiB + 22 bytes in one request (the end of central
+//! directory, the zip64 records and usually the whole central directory). Later reads of what
+//! was read at open are served from memory;
 //! batches of ranges are merged when close and fetched concurrently; every read names the
 //! object's ETag (and checks its size), so an object that changed between the index read and
 //! a data read is an error, never a mix of two versions.
@@ -23,8 +25,63 @@ const TAIL: u64 = 64 * 1024 + 22;
 /// Bytes received from object stores by this process (for benchmarks and diagnostics).
 pub(crate) static BYTES_FETCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// GET requests answered for this process by object stores (retries not counted).
+pub(crate) static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Ranges closer than this are fetched as one request.
 const COALESCE: u64 = 256 * 1024;
+
+/// One GET of `range` of the object (naming `if_match`, when known): its bytes, what the store
+/// says of the object, and the range it answered (checked whole).
+fn get(
+    store: &Arc<dyn ObjectStore>,
+    path: &StorePath,
+    url: &str,
+    range: GetRange,
+    if_match: Option<String>,
+) -> std::io::Result<(bytes::Bytes, object_store::ObjectMeta, Range<u64>)> {
+    let (bytes, meta, got) = runtime()
+        .block_on(async {
+            let opts = GetOptions { range: Some(range), if_match, ..Default::default() };
+            let got = store.get_opts(path, opts).await?;
+            let (meta, range) = (got.meta.clone(), got.range.clone());
+            Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
+        })
+        .map_err(|e| io_err(url, e))?;
+    BYTES_FETCHED.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if bytes.len() as u64 != got.end - got.start || got.end > meta.size {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: a range of the object came back short")));
+    }
+    Ok((bytes, meta, got))
+}
+
+/// Ranges read in one batch whose span is at most this are fetched as one request.
+const ONE_REQUEST_SPAN: u64 = 1 << 20;
+
+/// Objects a listing says are at most this large are read whole when opened (one request
+/// serves the index, the headers and the data).
+pub(crate) const WHOLE_OBJECT: u64 = 2 << 20;
+
+/// What listings told of each object (its size and ETag), by store options and URL: what
+/// opening an object and the plan cache go by.
+type Listed = std::collections::HashMap<(String, String), (u64, Option<String>)>;
+
+fn listed_objects() -> &'static std::sync::Mutex<Listed> {
+    static LISTED: OnceLock<std::sync::Mutex<Listed>> = OnceLock::new();
+    LISTED.get_or_init(Default::default)
+}
+
+/// The key of a store's options (credentials included: two stores may serve one URL).
+fn options_key(options: &[(String, String)]) -> String {
+    options.iter().map(|(k, v)| format!("{k}={v}\0")).collect()
+}
+
+/// The size and ETag the latest listing gave for `url` (under these store options).
+pub(crate) fn listed(url: &str, options: &[(String, String)]) -> Option<(u64, Option<String>)> {
+    let listed = listed_objects().lock().unwrap_or_else(|p| p.into_inner());
+    listed.get(&(options_key(options), url.to_string())).cloned()
+}
 
 /// The runtime that drives object-store requests (two worker threads; callers block on it,
 /// with the GIL released by the bindings).
@@ -74,6 +131,27 @@ fn client() -> ClientOptions {
 /// keys (those Polars' own scans take as `storage_options`); credentials are also read from
 /// the environment, as object_store reads them.
 pub(crate) fn store_for(url: &str, options: &[(String, String)]) -> std::io::Result<(Arc<dyn ObjectStore>, StorePath)> {
+    // One client per store (scheme and authority: a bucket, a container, a server) and set of
+    // options, shared by its objects: connections, TLS sessions and credentials are reused.
+    type Stores = std::collections::HashMap<(String, String), Arc<dyn ObjectStore>>;
+    static STORES: OnceLock<std::sync::Mutex<Stores>> = OnceLock::new();
+    let parsed =
+        url::Url::parse(url).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: not a URL: {e}")))?;
+    let key = (format!("{}://{}", parsed.scheme(), parsed.authority()), options_key(options));
+    let known = STORES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+    if let Some(store) = known {
+        let path = StorePath::from_url_path(parsed.path())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: {e}")))?;
+        return Ok((store, path));
+    }
+    let (store, path) = build_store(url, options)?;
+    let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let store = stores.entry(key).or_insert(store).clone();
+    Ok((store, path))
+}
+
+/// A new client for the store of `url`, and the object's path in it.
+fn build_store(url: &str, options: &[(String, String)]) -> std::io::Result<(Arc<dyn ObjectStore>, StorePath)> {
     let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
     let parsed = url::Url::parse(url).map_err(|e| bad(format!("{url}: not a URL: {e}")))?;
     let key = |k: &str, e: object_store::Error| bad(format!("storage option '{k}': {e}"));
@@ -137,32 +215,41 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    /// Open the object at `url`: one request for its last 64 KiB + 22 bytes (which also tells
-    /// its size and ETag).
-    pub(crate) fn open(url: &str, options: &[(String, String)]) -> std::io::Result<Remote> {
+    /// Open the object at `url`. A small object (at most [`WHOLE_OBJECT`] bytes) is read whole
+    /// when `take_whole` (a memory budget) agrees: in one request when a listing gave its size,
+    /// else in two (its end, then the rest). Otherwise one request reads its last 64 KiB + 22
+    /// bytes (which also tells its size and ETag).
+    pub(crate) fn open(url: &str, options: &[(String, String)], take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Remote> {
         let (store, path) = store_for(url, options)?;
-        let (tail, meta, range) = runtime()
-            .block_on(async {
-                let opts = GetOptions { range: Some(GetRange::Suffix(TAIL)), ..Default::default() };
-                let got = store.get_opts(&path, opts).await?;
-                let (meta, range) = (got.meta.clone(), got.range.clone());
-                Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
-            })
-            .map_err(|e| io_err(url, e))?;
-        BYTES_FETCHED.fetch_add(tail.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        if tail.len() as u64 != range.end - range.start || range.end != meta.size {
+        let known = listed(url, options);
+        let range = match &known {
+            Some((size, _)) if *size > 0 && *size <= WHOLE_OBJECT && take_whole(*size) => GetRange::Bounded(0..*size),
+            _ => GetRange::Suffix(TAIL),
+        };
+        let if_match = known.as_ref().and_then(|(_, e_tag)| e_tag.clone());
+        let (bytes, meta, got) = get(&store, &path, url, range, if_match)?;
+        if got.end != meta.size {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: the end of the object came back short")));
         }
-        Ok(Remote {
+        let mut remote = Remote {
             url: url.to_string(),
             store,
             path,
             len: meta.size,
             e_tag: meta.e_tag,
-            tail: tail.to_vec(),
-            tail_start: range.start,
+            tail: bytes.to_vec(),
+            tail_start: got.start,
             cache: Default::default(),
-        })
+        };
+        if known.is_none() && got.start > 0 && remote.len <= WHOLE_OBJECT && take_whole(remote.len) {
+            // A small object of unknown size: the rest of it, now.
+            let (start, _, _) = get(&remote.store, &remote.path, url, GetRange::Bounded(0..got.start), remote.e_tag.clone())?;
+            let mut whole = start.to_vec();
+            whole.extend_from_slice(&remote.tail);
+            remote.tail = whole;
+            remote.tail_start = 0;
+        }
+        Ok(remote)
     }
 
     /// Fetch `range` (checked: the object unchanged, the bytes whole).
@@ -177,6 +264,7 @@ impl Remote {
         }
         let bytes = got.bytes().await?;
         BYTES_FETCHED.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if bytes.len() as u64 != range.end - range.start {
             return Err(object_store::Error::Generic {
                 store: "polars-npz",
@@ -243,8 +331,15 @@ impl ByteSource for Remote {
             })
             .collect();
         let wanted: Vec<Range<u64>> = ranges.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(r, _)| r.clone()).collect();
-        let fetched =
-            runtime().block_on(object_store::coalesce_ranges(&wanted, |r| self.fetch(r), COALESCE)).map_err(|e| io_err(&self.url, e))?;
+        let start = wanted.iter().map(|r| r.start).min().unwrap_or(0);
+        let end = wanted.iter().map(|r| r.end).max().unwrap_or(0);
+        let fetched = if wanted.len() > 1 && end - start <= ONE_REQUEST_SPAN {
+            // Within a short span: one request, sliced.
+            let span = runtime().block_on(self.fetch(start..end)).map_err(|e| io_err(&self.url, e))?;
+            wanted.iter().map(|r| span.slice((r.start - start) as usize..(r.end - start) as usize)).collect()
+        } else {
+            runtime().block_on(object_store::coalesce_ranges(&wanted, |r| self.fetch(r), COALESCE)).map_err(|e| io_err(&self.url, e))?
+        };
         let mut fetched = fetched.into_iter();
         for o in out.iter_mut().filter(|o| o.is_none()) {
             *o = Some(fetched.next().map(|b| b.to_vec()).unwrap_or_default());
@@ -256,15 +351,33 @@ impl ByteSource for Remote {
         true
     }
 
+    fn held_bytes(&self) -> u64 {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        self.tail.len() as u64 + cache.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
+    }
+
+    fn version(&self) -> Option<(u64, Option<String>)> {
+        Some((self.len, self.e_tag.clone()))
+    }
+
     fn prefetch(&self, ranges: &[Range<u64>]) -> std::io::Result<()> {
-        // Merged as the batch read merges them, and kept as merged.
+        // Ranges held already (read at open) need no request; the rest are merged as the batch
+        // read merges them, and kept as merged.
         let mut merged: Vec<Range<u64>> = Vec::new();
-        let mut sorted: Vec<Range<u64>> = ranges.iter().map(|r| r.start..r.end.min(self.len)).filter(|r| r.start < r.end).collect();
+        let mut sorted: Vec<Range<u64>> =
+            ranges.iter().map(|r| r.start..r.end.min(self.len)).filter(|r| r.start < r.end && self.tail_slice(r).is_none()).collect();
         sorted.sort_by_key(|r| r.start);
         for r in sorted {
             match merged.last_mut() {
                 Some(last) if r.start <= last.end + COALESCE => last.end = last.end.max(r.end),
                 _ => merged.push(r),
+            }
+        }
+        // Several ranges within a short span are one request: a round trip costs more than
+        // the bytes between them.
+        if let (Some(first), Some(last)) = (merged.first(), merged.last()) {
+            if merged.len() > 1 && last.end - first.start <= ONE_REQUEST_SPAN {
+                merged = std::iter::once(first.start..last.end).collect();
             }
         }
         // At most 10 requests in flight, as object_store's own batched reads.
@@ -307,18 +420,25 @@ pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result
     };
     let (store, _) = store_for(&format!("{root}/{prefix_dir}"), options)?;
     let prefix = StorePath::from(prefix_dir);
-    let listed: Vec<object_store::ObjectMeta> =
+    let listing: Vec<object_store::ObjectMeta> =
         runtime().block_on(store.list((!prefix_dir.is_empty()).then_some(&prefix)).try_collect()).map_err(|e| io_err(url, e))?;
     let match_opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
-    let mut out: Vec<String> = listed
+    let found: Vec<(String, u64, Option<String>)> = listing
         .into_iter()
-        .map(|m| m.location.to_string())
-        .filter(|p| match &pattern {
-            Some(pat) => pat.matches_with(p, match_opts),
-            None => p.ends_with(".npz"),
+        .filter(|m| match &pattern {
+            Some(pat) => pat.matches_with(m.location.as_ref(), match_opts),
+            None => m.location.as_ref().ends_with(".npz"),
         })
-        .map(|p| format!("{root}/{p}"))
+        .map(|m| (format!("{root}/{}", m.location), m.size, m.e_tag))
         .collect();
+    // What the listing tells of each object, for opening it and for the plan cache.
+    let key = options_key(options);
+    let mut listed = listed_objects().lock().unwrap_or_else(|p| p.into_inner());
+    for (u, size, e_tag) in &found {
+        listed.insert((key.clone(), u.clone()), (*size, e_tag.clone()));
+    }
+    drop(listed);
+    let mut out: Vec<String> = found.into_iter().map(|(u, _, _)| u).collect();
     out.sort();
     Ok(out)
 }

@@ -1,7 +1,12 @@
 """A small range-capable HTTP server for tests, on 127.0.0.1 only: serves files from a
 directory with HEAD and GET (single byte ranges, suffix ranges, ETag, If-Match), counts
 requests and bytes sent, and injects faults on demand (a 503 answer, a connection cut half
-way through a body, a slow answer)."""
+way through a body, a slow answer). With `latency`, every answer waits that long first, as a
+real store's round trip does.
+
+Run as a program (``python rangeserver.py ROOT [--latency S]``) it serves in a process of its
+own, prints its port, answers ``GET /__stats`` with "requests bytes" and ``GET /__reset`` by
+zeroing them (neither counted), and stops when its standard input closes."""
 
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from pathlib import Path
 
 
 class RangeServer:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, latency: float = 0.0) -> None:
         self.root = root
+        self.latency = latency
         self.requests = 0
         self.bytes_sent = 0
         self.lock = threading.Lock()
@@ -55,6 +61,8 @@ class RangeServer:
                 self.end_headers()
 
             def do_HEAD(self) -> None:
+                if server.latency:
+                    time.sleep(server.latency)
                 with server.lock:
                     server.requests += 1
                     server.log.append(("HEAD", self.path, None))
@@ -66,6 +74,18 @@ class RangeServer:
                 self._send_head(p, 200, 0, size, size)
 
             def do_GET(self) -> None:
+                if self.path in ("/__stats", "/__reset"):
+                    with server.lock:
+                        body = f"{server.requests} {server.bytes_sent}".encode()
+                        if self.path == "/__reset":
+                            server.requests = server.bytes_sent = 0
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if server.latency:
+                    time.sleep(server.latency)
                 rng = self.headers.get("Range")
                 with server.lock:
                     server.requests += 1
@@ -144,3 +164,16 @@ class RangeServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--latency", type=float, default=0.0)
+    args = ap.parse_args()
+    with RangeServer(args.root, args.latency) as srv:
+        print(srv.port, flush=True)
+        sys.stdin.read()  # until the parent closes it (or exits)

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
+from polars_npz._internal import clear_plan_cache, remote_requests
 from rangeserver import RangeServer
 
 ROWS = 500_000  # 4 MB per float64 column
@@ -99,14 +100,31 @@ def test_slow_answers_time_out_then_fail(served):
 
 
 def test_an_object_changed_between_index_and_data_is_an_error(tmp_path):
-    np.savez(tmp_path / "x.npz", a=np.arange(100_000), b=np.arange(100_000.0))
+    # 4 MB: larger than what is read whole when opened, so its data is read after the index.
+    n = 250_000
+    np.savez(tmp_path / "x.npz", a=np.arange(n), b=np.arange(n * 1.0))
     with RangeServer(tmp_path) as server:
         lf = scan_npz(server.url("x.npz"))
         time.sleep(0.01)
-        np.savez(tmp_path / "x.npz", a=np.arange(100_000) * 2, b=np.arange(100_000.0))
+        np.savez(tmp_path / "x.npz", a=np.arange(n) * 2, b=np.arange(n * 1.0))
         os.utime(tmp_path / "x.npz", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
         with pytest.raises(NpzError, match="changed"):
             lf.select("a").collect()
+
+
+def test_a_small_object_is_read_whole_when_scanned_and_stays_that_version(tmp_path):
+    n = 10_000  # 160 KB: more than the end read first, less than what is read whole
+    np.savez(tmp_path / "x.npz", a=np.arange(n), b=np.arange(n * 1.0))
+    np.savez(tmp_path / "tiny.npz", a=np.arange(10))
+    with RangeServer(tmp_path) as server:
+        lf = scan_npz(server.url("x.npz"))
+        assert server.requests == 2  # its end (and size), then the rest
+        np.savez(tmp_path / "x.npz", a=np.arange(n) * 2, b=np.arange(n * 1.0))
+        server.reset()
+        assert lf.collect()["a"].to_list() == list(range(n))  # the version scanned, whole
+        assert server.requests == 0
+        assert scan_npz(server.url("tiny.npz")).collect()["a"].to_list() == list(range(10))
+        assert server.requests == 1
 
 
 def test_missing_objects_and_unknown_schemes(served):
@@ -163,3 +181,75 @@ def test_s3_dataset(s3):
     assert hive.filter(pl.col("site") == "a")["t"].to_list() == [0, 1, 2, 3, 4, 200, 201, 202, 203, 204, 205, 206]
     with pytest.raises(FileNotFoundError):
         scan_npz("s3://bucket/nothing/*.npz", storage_options=opts)
+
+
+def test_s3_plan_requests_and_the_plan_cache(s3):
+    """A small listed object is read whole in one request: the schema costs one object's
+    request, a count one request per object; a second scan of the same objects makes none
+    (listing aside); a changed object is noticed by its listing and read again."""
+    import boto3
+
+    opts, local = s3
+    clear_plan_cache()
+    before = remote_requests()
+    lf = scan_npz("s3://bucket/runs/", storage_options=opts)
+    assert remote_requests() - before == 1  # the first object, for the schema
+    assert lf.select(pl.len()).collect().item() == 15
+    assert remote_requests() - before == 4  # one per object
+    before = remote_requests()
+    again = scan_npz("s3://bucket/runs/", storage_options=opts)
+    assert again.select(pl.len()).collect().item() == 15
+    assert_frame_equal(again.collect(), lf.collect())
+    assert remote_requests() == before  # planned before, unchanged: from memory
+    client = boto3.client(
+        "s3", endpoint_url=opts["aws_endpoint_url"], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    changed = local / "changed.npz"
+    np.savez(changed, t=np.arange(9) + 1000, x=np.zeros(9))
+    client.upload_file(str(changed), "bucket", "runs/site=a/part-2.npz")
+    try:
+        before = remote_requests()
+        got = scan_npz("s3://bucket/runs/", storage_options=opts).collect()
+        assert remote_requests() - before == 1  # the changed object alone
+        assert got.height == 17
+        assert got.filter(pl.col("t") >= 1000)["t"].to_list() == list(range(1000, 1009))
+    finally:
+        client.upload_file(str(local / "site=a" / "part-2.npz"), "bucket", "runs/site=a/part-2.npz")
+
+
+def test_counts_cost_at_most_two_requests_per_object(tmp_path):
+    for i in range(10):
+        np.savez(tmp_path / f"s{i}.npz", a=np.arange(20_000) + i, b=np.zeros(20_000), c=np.ones(20_000), d=np.arange(20_000.0))
+    with RangeServer(tmp_path) as server:
+        urls = [server.url(f"s{i}.npz") for i in range(10)]
+        assert scan_npz(urls).collect_schema().names() == ["a", "b", "c", "d"]
+        assert server.requests <= 2
+        server.reset()
+        assert scan_npz(urls).select(pl.len()).collect().item() == 200_000
+        assert server.requests <= 2 * 10
+        server.reset()
+        got = scan_npz(urls).select(pl.col("a").sum()).collect().item()
+        assert got == sum(int(np.arange(20_000).sum()) + 20_000 * i for i in range(10))
+        assert server.requests <= 2 * 10
+
+
+def test_a_projection_of_a_large_object_reads_that_member(tmp_path):
+    n = 1_000_000  # 8 MB a member, 32 MB the object
+    np.savez(tmp_path / "big.npz", **{f"c{k}": np.arange(n, dtype=np.float64) * k for k in range(4)})
+    with RangeServer(tmp_path) as server:
+        got = scan_npz(server.url("big.npz")).select(pl.col("c2").sum()).collect().item()
+        assert got == float(np.arange(n, dtype=np.float64).sum() * 2)
+        assert server.bytes_sent <= 8 * n * 1.05, server.bytes_sent
+
+
+def test_one_failing_object_of_many_is_named_and_stops_the_rest(tmp_path):
+    for i in range(40):
+        np.savez(tmp_path / f"s{i:02d}.npz", a=np.arange(1000) + i)
+    (tmp_path / "s17.npz").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip: no arrays
+    with RangeServer(tmp_path) as server:
+        urls = [server.url(f"s{i:02d}.npz") for i in range(40)] + [server.url("missing.npz")]
+        with pytest.raises((NpzError, FileNotFoundError), match=r"s17\.npz|missing\.npz"):
+            scan_npz(urls).collect()
+        settled = server.requests
+        time.sleep(0.3)
+        assert server.requests == settled  # nothing left running

@@ -16,7 +16,7 @@ SAMPLE ?= sample.npz
 OLDEST_POLARS ?= 1.38.1
 POLARS_VERSIONS ?= $(OLDEST_POLARS) 2.0.0
 
-.PHONY: demo test lint test-rust test-python test-wheel wheel build venv bench compare compare-cluster clean
+.PHONY: demo test lint test-rust test-python test-wheel wheel build venv bench compare compare-remote compare-cluster clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,12 @@ compare: build
 	$(PY) benches/compare.py
 	$(PY) benches/compare_datasets.py
 	$(PY) benches/compare_remote.py
+	$(PY) benches/compare_remote_datasets.py
+
+# Object-store datasets only: moto's S3 server and an HTTP server with 20 ms per request.
+compare-remote: build
+	$(PY) -m pip install --quiet boto3
+	$(PY) benches/compare_remote_datasets.py
 
 # Ray Data and Dask (local, 2 CPUs) over the dataset of compare_datasets.py; 15-20 minutes.
 compare-cluster: build

@@ -184,7 +184,7 @@ def scan_paths(
     files = expand_sources(source, glob=glob, storage_options=storage_options)
     if hive_partitioning is None:
         hive_partitioning = default_hive_partitioning(source)
-    plan = Plan(files, memory_map, max_header_size, verify_checksums, storage_pairs(storage_options))
+    plan = Plan(files, memory_map, max_header_size, verify_checksums, storage_pairs(storage_options), _concurrency())
     # The first file's schema is the dataset's (unless one is given).
     first = plan.indexed(0)
     dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
@@ -218,6 +218,15 @@ def scan_paths(
             hive_partitioning=hive_partitioning,
         )
     return lf, plan
+
+
+def _concurrency() -> int:
+    """Objects of a store indexed at once: Polars' own budget when set
+    (``POLARS_CONCURRENCY_BUDGET``), else 32."""
+    try:
+        return max(1, int(os.environ.get("POLARS_CONCURRENCY_BUDGET", "32")))
+    except ValueError:
+        return 32
 
 
 def _one_height(archive: _Archive) -> bool:

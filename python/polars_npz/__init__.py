@@ -23,7 +23,8 @@ from polars_npz.align import align_npz
 from polars_npz.members import npz_members
 from polars_npz.namespace import NpzFrame as NpzFrame  # importing it registers the `df.npz` namespace
 from polars_npz.scan import read_npz, scan_npz
+from polars_npz.sink import sink_npz
 from polars_npz.stream import npz_stream
 
-__all__ = ["NpzError", "align_npz", "npz_members", "npz_stream", "read_npz", "scan_npz", "write_npz"]
+__all__ = ["NpzError", "align_npz", "npz_members", "npz_stream", "read_npz", "scan_npz", "sink_npz", "write_npz"]
 __version__ = "0.1.0"

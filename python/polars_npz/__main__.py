@@ -15,10 +15,10 @@ from collections.abc import Callable
 import polars as pl
 
 from polars_npz._internal import NpzError
-from polars_npz._write import write_npz
 from polars_npz.align import align_npz
 from polars_npz.members import npz_members
 from polars_npz.scan import scan_npz
+from polars_npz.sink import sink_npz
 
 TABLE = "npz"
 
@@ -85,6 +85,10 @@ def _write_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="input file; its format is taken from the extension")
     p.add_argument("dst", help="the .npz archive to write (replaced atomically)")
     p.add_argument("--compress", action="store_true", help="deflate the members (like np.savez_compressed)")
+    p.add_argument(
+        "--partition-by", action="append", default=None, metavar="COLUMN", help="write a hive-partitioned dataset into dst (repeatable)"
+    )
+    p.add_argument("--max-rows-per-file", type=int, default=None, metavar="N", help="start a new file once one holds N rows")
     return p
 
 
@@ -104,7 +108,8 @@ def _write(argv: list[str]) -> int:
         print(f"polars-npz: cannot tell the format of {a.src!r} (use .parquet, .csv, .arrow, .ipc or .feather)", file=sys.stderr)
         return 2
     try:
-        write_npz(_READERS[ext](a.src), a.dst, compress=a.compress)
+        # Streamed: memory stays at a few batches whatever the input's size.
+        sink_npz(_READERS[ext](a.src), a.dst, compress=a.compress, partition_by=a.partition_by, max_rows_per_file=a.max_rows_per_file)
     except (NpzError, pl.exceptions.PolarsError, OSError) as e:
         print(f"polars-npz: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

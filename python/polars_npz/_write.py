@@ -3,7 +3,6 @@ numpy arrays keep the header numpy writes for them."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import tempfile
@@ -16,20 +15,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 from polars_npz._errors import npz_error
-from polars_npz._internal import append_series as _append_series
 from polars_npz._internal import series_to_npy as _series_to_npy
+from polars_npz._internal import upload_file as _upload_file
 from polars_npz._internal import write_members as _write_members
-from polars_npz._internal import write_spilled as _write_spilled
-
-_TEMPORAL = (pl.Date, pl.Datetime, pl.Duration)
-
-
-def _prepared(s: pl.Series, fill: Any) -> pl.Series:
-    if s.dtype.base_type() in (pl.Categorical, pl.Enum):
-        s = s.cast(pl.String)
-    if s.null_count() and fill is not None and s.dtype.base_type() not in _TEMPORAL:
-        s = s.fill_null(fill)
-    return s
+from polars_npz._source import is_url, storage_pairs
+from polars_npz.sink import _prepared, check_names, sink_npz
 
 
 def _series_parts(s: pl.Series, fill: Any, path: str, rows: int | None = None) -> tuple[bytes, bytes]:
@@ -60,47 +50,6 @@ def _npy_parts(arr: Any) -> tuple[bytes, memoryview]:
     return raw[:hlen], memoryview(raw)[hlen:]
 
 
-def _fixed_width(dt: pl.DataType) -> bool:
-    base = dt.base_type()
-    if base in (pl.String, pl.Binary, pl.Categorical, pl.Enum):
-        return False
-    if base is pl.Array:
-        return _fixed_width(dt.inner)  # type: ignore[attr-defined]
-    if base is pl.Struct:
-        return all(_fixed_width(f.dtype) for f in dt.fields)  # type: ignore[attr-defined]
-    return True
-
-
-def _write_lazy(lf: pl.LazyFrame, path: str | os.PathLike[str], *, compress: bool, align: int, fill: Any) -> None:
-    """Write a LazyFrame of fixed-width columns batch by batch: each batch's array bytes are
-    appended to one spill file per column beside `path`, and the archive is then streamed from
-    them with headers for the final row count. Memory stays at a few batches."""
-    target = os.fspath(path)
-    names = lf.collect_schema().names()
-    directory = os.path.dirname(os.path.abspath(target))
-    spills = {n: tempfile.NamedTemporaryFile(dir=directory, prefix=".npz-spill-", delete=False) for n in names}  # noqa: SIM115 - closed below, appended to by the Rust writer
-    for f in spills.values():
-        f.close()  # appended to by the Rust writer
-    try:
-        empty: pl.DataFrame | None = None  # a zero-row frame of the batches' types
-        rows = 0
-        for batch in lf.collect_batches(chunk_size=1 << 18):
-            for s in batch.iter_columns():
-                _append_series(_prepared(s, fill).__arrow_c_stream__(), spills[s.name].name, target)
-            rows += batch.height
-            if empty is None:
-                empty = batch.clear()
-        if empty is None:
-            empty = lf.head(0).collect()
-        headers = {s.name: _series_parts(s, fill, target, rows)[0] for s in empty.iter_columns()}
-        members = [(n + ".npy", headers[n], spills[n].name) for n in names]
-        _write_spilled(target, members, compress, align)
-    finally:
-        for f in spills.values():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f.name)
-
-
 def write_npz(
     data: pl.DataFrame | pl.LazyFrame | Mapping[str, np.ndarray | pl.Series],
     path: str | os.PathLike[str],
@@ -108,6 +57,7 @@ def write_npz(
     compress: bool = False,
     align: int = 64,
     fill: Any = None,
+    storage_options: Mapping[str, object] | None = None,
 ) -> None:
     """
     Write arrays to an ``.npz`` archive that numpy loads and :func:`scan_npz` maps zero-copy.
@@ -130,25 +80,29 @@ def write_npz(
     ----------
     data
         A DataFrame, a LazyFrame, or a mapping of name to numpy array or Series. A LazyFrame
-        of fixed-width columns is written batch by batch (spilled per column beside ``path``),
-        so memory stays at a few batches; one with String/Binary columns is collected with the
-        streaming engine first (their width is the longest value's).
+        is written as it streams, by :func:`sink_npz` (memory stays at a few batches).
     path
-        Where to write.
+        Where to write: a local path, or an object-store URL (``s3://``, ``gs://``, ``az://``,
+        ...: written locally, then uploaded whole; an upload that fails leaves no object).
     compress
         Deflate the members instead of storing them aligned.
     align
         Alignment of each stored member's array data, a power of two (default 64).
     fill
         Value to write in place of nulls in columns whose numpy type has no null.
+    storage_options
+        For object-store URLs: the options of :func:`scan_npz`.
     """
     if isinstance(data, pl.LazyFrame):
-        schema = data.collect_schema()
-        if all(_fixed_width(dt) for dt in schema.dtypes()):
-            _write_lazy(data, path, compress=compress, align=align, fill=fill)
-            return
-        # String/Binary widths are the longest value's: known only once all rows are in.
-        data = data.collect(engine="streaming")
+        sink_npz(data, path, compress=compress, align=align, fill=fill, storage_options=storage_options)
+        return
+    if is_url(os.fspath(path)):
+        # Written to a local file, then uploaded whole.
+        with tempfile.TemporaryDirectory(prefix="polars-npz-write-") as staging:
+            local = os.path.join(staging, "upload.npz")
+            write_npz(data, local, compress=compress, align=align, fill=fill)
+            _upload_file(local, os.fspath(path), storage_pairs(storage_options))
+        return
     if isinstance(data, pl.DataFrame):
         items: list[tuple[str, Any]] = [(s.name, s) for s in data.iter_columns()]
     elif isinstance(data, Mapping):
@@ -156,6 +110,7 @@ def write_npz(
     else:
         msg = f"data must be a DataFrame, LazyFrame or mapping, got {type(data).__name__}"
         raise TypeError(msg)
+    check_names([name for name, _ in items], os.fspath(path))
     members: list[tuple[str, bytes, bytes | memoryview]] = []
     for name, value in items:
         body: bytes | memoryview

@@ -1,14 +1,17 @@
-"""The ``npz`` DataFrame namespace (``df.npz.write(...)``), registered when this module is imported."""
+"""The ``npz`` namespaces (``df.npz.write(...)``, ``lf.npz.sink(...)``), registered when this
+module is imported."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import polars as pl
 
 from polars_npz._write import write_npz
+from polars_npz.sink import sink_npz
 
-__all__ = ["NpzFrame"]
+__all__ = ["NpzFrame", "NpzLazyFrame"]
 
 
 @pl.api.register_dataframe_namespace("npz")
@@ -21,3 +24,15 @@ class NpzFrame:
     def write(self, path: str | os.PathLike[str], *, compress: bool = False, align: int = 64, fill: object = None) -> None:
         """Write the frame to an ``.npz`` archive; see :func:`write_npz`."""
         write_npz(self._df, path, compress=compress, align=align, fill=fill)
+
+
+@pl.api.register_lazyframe_namespace("npz")
+class NpzLazyFrame:
+    """``lf.npz.sink(path, ...)``: write the frame as it streams with :func:`sink_npz`."""
+
+    def __init__(self, lf: pl.LazyFrame) -> None:
+        self._lf = lf
+
+    def sink(self, path: str | os.PathLike[str], **options: Any) -> None:
+        """Write the frame to ``.npz`` as it streams; see :func:`sink_npz` for the options."""
+        sink_npz(self._lf, path, **options)

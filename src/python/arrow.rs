@@ -5,7 +5,7 @@ use polars_arrow::array::{PrimitiveArray, Utf8ViewArray};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use super::{guarded, NpzError};
+use super::{guarded, npz_error};
 use crate::decode::ArrayRef;
 use crate::raw::export;
 
@@ -29,9 +29,14 @@ impl ArrowColumn {
 /// panics importing an Array nested with an inner dimension of length 0).
 pub(crate) fn importable(name: &str, dtype: &polars_arrow::datatypes::ArrowDataType, len: usize) -> PyResult<()> {
     if len > 0 && has_zero_width(dtype) {
-        return Err(NpzError::new_err(format!(
+        return Err(npz_error(
+            "request",
+            "",
+            None,
+            format!(
             "column '{name}' has an inner dimension of length 0; Python Polars cannot import such Array columns, select the other columns"
-        )));
+        ),
+        ));
     }
     Ok(())
 }
@@ -89,7 +94,7 @@ pub(crate) fn index_column(name: &str, offset: u64, len: usize, wide: bool) -> P
     guarded(|| {
         let end = offset.checked_add(len as u64).filter(|&e| wide || e <= u32::MAX as u64 + 1);
         let Some(_) = end else {
-            return Err(NpzError::new_err(format!("row index {offset} + {len} overflows its type")));
+            return Err(npz_error("limit", "", None, format!("row index {offset} + {len} overflows its type")));
         };
         let array: ArrayRef = if wide {
             PrimitiveArray::from_vec((offset..offset + len as u64).collect::<Vec<u64>>()).boxed()

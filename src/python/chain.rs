@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::archive::Archive;
 use super::arrow::importable;
-use super::{guarded, to_py, NpzError};
+use super::{guarded, npz_error, to_py};
 use crate::decode::ArrayRef;
 use crate::scan::NpzArchive;
 
@@ -73,7 +73,12 @@ pub(crate) fn read_chain(
         for (k, name) in columns.iter().enumerate() {
             let chunks: Vec<ArrayRef> = read.iter().flat_map(|(_, cols)| cols[k].iter().cloned()).collect();
             let Some(first) = chunks.first() else {
-                return Err(NpzError::new_err(format!("column '{name}': nothing was read")));
+                return Err(npz_error(
+                    "internal",
+                    "",
+                    None,
+                    format!("internal error (please report it): column '{name}': nothing was read"),
+                ));
             };
             importable(name, first.dtype(), rows)?;
             let field = Field::new(name.as_str().into(), first.dtype().clone(), true);

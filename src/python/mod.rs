@@ -49,12 +49,17 @@ fn to_py_as(e: &crate::NpzError, message: String, path: String) -> PyErr {
             _ => {}
         }
     }
+    npz_error(e.category().name(), &path, e.member(), message)
+}
+
+/// An `NpzError` carrying `kind`, `path` and `member`, as every `NpzError` does.
+pub(crate) fn npz_error(kind: &str, path: &str, member: Option<&str>, message: String) -> PyErr {
     let err = NpzError::new_err(message);
     Python::attach(|py| {
         let value = err.value(py);
-        let _ = value.setattr("kind", e.category().name());
+        let _ = value.setattr("kind", kind);
         let _ = value.setattr("path", path);
-        let _ = value.setattr("member", e.member());
+        let _ = value.setattr("member", member);
     });
     err
 }
@@ -65,14 +70,7 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
         Ok(r) => r,
         Err(p) => {
             let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-            let err = NpzError::new_err(format!("internal error (please report it): {msg}"));
-            Python::attach(|py| {
-                let value = err.value(py);
-                let _ = value.setattr("kind", "internal");
-                let _ = value.setattr("path", "");
-                let _ = value.setattr("member", py.None());
-            });
-            Err(err)
+            Err(npz_error("internal", "", None, format!("internal error (please report it): {msg}")))
         }
     }
 }
@@ -123,6 +121,9 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write::series_to_npy, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_spilled, m)?)?;
     m.add_function(wrap_pyfunction!(write::append_series, m)?)?;
+    m.add_function(wrap_pyfunction!(write::append_varlen, m)?)?;
+    m.add_function(wrap_pyfunction!(write::npy_header, m)?)?;
+    m.add_function(wrap_pyfunction!(write::upload_file, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::constant_column, m)?)?;
     m.add("NpzError", m.py().get_type::<NpzError>())?;
     Ok(())

@@ -59,8 +59,14 @@ impl Plan {
             self.check(&[i])?;
             let plan = self.inner.clone();
             py.detach(move || plan.index(&[i])).map_err(to_py)?;
-            let archive =
-                self.inner.indexed(i).cloned().ok_or_else(|| super::NpzError::new_err("internal error: a planned file has no index"))?;
+            let archive = self.inner.indexed(i).cloned().ok_or_else(|| {
+                super::npz_error(
+                    "internal",
+                    self.inner.name(i),
+                    None,
+                    "internal error (please report it): a planned file has no index".into(),
+                )
+            })?;
             Ok(Archive { inner: archive })
         })
     }

@@ -82,18 +82,95 @@ pub(crate) fn append_series(
 }
 
 /// Write members whose array data waits in files: `(name, header, data_path)`.
+/// `members`: `(name, header, data_path, kind, width)`, kind `"raw"` (array data as written),
+/// `"utf32"` or `"bytes"` (length-prefixed values from `append_varlen`, written `width` wide).
 #[pyfunction]
 #[pyo3(signature = (path, members, compress=false, align=64))]
 pub(crate) fn write_spilled(
     py: Python<'_>,
     path: std::path::PathBuf,
-    members: Vec<(String, Vec<u8>, std::path::PathBuf)>,
+    members: Vec<(String, Vec<u8>, std::path::PathBuf, String, usize)>,
     compress: bool,
     align: usize,
 ) -> PyResult<()> {
+    use crate::write::archive::{SpillKind, SpilledMember};
     guarded(|| {
-        let list: Vec<crate::write::archive::SpilledMember<'_>> =
-            members.iter().map(|(name, header, data)| crate::write::archive::SpilledMember { name, header, data }).collect();
+        let mut list: Vec<SpilledMember<'_>> = Vec::with_capacity(members.len());
+        for (name, header, data, kind, width) in &members {
+            let kind = match kind.as_str() {
+                "raw" => SpillKind::Raw,
+                "utf32" => SpillKind::Utf32 { width: *width },
+                "bytes" => SpillKind::Bytes { width: *width },
+                other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown spill kind '{other}'"))),
+            };
+            list.push(SpilledMember { name, header, data, kind });
+        }
         py.detach(|| crate::write::archive::write_spilled(&path, &list, compress, align)).map_err(to_py)
+    })
+}
+
+/// Append a String or Binary Series' values to the file at `path` as records (a u32 length,
+/// then the UTF-8 or the bytes); returns the widest value (characters, or bytes). Nulls are
+/// an error naming `target`, the archive being written.
+#[pyfunction]
+pub(crate) fn append_varlen(
+    py: Python<'_>,
+    stream: Bound<'_, PyCapsule>,
+    path: std::path::PathBuf,
+    target: std::path::PathBuf,
+) -> PyResult<usize> {
+    guarded(|| {
+        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
+        let s = Series::try_from((&field, arrays))
+            .map_err(|e| to_py(crate::NpzError::internal(&target, format!("Polars refused a column: {e}"))))?;
+        py.detach(|| -> Result<usize, crate::NpzError> {
+            let refuse = |why: String| crate::NpzError::request(&target, format!("column '{}': {why}", s.name()));
+            if s.null_count() > 0 {
+                return Err(refuse(format!("{} nulls, and numpy has no nulls for {} (pass fill=...)", s.null_count(), s.dtype())));
+            }
+            let mut out = Vec::new();
+            let mut widest = 0usize;
+            let mut put = |bytes: &[u8], width: usize| -> Result<(), crate::NpzError> {
+                let len = u32::try_from(bytes.len()).map_err(|_| refuse("a value of 4 GiB or more".into()))?;
+                out.extend(len.to_le_bytes());
+                out.extend_from_slice(bytes);
+                widest = widest.max(width);
+                Ok(())
+            };
+            match s.dtype() {
+                polars_core::prelude::DataType::String => {
+                    for v in s.str().map_err(|e| refuse(e.to_string()))?.iter().flatten() {
+                        put(v.as_bytes(), v.chars().count())?;
+                    }
+                }
+                polars_core::prelude::DataType::Binary => {
+                    for v in s.binary().map_err(|e| refuse(e.to_string()))?.iter().flatten() {
+                        put(v, v.len())?;
+                    }
+                }
+                other => return Err(refuse(format!("{other} is not String or Binary"))),
+            }
+            let io = |source| crate::NpzError::io(&target, source);
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path).map_err(io)?;
+            std::io::Write::write_all(&mut f, &out).map_err(io)?;
+            Ok(widest)
+        })
+        .map_err(to_py)
+    })
+}
+
+/// The `.npy` header numpy writes for type `descr` (e.g. `<U7`) and `shape`.
+#[pyfunction]
+pub(crate) fn npy_header<'py>(py: Python<'py>, descr: &str, shape: Vec<usize>) -> Bound<'py, pyo3::types::PyBytes> {
+    pyo3::types::PyBytes::new(py, &crate::write::npy::npy_header(&format!("'{descr}'"), &shape))
+}
+
+/// Upload the local file at `path` to `url` in an object store (a multipart upload: the
+/// object appears whole once complete, and an upload that fails is aborted).
+#[pyfunction]
+pub(crate) fn upload_file(py: Python<'_>, path: std::path::PathBuf, url: String, storage_options: Vec<(String, String)>) -> PyResult<()> {
+    guarded(|| {
+        py.detach(|| crate::source::upload_file(&path, &url, &storage_options))
+            .map_err(|e| to_py(crate::NpzError::io(std::path::Path::new(&url), e)))
     })
 }

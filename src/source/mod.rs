@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 pub(crate) use file::{MappedFile, PlainFile};
 pub(crate) use memory::Memory;
+#[cfg(all(feature = "cloud", feature = "python"))]
+pub(crate) use remote::upload_file;
 #[cfg(feature = "cloud")]
 pub(crate) use remote::{expand as expand_url, listed, Remote};
 #[cfg(all(feature = "cloud", feature = "python"))]

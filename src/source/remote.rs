@@ -442,3 +442,35 @@ pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result
     out.sort();
     Ok(out)
 }
+
+/// Upload the local file at `path` to `url`: a multipart upload in parts of 10 MiB (several in
+/// flight), completed once every part is in, so the object appears whole or not at all; an
+/// upload that fails is aborted.
+pub(crate) fn upload_file(path: &std::path::Path, url: &str, options: &[(String, String)]) -> std::io::Result<()> {
+    use std::io::Read;
+    let (store, object) = store_for(url, options)?;
+    let mut file = std::fs::File::open(path)?;
+    runtime().block_on(async {
+        let upload = store.put_multipart(&object).await.map_err(|e| io_err(url, e))?;
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, 10 << 20);
+        let mut buf = vec![0u8; 1 << 20];
+        let result: std::io::Result<()> = async {
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer.wait_for_capacity(4).await.map_err(|e| io_err(url, e))?;
+                writer.write(&buf[..n]);
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => writer.finish().await.map(|_| ()).map_err(|e| io_err(url, e)),
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    })
+}

@@ -25,6 +25,40 @@ pub(crate) fn check_align(path: &Path, align: usize) -> Result<()> {
     Err(NpzError::request(path, format!("align must be a power of two up to 4096, not {align}")))
 }
 
+/// A member name a column may have: the name makes a safe, readable zip member (no path
+/// separator, no `..`, no NUL, within the zip format's 65,535 bytes).
+pub(crate) fn check_member_name(path: &Path, name: &str) -> Result<()> {
+    let column = name.strip_suffix(".npy").unwrap_or(name);
+    let why = if column.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if column.contains("..") {
+        Some("contains '..'")
+    } else if column.contains('\0') {
+        Some("contains a NUL character")
+    } else if name.len() > u16::MAX as usize {
+        Some("is longer than a zip member name may be (65,535 bytes)")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(NpzError::request(path, format!("column name '{}' {why}; rename the column", column.escape_debug()))),
+        None => Ok(()),
+    }
+}
+
+/// How a spilled member's data file holds its values.
+#[cfg(feature = "python")]
+#[derive(Clone, Copy)]
+pub(crate) enum SpillKind {
+    /// The array data as it is written.
+    Raw,
+    /// Strings as records (a little-endian u32 byte length, then UTF-8), written as numpy's
+    /// `<U{width}` (UTF-32, padded with zeros).
+    Utf32 { width: usize },
+    /// Bytes as records (a u32 length, then the bytes), written as numpy's `|S{width}`.
+    Bytes { width: usize },
+}
+
 /// A member whose array data waits in a file (written batch by batch).
 #[cfg(feature = "python")]
 pub(crate) struct SpilledMember<'a> {
@@ -34,23 +68,88 @@ pub(crate) struct SpilledMember<'a> {
     pub(crate) header: &'a [u8],
     /// The file holding the array data.
     pub(crate) data: &'a Path,
+    /// How that file holds it.
+    pub(crate) kind: SpillKind,
+}
+
+/// Feed the array data of a spilled member to `f`, in chunks of about 1 MiB, encoded as
+/// numpy stores it; returns its length in bytes.
+#[cfg(feature = "python")]
+fn spilled_data(file: &std::fs::File, kind: SpillKind, mut f: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+    use std::io::{Read, Seek};
+    let (utf32, width) = match kind {
+        SpillKind::Raw => {
+            let mut n = 0u64;
+            crate::zip::writer::copy_through(file, |chunk| {
+                n += chunk.len() as u64;
+                f(chunk)
+            })?;
+            return Ok(n);
+        }
+        SpillKind::Utf32 { width } => (true, width),
+        SpillKind::Bytes { width } => (false, width),
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    reader.seek(std::io::SeekFrom::Start(0))?;
+    let record = if utf32 { width * 4 } else { width };
+    let mut out: Vec<u8> = Vec::with_capacity((1 << 20) + record);
+    let mut value = Vec::new();
+    let mut total = 0u64;
+    let bad = |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("spilled values: {msg}"));
+    loop {
+        let mut len = [0u8; 4];
+        match reader.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+        value.resize(u32::from_le_bytes(len) as usize, 0);
+        reader.read_exact(&mut value)?;
+        let start = out.len();
+        if utf32 {
+            let text = std::str::from_utf8(&value).map_err(|_| bad("not UTF-8"))?;
+            for c in text.chars() {
+                out.extend((c as u32).to_le_bytes());
+            }
+        } else {
+            out.extend_from_slice(&value);
+        }
+        if out.len() - start > record {
+            return Err(bad("a value is wider than the column"));
+        }
+        out.resize(start + record, 0);
+        if out.len() >= 1 << 20 {
+            total += out.len() as u64;
+            f(&out)?;
+            out.clear();
+        }
+    }
+    total += out.len() as u64;
+    if !out.is_empty() {
+        f(&out)?;
+    }
+    Ok(total)
 }
 
 /// As [`write_members`], with each member's data streamed from a file, so memory stays
-/// bounded whatever the archive's size (deflated members are compressed in memory).
+/// bounded whatever the archive's size: deflated members are compressed into a temporary file
+/// beside `path` first.
 #[cfg(feature = "python")]
 pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress: bool, align: usize) -> Result<()> {
     check_align(path, align)?;
+    for m in members {
+        check_member_name(path, m.name)?;
+    }
     let io = |source| NpzError::io(path, source);
     write_atomically(path, |tmp| {
         let file = std::fs::File::create(tmp).map_err(io)?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let dir = tmp.parent().unwrap_or(Path::new("."));
         for m in members {
             let data = std::fs::File::open(m.data).map_err(io)?;
-            let len = data.metadata().map_err(io)?.len();
             let mut crc = crc32fast::Hasher::new();
             crc.update(m.header);
-            crate::zip::writer::copy_through(&data, |chunk| {
+            let len = spilled_data(&data, m.kind, |chunk| {
                 crc.update(chunk);
                 Ok(())
             })
@@ -58,13 +157,26 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
             let crc = crc.finalize();
             let size = m.header.len() as u64 + len;
             if compress {
-                let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+                let packed = tempfile::tempfile_in(dir).map_err(io)?;
+                let mut enc = flate2::write::DeflateEncoder::new(BufWriter::with_capacity(1 << 20, packed), flate2::Compression::default());
                 enc.write_all(m.header).map_err(io)?;
-                crate::zip::writer::copy_through(&data, |chunk| enc.write_all(chunk)).map_err(io)?;
-                let packed = enc.finish().map_err(io)?;
-                zip.add(m.name, 8, crc, size, &packed, 1, 0).map_err(io)?;
+                spilled_data(&data, m.kind, |chunk| enc.write_all(chunk)).map_err(io)?;
+                let packed = enc.finish().map_err(io)?.into_inner().map_err(|e| io(e.into_error()))?;
+                let packed_len = packed.metadata().map_err(io)?.len();
+                zip.add_file(m.name, 8, crc, size, &[], &packed, packed_len, 1).map_err(io)?;
             } else {
-                zip.add_streamed(m.name, crc, size, m.header, &data, len, align).map_err(io)?;
+                let mut written = 0u64;
+                zip.add_with(m.name, crc, size, m.header, len, align, |out| {
+                    spilled_data(&data, m.kind, |chunk| {
+                        written += chunk.len() as u64;
+                        out.write_all(chunk)
+                    })
+                    .map(|_| ())
+                })
+                .map_err(io)?;
+                if written != len {
+                    return Err(io(std::io::Error::other("a spilled file changed while it was written")));
+                }
             }
         }
         let out = zip.finish().map_err(io)?;
@@ -76,6 +188,9 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
 /// Feed the whole file to `f` in 1 MiB chunks, from its start.
 pub(crate) fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bool, align: usize) -> Result<()> {
     check_align(path, align)?;
+    for m in members {
+        check_member_name(path, m.name)?;
+    }
     let io = |source| NpzError::io(path, source);
     write_atomically(path, |tmp| write_to(tmp, members, compress, align).map_err(io))
 }

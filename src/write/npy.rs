@@ -171,7 +171,7 @@ fn shape_text(dims: &[usize]) -> String {
 
 /// The `.npy` header numpy writes: the dict padded with spaces and a newline to a multiple of
 /// 64 bytes, format 1.0 when it fits, 3.0 (UTF-8) otherwise.
-fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+pub(crate) fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': {}, }}", shape_text(shape));
     let version = if dict.is_ascii() && dict.len() < 65_000 { 1 } else { 3 };
     crate::npy::header::wrap(version, &dict)

@@ -47,12 +47,14 @@ impl<W: Write + Seek> ZipWriter<W> {
         self.add_parts(name, method, crc, size, &[data], align, inner_offset)
     }
 
-    /// A stored member: `header` then `len` bytes streamed from `data`, the array data aligned.
+    /// A member of `method` whose stored bytes are `header` then `len` bytes streamed from
+    /// `data` (the array data aligned, for a stored member).
     #[cfg(feature = "python")]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn add_streamed(
+    pub(crate) fn add_file(
         &mut self,
         name: &str,
+        method: u16,
         crc: u32,
         size: u64,
         header: &[u8],
@@ -60,9 +62,29 @@ impl<W: Write + Seek> ZipWriter<W> {
         len: u64,
         align: usize,
     ) -> std::io::Result<()> {
-        self.local_header(name, 0, crc, size, header.len() as u64 + len, align, header.len())?;
+        self.local_header(name, method, crc, size, header.len() as u64 + len, align, header.len())?;
         self.out.write_all(header)?;
         copy_through(data, |chunk| self.out.write_all(chunk))?;
+        self.pos += header.len() as u64 + len;
+        Ok(())
+    }
+
+    /// A stored member: `header`, then the `len` bytes `write` writes (the array data, aligned).
+    #[cfg(feature = "python")]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add_with(
+        &mut self,
+        name: &str,
+        crc: u32,
+        size: u64,
+        header: &[u8],
+        len: u64,
+        align: usize,
+        write: impl FnOnce(&mut W) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.local_header(name, 0, crc, size, header.len() as u64 + len, align, header.len())?;
+        self.out.write_all(header)?;
+        write(&mut self.out)?;
         self.pos += header.len() as u64 + len;
         Ok(())
     }

@@ -253,3 +253,34 @@ def test_one_failing_object_of_many_is_named_and_stops_the_rest(tmp_path):
         settled = server.requests
         time.sleep(0.3)
         assert server.requests == settled  # nothing left running
+
+
+def test_s3_writes_appear_whole_or_not_at_all(s3):
+    import boto3
+    from polars_npz import sink_npz, write_npz
+
+    opts, _local = s3
+    client = boto3.client(
+        "s3", endpoint_url=opts["aws_endpoint_url"], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    df = pl.DataFrame({"k": ["a", "b", "a", "c"] * 2_500, "v": np.arange(10_000), "s": [f"s{i}" for i in range(10_000)]})
+    write_npz(df, "s3://bucket/out/one.npz", storage_options=opts)
+    assert_frame_equal(read_npz("s3://bucket/out/one.npz", storage_options=opts), df)
+    sink_npz(df.lazy(), "s3://bucket/out/ds", partition_by="k", max_rows_per_file=2_000, storage_options=opts)
+    got = scan_npz("s3://bucket/out/ds/", storage_options=opts).collect()
+    assert_frame_equal(got.select(df.columns).sort("v"), df)
+
+    def explode(batch: pl.DataFrame) -> pl.DataFrame:
+        if batch["v"][0] >= 5_000:
+            msg = "the source failed"
+            raise RuntimeError(msg)
+        return batch
+
+    failing = df.lazy().map_batches(explode, streamable=True)
+    with pytest.raises(Exception, match="the source failed"):
+        sink_npz(failing, "s3://bucket/out/failed.npz", storage_options=opts, chunk_size=1_000)
+    assert client.list_objects_v2(Bucket="bucket", Prefix="out/failed").get("Contents", []) == []
+    uploads = client.list_multipart_uploads(Bucket="bucket").get("Uploads", [])
+    assert [u for u in uploads if u["Key"].startswith("out/")] == []  # none left open
+    with pytest.raises((OSError, NpzError)):
+        write_npz(df, "s3://no-such-bucket/x.npz", storage_options=opts)

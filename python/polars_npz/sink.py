@@ -1,0 +1,323 @@
+"""sink_npz: a LazyFrame written to ``.npz`` as it streams, to one archive or to a partitioned
+dataset, on local disk or in an object store.
+
+Each batch's columns are appended to one spill file per column (fixed-width columns as their
+array bytes, String/Binary columns as length-prefixed values, since numpy's width is the
+longest value's, known only at the end); the archive is then written from the spill files
+with headers for the final row count, through a temporary file renamed into place (or, for an
+object store, uploaded in parts and completed whole). Memory stays at a few batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import tempfile
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from polars_npz._errors import npz_error
+from polars_npz._internal import append_series as _append_series
+from polars_npz._internal import append_varlen as _append_varlen
+from polars_npz._internal import npy_header as _npy_header
+from polars_npz._internal import series_to_npy as _series_to_npy
+from polars_npz._internal import upload_file as _upload_file
+from polars_npz._internal import write_spilled as _write_spilled
+from polars_npz._source import is_url, local_path, storage_pairs
+
+__all__ = ["sink_npz"]
+
+# Rows per batch asked of the streaming engine.
+_CHUNK_ROWS = 131072
+
+_TEMPORAL = (pl.Date, pl.Datetime, pl.Duration)
+
+
+def _prepared(s: pl.Series, fill: Any) -> pl.Series:
+    """`s` as it is written: Categorical/Enum as String; nulls replaced by `fill` where its
+    numpy type has no null (temporal columns keep theirs: they become NaT)."""
+    if s.dtype.base_type() in (pl.Categorical, pl.Enum):
+        s = s.cast(pl.String)
+    if s.null_count() and fill is not None and s.dtype.base_type() not in _TEMPORAL:
+        s = s.fill_null(fill)
+    return s
+
+
+def _fixed_width(dtype: pl.DataType) -> bool:
+    base = dtype.base_type()
+    if base in (pl.String, pl.Binary, pl.Categorical, pl.Enum):
+        return False
+    if base is pl.Array:
+        return _fixed_width(dtype.inner)  # type: ignore[attr-defined]
+    if base is pl.Struct:
+        return all(_fixed_width(f.dtype) for f in dtype.fields)  # type: ignore[attr-defined]
+    return True
+
+
+def streamable(schema: pl.Schema) -> bool:
+    """Whether every column can be written batch by batch: fixed-width, or String/Binary at
+    the top level (strings nested in Array/Struct columns need every row for their width)."""
+    return all(_fixed_width(t) or t.base_type() in (pl.String, pl.Binary, pl.Categorical, pl.Enum) for t in schema.dtypes())
+
+
+class _Spool:
+    """One archive being written: a spill file per column, the rows so far, the widest value
+    of each String/Binary column."""
+
+    def __init__(self, target: str, schema: pl.Schema, spill_dir: str, fill: Any) -> None:
+        self.target = target
+        self.schema = schema
+        self.fill = fill
+        self.rows = 0
+        self.widths = {name: 0 for name, t in schema.items() if not _fixed_width(t)}
+        self.spills: dict[str, str] = {}
+        for name in schema:
+            fd, p = tempfile.mkstemp(dir=spill_dir, prefix=".npz-spill-")
+            os.close(fd)
+            self.spills[name] = p
+
+    def add(self, batch: pl.DataFrame) -> None:
+        for s in batch.iter_columns():
+            stream = _prepared(s, self.fill).__arrow_c_stream__()
+            if s.name in self.widths:
+                self.widths[s.name] = max(self.widths[s.name], _append_varlen(stream, self.spills[s.name], self.target))
+            else:
+                _append_series(stream, self.spills[s.name], self.target)
+        self.rows += batch.height
+
+    def finish(self, local: str, compress: bool, align: int) -> None:
+        """Write the archive to the local path `local`, then drop the spill files."""
+        try:
+            members = []
+            empty = pl.DataFrame(schema=self.schema)
+            for s in empty.iter_columns():
+                name = s.name
+                if name in self.widths:
+                    width = max(1, self.widths[name])
+                    utf32 = self.schema[name] != pl.Binary
+                    header = _npy_header(f"<U{width}" if utf32 else f"|S{width}", [self.rows])
+                    members.append((name + ".npy", header, self.spills[name], "utf32" if utf32 else "bytes", width))
+                else:
+                    header, _ = _series_to_npy(_prepared(s, self.fill).__arrow_c_stream__(), self.rows, self.target)
+                    members.append((name + ".npy", header, self.spills[name], "raw", 0))
+            _write_spilled(local, members, compress, align)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        for p in self.spills.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+
+
+def _each_batch(lf: pl.LazyFrame, take: Callable[[pl.DataFrame], None], chunk_rows: int) -> None:
+    """Call `take` with each batch of the frame as the streaming engine makes them, inside
+    the engine's pipeline (``sink_batches``: the engine waits for `take`, so batches do not
+    pile up ahead of a slow writer; ``collect_batches`` buffers them). A Polars without it
+    collects the frame first."""
+    sink_batches = getattr(lf, "sink_batches", None)
+    if sink_batches is None:
+        take(lf.collect())
+        return
+    sink_batches(lambda batch: take(batch), chunk_size=chunk_rows)
+
+
+def _hive_value(v: object) -> str:
+    """A partition value as a path part (as Polars writes hive paths: percent-encoded, null as
+    ``__HIVE_DEFAULT_PARTITION__``)."""
+    if v is None:
+        return "__HIVE_DEFAULT_PARTITION__"
+    if isinstance(v, bool):
+        text = str(v).lower()
+    elif isinstance(v, (dt.date, dt.datetime, dt.time)):
+        text = v.isoformat()
+    else:
+        text = str(v)
+    return urllib.parse.quote(text, safe=" -_.:+,")
+
+
+class _Destination:
+    """Where archives go: a local path (written in place, atomically), or an object store
+    (written to a local staging file, then uploaded whole)."""
+
+    def __init__(self, root: str, storage_options: Mapping[str, object] | None) -> None:
+        self.remote = is_url(root)
+        self.root = root if self.remote else local_path(root)
+        self.storage = storage_pairs(storage_options)
+        self.staging = tempfile.mkdtemp(prefix="polars-npz-sink-") if self.remote else None
+
+    def spill_dir(self, target: str) -> str:
+        if self.staging is not None:
+            return self.staging
+        directory = os.path.dirname(os.path.abspath(target))
+        os.makedirs(directory, exist_ok=True)
+        return directory
+
+    def join(self, *parts: str) -> str:
+        if self.remote:
+            return "/".join([self.root.rstrip("/"), *parts])
+        return os.path.join(self.root, *parts)
+
+    def write(self, spool: _Spool, compress: bool, align: int) -> None:
+        if self.staging is None:
+            spool.finish(spool.target, compress, align)
+            return
+        local = os.path.join(self.staging, f"upload-{id(spool)}.npz")
+        try:
+            spool.finish(local, compress, align)
+            _upload_file(local, spool.target, self.storage)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(local)
+
+    def close(self) -> None:
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def sink_npz(
+    lf: pl.LazyFrame,
+    path: str | os.PathLike[str],
+    *,
+    compress: bool = False,
+    align: int = 64,
+    fill: Any = None,
+    partition_by: str | Sequence[str] | None = None,
+    max_rows_per_file: int | None = None,
+    storage_options: Mapping[str, object] | None = None,
+    chunk_size: int = _CHUNK_ROWS,
+) -> None:
+    """
+    Write a LazyFrame to ``.npz`` as it streams: memory stays at a few batches, whatever the
+    frame's size.
+
+    The types are those of :func:`write_npz`. Each column's batches are spilled to a file
+    beside the target (String/Binary values with their lengths, since numpy's width is the
+    longest value's), then the archive is written from them: stored members aligned to
+    ``align`` bytes (zero-copy on read), or deflated with ``compress=True``. The archive
+    appears whole or not at all: locally through a temporary file renamed into place; in an
+    object store (``s3://``, ``gs://``, ``az://``, ...) as a multipart upload completed once
+    every part is in (staged in a local temporary file first), aborted on failure. Disk
+    needed: the spill files (the array data) plus the archive.
+
+    Parameters
+    ----------
+    lf
+        The frame to write.
+    path
+        The archive to write; with `partition_by`, the directory (or URL prefix) of the
+        dataset: ``key=value/.../part-00000.npz``, as ``write_parquet(partition_by=...)``
+        writes (the key columns are in the paths, not in the archives; ``scan_npz(path)``
+        reads them back as hive columns).
+    compress
+        Deflate the members instead of storing them aligned.
+    align
+        Alignment of each stored member's array data, a power of two (default 64).
+    fill
+        Value to write in place of nulls in columns whose numpy type has no null.
+    partition_by
+        Column(s) whose values split the rows into hive directories.
+    max_rows_per_file
+        With `partition_by` (or alone, over numbered ``part-NNNNN.npz`` files in `path`): start a
+        new file once one holds this many rows.
+    storage_options
+        For object-store URLs: the options of :func:`scan_npz`.
+    chunk_size
+        Rows per batch asked of the streaming engine.
+    """
+    if not isinstance(lf, pl.LazyFrame):
+        msg = f"sink_npz takes a LazyFrame, got {type(lf).__name__}"
+        raise TypeError(msg)
+    if max_rows_per_file is not None and max_rows_per_file < 1:
+        msg = "max_rows_per_file must be at least 1"
+        raise ValueError(msg)
+    keys = [partition_by] if isinstance(partition_by, str) else list(partition_by or [])
+    schema = lf.collect_schema()
+    missing = [k for k in keys if k not in schema]
+    if missing:
+        msg = f"partition_by: no column(s) {missing} in the frame (it has {list(schema)})"
+        raise pl.exceptions.ColumnNotFoundError(msg)
+    check_names(list(schema), os.fspath(path))
+    if not streamable(schema):
+        # Strings nested in Array/Struct columns: their width needs every row at once.
+        lf = lf.collect(engine="streaming").lazy()
+    dest = _Destination(os.fspath(path), storage_options)
+    try:
+        if keys or max_rows_per_file is not None:
+            _sink_parts(lf, dest, keys, schema, compress, align, fill, max_rows_per_file, chunk_size)
+        else:
+            target = dest.root
+            spool = _Spool(target, schema, dest.spill_dir(target), fill)
+            try:
+                _each_batch(lf, spool.add, chunk_size)
+                dest.write(spool, compress, align)
+            finally:
+                spool.discard()
+    finally:
+        dest.close()
+
+
+def _sink_parts(
+    lf: pl.LazyFrame,
+    dest: _Destination,
+    keys: list[str],
+    schema: pl.Schema,
+    compress: bool,
+    align: int,
+    fill: Any,
+    max_rows: int | None,
+    chunk_size: int,
+) -> None:
+    """Partitioned (and/or size-limited) writes: one open spool per partition, a new part file
+    once one holds `max_rows` rows."""
+    file_schema = pl.Schema({n: t for n, t in schema.items() if n not in keys})
+    spools: dict[tuple[object, ...], _Spool] = {}
+    counters: dict[tuple[object, ...], int] = {}
+
+    def open_spool(key: tuple[object, ...]) -> _Spool:
+        n = counters.get(key, 0)
+        counters[key] = n + 1
+        dirs = [f"{k}={_hive_value(v)}" for k, v in zip(keys, key)]
+        target = dest.join(*dirs, f"part-{n:05d}.npz")
+        return _Spool(target, file_schema, dest.spill_dir(target), fill)
+
+    def take(batch: pl.DataFrame) -> None:
+        if keys:
+            parts = batch.partition_by(keys, as_dict=True, include_key=False, maintain_order=True)
+        else:
+            parts = {(): batch}
+        for key, part in parts.items():
+            offset = 0
+            while offset < part.height:
+                spool = spools.get(key)
+                if spool is None:
+                    spool = spools[key] = open_spool(key)
+                room = part.height - offset if max_rows is None else min(part.height - offset, max_rows - spool.rows)
+                spool.add(part.slice(offset, room))
+                offset += room
+                if max_rows is not None and spool.rows >= max_rows:
+                    dest.write(spools.pop(key), compress, align)
+
+    try:
+        _each_batch(lf, take, chunk_size)
+        for key in list(spools):
+            dest.write(spools.pop(key), compress, align)
+    except BaseException:
+        for spool in spools.values():
+            spool.discard()
+        raise
+
+
+def check_names(names: Sequence[str], path: str) -> None:
+    """Refuse column names that would make unsafe or unreadable member names (the native
+    writer refuses them too; this says so before any batch is computed, and before a name
+    with a NUL reaches the Arrow C interface, which cannot carry it)."""
+    for name in names:
+        if any(c in name for c in "/\\\0") or ".." in name:
+            msg = f"{path}: column name {name!r} cannot be a member name (path separators, '..' and NUL are refused); rename the column"
+            raise npz_error(msg, kind="request", path=path)

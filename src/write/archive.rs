@@ -5,6 +5,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{NpzError, Result};
+#[cfg(feature = "python")]
+use polars_core::runtime::THREAD_POOL;
+#[cfg(feature = "python")]
+use rayon::prelude::*;
 use crate::zip::writer::ZipWriter;
 
 /// One member to write: the `.npy` header and the array data that follows it.
@@ -142,41 +146,52 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
     }
     let io = |source| NpzError::io(path, source);
     write_atomically(path, |tmp| {
-        let file = std::fs::File::create(tmp).map_err(io)?;
-        let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
         let dir = tmp.parent().unwrap_or(Path::new("."));
-        for m in members {
-            let data = std::fs::File::open(m.data).map_err(io)?;
+        // Each member's CRC-32 and length (and, deflated, its compressed bytes in a temporary
+        // file), members in parallel on Polars' pool, each in one pass over its spill file.
+        let prepare = |m: &SpilledMember<'_>| -> std::io::Result<Prepared> {
+            let data = std::fs::File::open(m.data)?;
             let mut crc = crc32fast::Hasher::new();
             crc.update(m.header);
+            if !compress {
+                let len = spilled_data(&data, m.kind, |chunk| {
+                    crc.update(chunk);
+                    Ok(())
+                })?;
+                return Ok((crc.finalize(), len, None));
+            }
+            let packed = tempfile::tempfile_in(dir)?;
+            let mut enc = flate2::write::DeflateEncoder::new(BufWriter::with_capacity(1 << 20, packed), flate2::Compression::default());
+            enc.write_all(m.header)?;
             let len = spilled_data(&data, m.kind, |chunk| {
                 crc.update(chunk);
-                Ok(())
+                enc.write_all(chunk)
+            })?;
+            let packed = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
+            let packed_len = packed.metadata()?.len();
+            Ok((crc.finalize(), len, Some((packed, packed_len))))
+        };
+        let prepared = THREAD_POOL.install(|| members.par_iter().map(prepare).collect::<std::io::Result<Vec<_>>>()).map_err(io)?;
+        let file = std::fs::File::create(tmp).map_err(io)?;
+        let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
+        for (m, (crc, len, packed)) in members.iter().zip(prepared) {
+            let size = m.header.len() as u64 + len;
+            if let Some((packed, packed_len)) = packed {
+                zip.add_file(m.name, 8, crc, size, &[], &packed, packed_len, 1).map_err(io)?;
+                continue;
+            }
+            let data = std::fs::File::open(m.data).map_err(io)?;
+            let mut written = 0u64;
+            zip.add_with(m.name, crc, size, m.header, len, align, |out| {
+                spilled_data(&data, m.kind, |chunk| {
+                    written += chunk.len() as u64;
+                    out.write_all(chunk)
+                })
+                .map(|_| ())
             })
             .map_err(io)?;
-            let crc = crc.finalize();
-            let size = m.header.len() as u64 + len;
-            if compress {
-                let packed = tempfile::tempfile_in(dir).map_err(io)?;
-                let mut enc = flate2::write::DeflateEncoder::new(BufWriter::with_capacity(1 << 20, packed), flate2::Compression::default());
-                enc.write_all(m.header).map_err(io)?;
-                spilled_data(&data, m.kind, |chunk| enc.write_all(chunk)).map_err(io)?;
-                let packed = enc.finish().map_err(io)?.into_inner().map_err(|e| io(e.into_error()))?;
-                let packed_len = packed.metadata().map_err(io)?.len();
-                zip.add_file(m.name, 8, crc, size, &[], &packed, packed_len, 1).map_err(io)?;
-            } else {
-                let mut written = 0u64;
-                zip.add_with(m.name, crc, size, m.header, len, align, |out| {
-                    spilled_data(&data, m.kind, |chunk| {
-                        written += chunk.len() as u64;
-                        out.write_all(chunk)
-                    })
-                    .map(|_| ())
-                })
-                .map_err(io)?;
-                if written != len {
-                    return Err(io(std::io::Error::other("a spilled file changed while it was written")));
-                }
+            if written != len {
+                return Err(io(std::io::Error::other("a spilled file changed while it was written")));
             }
         }
         let out = zip.finish().map_err(io)?;
@@ -185,7 +200,13 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
     })
 }
 
-/// Feed the whole file to `f` in 1 MiB chunks, from its start.
+/// A spilled member ready to be written: the CRC-32 and length of its array data (header
+/// included in the CRC), and, deflated, its compressed bytes in a temporary file and their length.
+#[cfg(feature = "python")]
+type Prepared = (u32, u64, Option<(std::fs::File, u64)>);
+
+/// Write `members` to `path` as an `.npz` archive: stored with their array data aligned to
+/// `align` bytes, or deflated; through a temporary file renamed into place.
 pub(crate) fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bool, align: usize) -> Result<()> {
     check_align(path, align)?;
     for m in members {

@@ -5,11 +5,11 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{NpzError, Result};
+use crate::zip::writer::ZipWriter;
 #[cfg(feature = "python")]
 use polars_core::runtime::THREAD_POOL;
 #[cfg(feature = "python")]
 use rayon::prelude::*;
-use crate::zip::writer::ZipWriter;
 
 /// One member to write: the `.npy` header and the array data that follows it.
 pub(crate) struct NpyMember<'a> {

@@ -10,9 +10,11 @@ import time
 import numpy as np
 import polars as pl
 import pytest
+from conftest import needs_polars2
 from polars.testing import assert_frame_equal
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
 from polars_npz._internal import clear_plan_cache, remote_requests
+from polars_npz.dataset import has_multi_file_scan
 from rangeserver import RangeServer
 
 ROWS = 500_000  # 4 MB per float64 column
@@ -183,6 +185,7 @@ def test_s3_dataset(s3):
         scan_npz("s3://bucket/nothing/*.npz", storage_options=opts)
 
 
+@needs_polars2  # hive columns of a prefix
 def test_s3_plan_requests_and_the_plan_cache(s3):
     """A small listed object is read whole in one request: the schema costs one object's
     request, a count one request per object; a second scan of the same objects makes none
@@ -223,7 +226,8 @@ def test_counts_cost_at_most_two_requests_per_object(tmp_path):
     with RangeServer(tmp_path) as server:
         urls = [server.url(f"s{i}.npz") for i in range(10)]
         assert scan_npz(urls).collect_schema().names() == ["a", "b", "c", "d"]
-        assert server.requests <= 2
+        # Polars 2 reads the first object for the schema; 1.x opens every file when scanned.
+        assert server.requests <= (2 if has_multi_file_scan() else 2 * 10)
         server.reset()
         assert scan_npz(urls).select(pl.len()).collect().item() == 200_000
         assert server.requests <= 2 * 10

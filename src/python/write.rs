@@ -7,6 +7,13 @@ use pyo3::types::PyCapsule;
 
 use super::{guarded, to_py, to_py_without_path};
 
+/// The Series a Python Polars Series exports through its Arrow PyCapsule stream; errors name
+/// `target`, the archive being written.
+fn import_series(stream: &Bound<'_, PyCapsule>, target: &std::path::Path) -> PyResult<Series> {
+    let (field, arrays) = crate::raw::import_capsule_stream(stream)?;
+    Series::try_from((&field, arrays)).map_err(|e| to_py(crate::NpzError::internal(target, format!("Polars refused a column: {e}"))))
+}
+
 /// Rewrite `src` as `dst` with every stored member's array data aligned to `align` bytes.
 #[pyfunction]
 #[pyo3(signature = (src, dst, align=64, decompress=false))]
@@ -48,9 +55,7 @@ pub(crate) fn series_to_npy<'py>(
     path: std::path::PathBuf,
 ) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Bound<'py, pyo3::types::PyBytes>)> {
     guarded(|| {
-        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
-        let s = Series::try_from((&field, arrays))
-            .map_err(|e| to_py(crate::NpzError::internal(&path, format!("Polars refused a column: {e}"))))?;
+        let s = import_series(&stream, &path)?;
         let rows = rows.unwrap_or(s.len());
         let (header, data) =
             py.detach(|| crate::write::npy::series_to_npy_rows(&s, rows)).map_err(|e| to_py_without_path(e.or_path(&path)))?;
@@ -68,9 +73,7 @@ pub(crate) fn append_series(
     target: std::path::PathBuf,
 ) -> PyResult<()> {
     guarded(|| {
-        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
-        let s = Series::try_from((&field, arrays))
-            .map_err(|e| to_py(crate::NpzError::internal(&target, format!("Polars refused a column: {e}"))))?;
+        let s = import_series(&stream, &target)?;
         py.detach(|| -> Result<(), crate::NpzError> {
             let (_, data) = crate::write::npy::series_to_npy(&s).map_err(|e| e.or_path(&target))?;
             let io = |source| crate::NpzError::io(&path, source);
@@ -120,9 +123,7 @@ pub(crate) fn append_varlen(
     target: std::path::PathBuf,
 ) -> PyResult<usize> {
     guarded(|| {
-        let (field, arrays) = crate::raw::import_capsule_stream(&stream)?;
-        let s = Series::try_from((&field, arrays))
-            .map_err(|e| to_py(crate::NpzError::internal(&target, format!("Polars refused a column: {e}"))))?;
+        let s = import_series(&stream, &target)?;
         py.detach(|| -> Result<usize, crate::NpzError> {
             let refuse = |why: String| crate::NpzError::request(&target, format!("column '{}': {why}", s.name()));
             if s.null_count() > 0 {

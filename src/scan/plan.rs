@@ -119,9 +119,11 @@ impl DatasetPlan {
         if !remote.is_empty() {
             results.extend(self.index_concurrently(&remote));
         }
-        let first_error = todo.iter().find_map(|&i| results.iter().position(|(j, r)| *j == i && r.is_err()));
-        match first_error {
-            Some(k) => Err(results.swap_remove(k).1.unwrap_err()),
+        // The failure of the earliest file in `which`'s order (only failures are ordered).
+        let mut errors: Vec<(usize, NpzError)> = results.into_iter().filter_map(|(i, r)| r.err().map(|e| (i, e))).collect();
+        errors.sort_by_key(|(i, _)| todo.iter().position(|j| j == i));
+        match errors.into_iter().next() {
+            Some((_, e)) => Err(e),
             None => Ok(()),
         }
     }

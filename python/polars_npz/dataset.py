@@ -141,7 +141,6 @@ class Dataset:
         # The first file's index when its schema is exactly the dataset's: files with the
         # same schema need no further check.
         self.reference = plan.indexed(0) if exact_first else None
-        self.mfs: Any = None  # the multi-file scan reading it (Polars 2)
 
     def columns_of(self, i: int, archive: _Archive) -> list[str]:
         """The dataset columns file `i` holds, checked against the dataset's schema."""
@@ -241,10 +240,11 @@ class ReaderBuilder:
     """Builds the reader of each source Polars' multi-file scan reads (a file, or the first
     file of a group)."""
 
-    def __init__(self, dataset: Dataset, groups: dict[str, tuple[int, int]], capabilities: Any) -> None:
+    def __init__(self, dataset: Dataset, groups: dict[str, tuple[int, int]], capabilities: Any, reader: type[GroupReader]) -> None:
         self.dataset = dataset
         self.groups = groups
         self.capabilities = capabilities
+        self.reader = reader
 
     def reader_capabilities(self) -> Any:
         return self.capabilities
@@ -253,7 +253,7 @@ class ReaderBuilder:
         if not isinstance(source, str) or source not in self.groups:
             msg = f"internal error: the npz scan was asked for an unplanned source {source!r}"
             raise npz_error(msg, kind="internal")
-        return _reader_types(self.dataset.mfs)[0](self.dataset, *self.groups[source])
+        return self.reader(self.dataset, *self.groups[source])
 
     def explain_properties(self) -> dict[str, str]:
         return {"name": "npz", "files": str(len(self.dataset.paths))}
@@ -268,14 +268,14 @@ def _reader_types(mfs: MultiFileScan) -> tuple[type[GroupReader], type[ReaderBui
     return reader, builder
 
 
-def count_at_scan(plan: Plan) -> list[tuple[int, int]] | None:
+def count_at_scan(plan: Plan, paths: list[str]) -> list[tuple[int, int]] | None:
     """Each file's rows and inflated array bytes, from its index and headers (in parallel),
     for a local dataset of at most `_COUNT_AT_SCAN_MAX` files; ``None`` for more, for objects
     of a store, or when a file cannot be read (the query then reports it, naming the file;
     the files that could be read are not read again). Objects are indexed by the readers, each
     with the objects that follow it, concurrently: a scan then costs one object's requests (the
     schema), and a query only the objects it reads (hive filters prune the others)."""
-    if len(plan) > _COUNT_AT_SCAN_MAX or any(is_url(p) for p in plan.paths()):
+    if len(paths) > _COUNT_AT_SCAN_MAX or any(is_url(p) for p in paths):
         return None
     try:
         plan.index()
@@ -302,7 +302,7 @@ def scan_dataset(
     the memory they take. Without `count_rows` no file is read here: each is opened once,
     by its reader, for its index and its data."""
     plan = dataset.plan
-    counts = count_at_scan(plan) if count_rows else None
+    counts = count_at_scan(plan, dataset.paths) if count_rows else None
     # Small files of one directory are read in groups (one source each, named by its first
     # file, so hive values still come from the path); not when each row must name its file.
     if include_file_paths is None:
@@ -312,8 +312,8 @@ def scan_dataset(
     paths = dataset.paths
     sources = [paths[a] for a, _ in runs]
     groups = {paths[a]: (a, b) for a, b in runs}
-    dataset.mfs = mfs
-    builder = _reader_types(mfs)[1](dataset, groups, mfs.ReaderCapabilities(pre_slice=True))
+    reader, builder_type = _reader_types(mfs)
+    builder = builder_type(dataset, groups, mfs.ReaderCapabilities(pre_slice=True), reader)
     return mfs.scan(
         sources,
         builder,

@@ -15,17 +15,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 from polars_npz._errors import npz_error
-from polars_npz._internal import series_to_npy as _series_to_npy
 from polars_npz._internal import upload_file as _upload_file
 from polars_npz._internal import write_members as _write_members
 from polars_npz._source import is_url, storage_pairs
-from polars_npz.sink import _prepared, check_names, sink_npz
-
-
-def _series_parts(s: pl.Series, fill: Any, path: str, rows: int | None = None) -> tuple[bytes, bytes]:
-    """A Series as a .npy member (header, data), by the Rust writer's inverse type table;
-    with `rows`, the header declares that many rows."""
-    return _series_to_npy(_prepared(s, fill).__arrow_c_stream__(), rows, path)
+from polars_npz.sink import check_names, series_parts, sink_npz
 
 
 def _npy_parts(arr: Any) -> tuple[bytes, memoryview]:
@@ -115,7 +108,7 @@ def write_npz(
     for name, value in items:
         body: bytes | memoryview
         if isinstance(value, pl.Series):
-            header, body = _series_parts(value.alias(name), fill, os.fspath(path))
+            header, body = series_parts(value.alias(name), fill, os.fspath(path))
         else:
             import numpy as np
 

@@ -65,6 +65,12 @@ def streamable(schema: pl.Schema) -> bool:
     return all(_fixed_width(t) or t.base_type() in (pl.String, pl.Binary, pl.Categorical, pl.Enum) for t in schema.dtypes())
 
 
+def series_parts(s: pl.Series, fill: Any, path: str, rows: int | None = None) -> tuple[bytes, bytes]:
+    """A Series as a .npy member (header, data), by the Rust writer's inverse type table;
+    with `rows`, the header declares that many rows. Errors name `path`."""
+    return _series_to_npy(_prepared(s, fill).__arrow_c_stream__(), rows, path)
+
+
 class _Spool:
     """One archive being written: a spill file per column, the rows so far, the widest value
     of each String/Binary column."""
@@ -103,7 +109,7 @@ class _Spool:
                     header = _npy_header(f"<U{width}" if utf32 else f"|S{width}", [self.rows])
                     members.append((name + ".npy", header, self.spills[name], "utf32" if utf32 else "bytes", width))
                 else:
-                    header, _ = _series_to_npy(_prepared(s, self.fill).__arrow_c_stream__(), self.rows, self.target)
+                    header, _ = series_parts(s, self.fill, self.target, self.rows)
                     members.append((name + ".npy", header, self.spills[name], "raw", 0))
             _write_spilled(local, members, compress, align)
         finally:

@@ -1,7 +1,8 @@
 //! The crate's only `unsafe`: the operations the compiler cannot check. Mapping a file
 //! (done once per archive, by the member layer); moving exported Arrow C Data Interface
 //! structs to the thread that imports them, and importing Arrow C streams (the Python module);
-//! and handing polars-arrow's exported structs to arrow-rs (feature `arrow`).
+//! and handing polars-arrow's exported structs to arrow-rs (feature `arrow`); and zlib's
+//! deflate through its C interface (the blocks of written members).
 
 use std::fs::File;
 
@@ -125,4 +126,82 @@ pub(crate) fn array_to_arrow_rs(
     // the same `StructBatches`), so the buffers and children are those `dtype` describes.
     let data = unsafe { arrow_array::ffi::from_ffi_and_data_type(ffi, dtype.clone()) }?;
     Ok(arrow_array::make_array(data))
+}
+
+/// `input` deflated by zlib (raw deflate, level 6: what Python's `zipfile`, so numpy's
+/// `savez_compressed`, writes), ended by a full flush, or, when `last`, by the stream's end.
+/// zlib (not zlib-rs, whose level 6 is another algorithm) keeps archives the size numpy's are.
+pub(crate) fn zlib_deflate(input: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
+    use libz_sys as z;
+    use std::ffi::{c_int, c_uint, c_void};
+    extern "C" {
+        fn calloc(n: usize, size: usize) -> *mut c_void;
+        fn free(p: *mut c_void);
+    }
+    unsafe extern "C" fn zalloc(_: *mut c_void, items: c_uint, size: c_uint) -> *mut c_void {
+        // SAFETY: the C allocator, called as zlib calls its allocator.
+        unsafe { calloc(items as usize, size as usize) }
+    }
+    unsafe extern "C" fn zfree(_: *mut c_void, p: *mut c_void) {
+        // SAFETY: `p` came from `zalloc` (zlib frees only what it allocated).
+        unsafe { free(p) }
+    }
+    let fail = |what: &str, code: c_int| std::io::Error::other(format!("zlib {what} failed ({code})"));
+    let mut out: Vec<u8> = Vec::with_capacity(input.len() + input.len() / 1000 + 64);
+    let mut strm = z::z_stream {
+        next_in: input.as_ptr().cast_mut(),
+        avail_in: 0,
+        total_in: 0,
+        next_out: out.as_mut_ptr(),
+        avail_out: 0,
+        total_out: 0,
+        msg: std::ptr::null_mut(),
+        state: std::ptr::null_mut(),
+        zalloc,
+        zfree,
+        opaque: std::ptr::null_mut(),
+        data_type: 0,
+        adler: 0,
+        reserved: 0,
+    };
+    // SAFETY: `strm` is initialised as zlib requires (allocators set, no input yet); the
+    // version and size are this build's.
+    let code = unsafe {
+        z::deflateInit2_(&mut strm, 6, z::Z_DEFLATED, -15, 8, z::Z_DEFAULT_STRATEGY, z::zlibVersion(), size_of::<z::z_stream>() as c_int)
+    };
+    if code != z::Z_OK {
+        return Err(fail("init", code));
+    }
+    let flush = if last { z::Z_FINISH } else { z::Z_FULL_FLUSH };
+    let mut consumed = 0usize;
+    let result = loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(4096));
+        }
+        let chunk = (input.len() - consumed).min(c_uint::MAX as usize);
+        strm.next_in = input[consumed..].as_ptr().cast_mut();
+        strm.avail_in = chunk as c_uint;
+        let room = (out.capacity() - out.len()).min(c_uint::MAX as usize);
+        // SAFETY: the output pointer and room lie in `out`'s spare capacity.
+        strm.next_out = unsafe { out.as_mut_ptr().add(out.len()) };
+        strm.avail_out = room as c_uint;
+        let end_of_input = consumed + chunk == input.len();
+        // SAFETY: `strm` was initialised above; its input and output point into live buffers
+        // of the lengths given.
+        let code = unsafe { z::deflate(&mut strm, if end_of_input { flush } else { z::Z_NO_FLUSH }) };
+        consumed += chunk - strm.avail_in as usize;
+        let written = room - strm.avail_out as usize;
+        // SAFETY: zlib wrote `written` bytes into the spare capacity.
+        unsafe { out.set_len(out.len() + written) };
+        match code {
+            z::Z_STREAM_END => break Ok(()),
+            // A flush is complete once it leaves output space unused.
+            z::Z_OK | z::Z_BUF_ERROR if !last && end_of_input && consumed == input.len() && strm.avail_out > 0 => break Ok(()),
+            z::Z_OK | z::Z_BUF_ERROR => {}
+            code => break Err(fail("deflate", code)),
+        }
+    };
+    // SAFETY: `strm` was initialised by deflateInit2_ and is ended once.
+    unsafe { z::deflateEnd(&mut strm) };
+    result.map(|()| out)
 }

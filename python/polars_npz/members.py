@@ -22,8 +22,10 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
         members that are not ``.npy`` arrays), ``numpy_dtype``, ``shape``, ``fortran_order``,
         ``polars_dtype`` (null when the type is refused, with the reason in ``error``),
         ``compression``, ``compressed_size``, ``size``, ``data_offset`` (file offset of the
-        array data, for stored members) and ``zero_copy`` (whether reading it maps the data
-        without a copy).
+        array data, for stored members), ``zero_copy`` (whether reading it maps the data
+        without a copy), ``blocks`` (how many blocks a member written in blocks has, each
+        inflated on its own; null for a plain member) and ``statistics`` (whether its blocks
+        carry min/max/null/NaN statistics, which let filters skip them).
     """
     archive = _open(source, True, storage_options=storage_options)
     rows = archive.members()
@@ -40,6 +42,8 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "size": [r["size"] for r in rows],
             "data_offset": [r["data_offset"] for r in rows],
             "zero_copy": [r["zero_copy"] for r in rows],
+            "blocks": [r["blocks"] for r in rows],
+            "statistics": [r["statistics"] for r in rows],
             "error": [r["error"] for r in rows],
         },
         schema={
@@ -54,6 +58,8 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "size": pl.UInt64,
             "data_offset": pl.UInt64,
             "zero_copy": pl.Boolean,
+            "blocks": pl.UInt32,
+            "statistics": pl.Boolean,
             "error": pl.String,
         },
     )

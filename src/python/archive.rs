@@ -97,6 +97,9 @@ impl Archive {
                 d.set_item("compressed_size", m.entry.compressed_size)?;
                 d.set_item("size", m.entry.size)?;
                 d.set_item("data_offset", m.data_offset())?;
+                // The block index: how many blocks, and whether they carry statistics.
+                d.set_item("blocks", m.entry.blocks.as_ref().map(|b| b.len()))?;
+                d.set_item("statistics", m.entry.blocks.as_ref().is_some_and(|b| b.stats.is_some()))?;
                 match &m.array {
                     Some(a) => {
                         d.set_item("name", &a.name)?;

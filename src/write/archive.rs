@@ -1,10 +1,14 @@
 //! Writing archives of `.npy` members: stored members with their array data aligned (so they
 //! map without a copy), or deflated; written to a temporary file renamed into place.
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
+#[cfg(feature = "python")]
+use std::io::Write;
 use std::path::Path;
 
 use crate::error::{NpzError, Result};
+#[cfg(feature = "python")]
+use crate::write::blocks::StreamedMember;
 use crate::zip::writer::ZipWriter;
 #[cfg(feature = "python")]
 use polars_core::runtime::THREAD_POOL;
@@ -151,33 +155,32 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
         // file), members in parallel on Polars' pool, each in one pass over its spill file.
         let prepare = |m: &SpilledMember<'_>| -> std::io::Result<Prepared> {
             let data = std::fs::File::open(m.data)?;
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(m.header);
-            if !compress {
-                let len = spilled_data(&data, m.kind, |chunk| {
-                    crc.update(chunk);
-                    Ok(())
-                })?;
-                return Ok((crc.finalize(), len, None));
-            }
-            let packed = tempfile::tempfile_in(dir)?;
-            let mut enc = flate2::write::DeflateEncoder::new(BufWriter::with_capacity(1 << 20, packed), flate2::Compression::default());
-            enc.write_all(m.header)?;
-            let len = spilled_data(&data, m.kind, |chunk| {
-                crc.update(chunk);
-                enc.write_all(chunk)
-            })?;
-            let packed = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
-            let packed_len = packed.metadata()?.len();
-            Ok((crc.finalize(), len, Some((packed, packed_len))))
+            let declared =
+                crate::write::blocks::data_len(m.header).ok_or_else(|| std::io::Error::other("a spilled member's header is malformed"))?;
+            let size = m.header.len() as u64 + declared;
+            let packed = if compress { Some(BufWriter::with_capacity(1 << 20, tempfile::tempfile_in(dir)?)) } else { None };
+            let mut member = StreamedMember::new(m.header, size, packed);
+            member.write(m.header)?;
+            let len = spilled_data(&data, m.kind, |chunk| member.write(chunk))?;
+            let (index, crc, packed) = member.finish()?;
+            let packed = match packed {
+                Some(w) => {
+                    let file = w.into_inner().map_err(|e| e.into_error())?;
+                    let packed_len = file.metadata()?.len();
+                    Some((file, packed_len))
+                }
+                None => None,
+            };
+            Ok((crc, len, packed, index))
         };
         let prepared = THREAD_POOL.install(|| members.par_iter().map(prepare).collect::<std::io::Result<Vec<_>>>()).map_err(io)?;
         let file = std::fs::File::create(tmp).map_err(io)?;
         let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-        for (m, (crc, len, packed)) in members.iter().zip(prepared) {
+        for (m, (crc, len, packed, index)) in members.iter().zip(prepared) {
             let size = m.header.len() as u64 + len;
             if let Some((packed, packed_len)) = packed {
                 zip.add_file(m.name, 8, crc, size, &[], &packed, packed_len, 1).map_err(io)?;
+                zip.set_blocks(&index);
                 continue;
             }
             let data = std::fs::File::open(m.data).map_err(io)?;
@@ -193,6 +196,9 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
             if written != len {
                 return Err(io(std::io::Error::other("a spilled file changed while it was written")));
             }
+            if index.stats.is_some() {
+                zip.set_blocks(&index);
+            }
         }
         let out = zip.finish().map_err(io)?;
         let file = out.into_inner().map_err(|e| io(e.into_error()))?;
@@ -201,9 +207,10 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
 }
 
 /// A spilled member ready to be written: the CRC-32 and length of its array data (header
-/// included in the CRC), and, deflated, its compressed bytes in a temporary file and their length.
+/// included in the CRC), deflated, its compressed bytes in a temporary file and their length,
+/// and its block index.
 #[cfg(feature = "python")]
-type Prepared = (u32, u64, Option<(std::fs::File, u64)>);
+type Prepared = (u32, u64, Option<(std::fs::File, u64)>, crate::zip::blocks::BlockIndex);
 
 /// Write `members` to `path` as an `.npz` archive: stored with their array data aligned to
 /// `align` bytes, or deflated; through a temporary file renamed into place.
@@ -220,19 +227,18 @@ fn write_to(tmp: &Path, members: &[NpyMember<'_>], compress: bool, align: usize)
     let file = std::fs::File::create(tmp)?;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     for m in members {
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(m.header);
-        crc.update(m.data);
-        let crc = crc.finalize();
+        // Cut in blocks (compressed, checksummed and their statistics taken in parallel).
+        let (packed, index, crc) = crate::write::blocks::write_member(m.header, m.data, compress)?;
         let size = (m.header.len() + m.data.len()) as u64;
         if compress {
-            let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-            enc.write_all(m.header)?;
-            enc.write_all(m.data)?;
-            let packed = enc.finish()?;
-            zip.add(m.name, 8, crc, size, &packed, 1, 0)?;
+            let parts: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
+            zip.add_parts(m.name, 8, crc, size, &parts, 1, 0)?;
+            zip.set_blocks(&index);
         } else {
             zip.add_parts(m.name, 0, crc, size, &[m.header, m.data], align, m.header.len())?;
+            if index.stats.is_some() {
+                zip.set_blocks(&index);
+            }
         }
     }
     let out = zip.finish()?;

@@ -3,4 +3,5 @@
 
 pub(crate) mod align;
 pub(crate) mod archive;
+pub(crate) mod blocks;
 pub(crate) mod npy;

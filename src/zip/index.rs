@@ -2,6 +2,7 @@
 //! the file offset of each member's data. Sizes and CRCs come from the central directory
 //! (members written to a stream carry data descriptors and zeros in their local headers).
 
+use super::blocks::{BlockIndex, BLOCKS_ID};
 use crate::error::{ErrorKind, Invalid};
 use crate::source::{ByteSource, WindowReader};
 
@@ -48,6 +49,8 @@ pub(crate) struct ZipEntry {
     pub(crate) crc32: u32,
     /// File offset of the member's (compressed) data.
     pub(crate) data_start: u64,
+    /// The member's block index, when it has one that matches it (see [`super::blocks`]).
+    pub(crate) blocks: Option<std::sync::Arc<BlockIndex>>,
 }
 
 impl ZipEntry {
@@ -97,7 +100,12 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
             m => Compression::Other(m),
         };
         let data_start = f.data_start().ok_or_else(|| zip_err!("member '{name}': local header could not be located"))?;
-        let entry = ZipEntry {
+        let blocks = f.extra_data_fields().find_map(|field| match field {
+            zip::extra_fields::ExtraField::Custom(c) if c.header_id == BLOCKS_ID => BlockIndex::parse(&c.data),
+            _ => None,
+        });
+        let mut entry = ZipEntry {
+            blocks: None,
             compression,
             encrypted: f.encrypted(),
             compressed_size: f.compressed_size(),
@@ -132,6 +140,12 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
                 entry.compressed_size
             ));
         }
+        // An index is followed only when it was written for this member's bytes, and, for a
+        // deflated member, says where its blocks start.
+        entry.blocks = blocks
+            .filter(|b| b.matches(&entry) && (b.offsets.is_some() == (entry.compression == Compression::Deflated)))
+            .filter(|_| !entry.encrypted && matches!(entry.compression, Compression::Stored | Compression::Deflated))
+            .map(std::sync::Arc::new);
         entries.push(entry);
     }
     if zip.has_overlapping_files().map_err(|e| zip_err!("{e}"))? {

@@ -128,3 +128,34 @@ pub(crate) fn inflate_prefix(raw: &[u8], max_out: usize) -> Option<Vec<u8>> {
         Some(out)
     })
 }
+
+/// A final empty block (fixed Huffman, end of block): appended to a block that ends in a full
+/// flush, it makes the block a whole deflate stream that libdeflate inflates on its own.
+const FINAL_EMPTY_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// Inflate one block of a member written in blocks (see [`super::blocks`]) into `out`, which
+/// it must fill exactly, and check its CRC-32.
+pub(crate) fn inflate_block(compressed: &[u8], out: &mut [u8], last: bool, crc: u32) -> Result<(), Invalid> {
+    thread_local! {
+        static D: std::cell::RefCell<libdeflater::Decompressor> = std::cell::RefCell::new(libdeflater::Decompressor::new());
+    }
+    let owned;
+    let input = if last {
+        compressed
+    } else {
+        owned = [compressed, &FINAL_EMPTY_BLOCK].concat();
+        &owned
+    };
+    let n = D.with_borrow_mut(|d| d.deflate_decompress(input, out)).map_err(|e| match e {
+        libdeflater::DecompressionError::InsufficientSpace => invalid!("a block inflates to more bytes than its index says"),
+        libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream in a block"),
+    })?;
+    if n != out.len() {
+        return Err(invalid!("a block inflates to {n} bytes, its index says {}", out.len()));
+    }
+    let computed = crc32fast::hash(out);
+    if computed != crc {
+        return Err(ErrorKind::Checksum { computed, expected: crc });
+    }
+    Ok(())
+}

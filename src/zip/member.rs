@@ -5,6 +5,9 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
+use super::blocks::BlockIndex;
 use super::index::{Compression, ZipEntry};
 use super::inflate::Inflater;
 use crate::error::{internal, invalid, ErrorKind, Invalid};
@@ -90,6 +93,14 @@ enum ReaderKind {
         crc: crc32fast::Hasher,
         expected_crc: u32,
     },
+    /// A deflated member written in blocks: each read inflates the blocks it covers (in
+    /// parallel), each checked against its CRC-32; skipped bytes are never inflated.
+    Blocks {
+        source: Source,
+        entry: Box<ZipEntry>,
+        /// The block last inflated, kept for the next read.
+        current: Option<(usize, Vec<u8>)>,
+    },
 }
 
 impl MemberReader {
@@ -101,6 +112,9 @@ impl MemberReader {
         }
         let kind = match entry.compression {
             Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
+            Compression::Deflated if entry.blocks.is_some() => {
+                ReaderKind::Blocks { source: source.clone(), entry: Box::new(entry.clone()), current: None }
+            }
             Compression::Deflated => ReaderKind::Deflated {
                 inflater: Box::new(Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size)),
                 crc: crc32fast::Hasher::new(),
@@ -114,7 +128,7 @@ impl MemberReader {
     }
 
     /// A reader over the whole member, inflated at once on its first read (libdeflate, output
-    /// size known) into aligned memory that the columns then point into; for stored members,
+    /// size known; the blocks of a member written in blocks in parallel) into aligned memory that the columns then point into; for stored members,
     /// the usual reader.
     pub(crate) fn new_whole(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
         if entry.compression != Compression::Deflated || entry.encrypted {
@@ -243,6 +257,10 @@ impl MemberReader {
                 crc.update(out);
                 then(out);
             }
+            ReaderKind::Blocks { source, entry, current } => {
+                read_blocks(source, entry, current, pos, out)?;
+                for_each_piece(out, COPY_PIECE, |_, piece| then(piece));
+            }
         }
         self.pos += out.len() as u64;
         if self.pos == self.size {
@@ -254,7 +272,9 @@ impl MemberReader {
     /// Skip `len` bytes (inflating and discarding them for a deflated member).
     pub(crate) fn skip(&mut self, len: u64) -> Result<(), Invalid> {
         self.check_len(usize::try_from(len).unwrap_or(usize::MAX))?;
-        if let ReaderKind::Stored { .. } | ReaderKind::Inflated { .. } | ReaderKind::PendingWhole { .. } = self.kind {
+        if let ReaderKind::Stored { .. } | ReaderKind::Inflated { .. } | ReaderKind::PendingWhole { .. } | ReaderKind::Blocks { .. } =
+            self.kind
+        {
             self.pos += len;
             return Ok(());
         }
@@ -287,10 +307,97 @@ impl MemberReader {
 /// Large copies are split in pieces of this many bytes, copied in parallel.
 const COPY_PIECE: usize = 1 << 20;
 
+/// The compressed bytes of blocks `blocks` of a member written in blocks: borrowed from the
+/// mapping, or read (in one batch of ranges, which a remote source merges into few requests).
+fn compressed_blocks<'a>(
+    source: &'a Source,
+    entry: &ZipEntry,
+    index: &BlockIndex,
+    blocks: std::ops::Range<usize>,
+) -> Result<Vec<std::borrow::Cow<'a, [u8]>>, Invalid> {
+    let ranges = blocks
+        .map(|b| index.compressed_range(b).map(|r| entry.data_start + r.start..entry.data_start + r.end))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| internal!("block index without offsets"))?;
+    if let Some(m) = source.mapping() {
+        return Ok(ranges.into_iter().map(|r| std::borrow::Cow::Borrowed(&m[r.start as usize..r.end as usize])).collect());
+    }
+    let parts = source.read_ranges(&ranges).map_err(crate::error::read_failed)?;
+    Ok(parts.into_iter().map(|p| std::borrow::Cow::Owned(p.to_vec())).collect())
+}
+
+/// Fill `out` with the member's bytes from `pos` on, inflating the blocks that hold them (in
+/// parallel); the last of them is kept in `current` for the next read.
+fn read_blocks(source: &Source, entry: &ZipEntry, current: &mut Option<(usize, Vec<u8>)>, pos: u64, out: &mut [u8]) -> Result<(), Invalid> {
+    let index = entry.blocks.as_deref().ok_or_else(|| internal!("member without blocks"))?;
+    let end = pos + out.len() as u64;
+    let (first, last) = (index.block_at(pos), index.block_at(end - 1));
+    let kept = current.take().filter(|(b, _)| (first..=last).contains(b));
+    let needed: Vec<usize> = (first..=last).filter(|b| kept.as_ref().is_none_or(|(k, _)| k != b)).collect();
+    let lo = needed.first().copied().unwrap_or(first);
+    let hi = needed.last().map_or(lo, |&b| b + 1);
+    let compressed = compressed_blocks(source, entry, index, lo..hi)?;
+    let inflate = |b: usize| -> Result<(usize, Vec<u8>), Invalid> {
+        let r = index.inflated_range(b);
+        let mut buf = vec![0u8; (r.end - r.start) as usize];
+        let crc = index.offsets.as_ref().and_then(|o| o.get(b)).map_or(0, |o| o.1);
+        super::inflate::inflate_block(&compressed[b - lo], &mut buf, b + 1 == index.len(), crc)?;
+        Ok((b, buf))
+    };
+    let mut blocks = if needed.len() > 1 {
+        polars_core::runtime::THREAD_POOL.install(|| needed.par_iter().map(|&b| inflate(b)).collect::<Result<Vec<_>, _>>())?
+    } else {
+        needed.iter().map(|&b| inflate(b)).collect::<Result<Vec<_>, _>>()?
+    };
+    blocks.extend(kept);
+    blocks.sort_unstable_by_key(|(b, _)| *b);
+    for (b, buf) in &blocks {
+        let r = index.inflated_range(*b);
+        let (from, to) = (pos.max(r.start), end.min(r.end));
+        out[(from - pos) as usize..(to - pos) as usize].copy_from_slice(&buf[(from - r.start) as usize..(to - r.start) as usize]);
+    }
+    *current = blocks.pop();
+    Ok(())
+}
+
+/// Inflate a whole member written in blocks, its blocks in parallel, into `dst`; each block
+/// checked against its CRC-32 and the whole against the member's.
+fn inflate_blocks_into(source: &Source, entry: &ZipEntry, index: &BlockIndex, dst: &mut [u8]) -> Result<(), Invalid> {
+    let compressed = compressed_blocks(source, entry, index, 0..index.len())?;
+    let mut pieces = Vec::with_capacity(index.len());
+    let mut rest = dst;
+    for b in 0..index.len() {
+        let r = index.inflated_range(b);
+        let (piece, tail) = std::mem::take(&mut rest).split_at_mut((r.end - r.start) as usize);
+        pieces.push((b, piece));
+        rest = tail;
+    }
+    let offsets = index.offsets.as_ref().ok_or_else(|| internal!("block index without offsets"))?;
+    polars_core::runtime::THREAD_POOL.install(|| {
+        pieces
+            .into_par_iter()
+            .try_for_each(|(b, piece)| super::inflate::inflate_block(&compressed[b], piece, b + 1 == index.len(), offsets[b].1))
+    })?;
+    let mut crc = crc32fast::Hasher::new();
+    for b in 0..index.len() {
+        let r = index.inflated_range(b);
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(offsets[b].1, r.end - r.start));
+    }
+    let computed = crc.finalize();
+    if computed != entry.crc32 {
+        return Err(ErrorKind::Checksum { computed, expected: entry.crc32 });
+    }
+    Ok(())
+}
+
 /// Inflate a whole deflated member (libdeflate) into 8-aligned memory, CRC checked.
 fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
     let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
     let mut out = vec![0u64; size.div_ceil(8)];
+    if let Some(index) = entry.blocks.as_deref() {
+        inflate_blocks_into(source, entry, index, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size])?;
+        return Ok(Backing::Heap(Arc::new(out)));
+    }
     let compressed_owned;
     let range = entry.data_range();
     let compressed: &[u8] = match source.mapping() {

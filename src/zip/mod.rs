@@ -2,6 +2,7 @@
 //! member's uncompressed bytes from any byte source ([`member`], inflating with [`inflate`]),
 //! and the writer of aligned archives ([`writer`]).
 
+pub(crate) mod blocks;
 pub(crate) mod index;
 pub(crate) mod inflate;
 pub(crate) mod member;

@@ -14,6 +14,8 @@ struct CdEntry {
     compressed: u64,
     size: u64,
     offset: u64,
+    /// Extra fields of the central-directory entry besides zip64 (the block index).
+    extra: Vec<u8>,
 }
 
 /// Writes members one after another, then the central directory.
@@ -154,9 +156,23 @@ impl<W: Write + Seek> ZipWriter<W> {
         h.extend((pad as u16).to_le_bytes());
         h.resize(h.len() + pad as usize, 0);
         self.out.write_all(&h)?;
-        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed, size, offset: self.pos });
+        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed, size, offset: self.pos, extra: Vec::new() });
         self.pos += h.len() as u64;
         Ok(())
+    }
+
+    /// Give the member written last a block index (an extra field of its central-directory
+    /// entry only); an index too large for an extra field is left out.
+    pub(crate) fn set_blocks(&mut self, index: &crate::zip::blocks::BlockIndex) {
+        let data = index.encode();
+        let (Some(e), Ok(len)) = (self.entries.last_mut(), u16::try_from(data.len())) else { return };
+        if data.len() > crate::zip::blocks::MAX_INDEX_BYTES {
+            return;
+        }
+        e.extra = Vec::with_capacity(4 + data.len());
+        e.extra.extend(crate::zip::blocks::BLOCKS_ID.to_le_bytes());
+        e.extra.extend(len.to_le_bytes());
+        e.extra.extend(data);
     }
 
     /// Write the central directory and the (zip64) end records; returns the output.
@@ -175,7 +191,7 @@ impl<W: Write + Seek> ZipWriter<W> {
             cd.extend(u32::MAX.to_le_bytes());
             cd.extend(u32::MAX.to_le_bytes());
             cd.extend((e.name.len() as u16).to_le_bytes()); // checked when the member was added
-            cd.extend(28u16.to_le_bytes()); // extra: zip64 with sizes and offset
+            cd.extend((28 + e.extra.len() as u16).to_le_bytes()); // extra: zip64 with sizes and offset, then ours
             cd.extend(0u16.to_le_bytes()); // comment
             cd.extend(0u16.to_le_bytes()); // disk
             cd.extend(0u16.to_le_bytes()); // internal attributes
@@ -187,6 +203,7 @@ impl<W: Write + Seek> ZipWriter<W> {
             cd.extend(e.size.to_le_bytes());
             cd.extend(e.compressed.to_le_bytes());
             cd.extend(e.offset.to_le_bytes());
+            cd.extend(&e.extra);
         }
         let n = self.entries.len() as u64;
         let eocd64 = cd_start + cd.len() as u64;

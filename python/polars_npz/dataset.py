@@ -21,6 +21,7 @@ from polars_npz._internal import expand_url as _expand_url
 from polars_npz._internal import read_chain as _read_chain
 from polars_npz._polars import MultiFileScan, multi_file_scan
 from polars_npz._source import is_url, local_path, storage_pairs
+from polars_npz._stats import Skipper
 
 __all__ = ["Dataset", "expand_sources", "has_multi_file_scan", "is_glob", "scan_dataset"]
 
@@ -130,8 +131,18 @@ class Dataset:
     """What every reader of one scan shares: the plan (files, each archive's index once), the
     dataset's schema and how files that differ from it are treated."""
 
-    def __init__(self, plan: Plan, schema: pl.Schema, *, missing_columns: str, extra_columns: str, exact_first: bool) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        schema: pl.Schema,
+        *,
+        missing_columns: str,
+        extra_columns: str,
+        exact_first: bool,
+        use_statistics: bool = True,
+    ) -> None:
         self.plan = plan
+        self.use_statistics = use_statistics
         self.paths = plan.paths()
         self.schema = schema
         self.all_columns = list(schema)
@@ -204,6 +215,8 @@ class GroupReader:
             # A count, or only hive columns: heights from the headers alone.
             yield pl.DataFrame(height=sum(n for _, _, n in parts))
             return
+        if filters and self.dataset.use_statistics:
+            parts = self._matching(parts, [f.expr for f in filters])
         if not parts:
             parts = [(0, 0, 0)]  # no rows: one empty batch, with the types
         # Runs of consecutive archives holding the same columns, each read in one call and
@@ -234,6 +247,21 @@ class GroupReader:
             df = pl.DataFrame([pl.Series(c) for c in chunked]) if wanted else pl.DataFrame(height=rows)
             yield _with_nulls(df, absent, schema)
             k = end
+
+    def _matching(self, parts: list[tuple[int, int, int]], filters: list[pl.Expr]) -> list[tuple[int, int, int]]:
+        """`parts` narrowed to the blocks whose statistics say they may hold a matching row
+        (Polars filters the rows read; blocks and files left out are never read)."""
+        kept = Skipper(filters).ranges([self.archives[i] for i, _, _ in parts], [self.heights[i] for i, _, _ in parts])
+        out: list[tuple[int, int, int]] = []
+        for (i, skip, n), ranges in zip(parts, kept):
+            if ranges is None:
+                out.append((i, skip, n))
+                continue
+            for start, end in ranges:
+                lo, hi = max(start, skip), min(end, skip + n)
+                if lo < hi:
+                    out.append((i, lo, hi - lo))
+        return out
 
 
 class ReaderBuilder:
@@ -313,7 +341,12 @@ def scan_dataset(
     sources = [paths[a] for a, _ in runs]
     groups = {paths[a]: (a, b) for a, b in runs}
     reader, builder_type = _reader_types(mfs)
-    builder = builder_type(dataset, groups, mfs.ReaderCapabilities(pre_slice=True), reader)
+    # Filters are handed to the readers to skip blocks by their statistics; Polars still
+    # filters every row read ("partial").
+    capabilities = mfs.ReaderCapabilities(pre_slice=True)
+    if dataset.use_statistics and hasattr(capabilities, "supported_filter"):
+        capabilities.supported_filter = "partial"
+    builder = builder_type(dataset, groups, capabilities, reader)
     return mfs.scan(
         sources,
         builder,

@@ -15,6 +15,7 @@ from polars_npz._internal import NpzError, Plan
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._polars import multi_file_scan
+from polars_npz._stats import kept_ranges
 from polars_npz._source import Source, _open, _source_name, is_url, storage_pairs
 from polars_npz.dataset import Dataset, expand_sources, has_multi_file_scan, is_glob, scan_dataset
 
@@ -43,6 +44,7 @@ def scan_npz(
     verify_checksums: bool = False,
     max_header_size: int = 10_000,
     storage_options: Mapping[str, object] | None = None,
+    use_statistics: bool = True,
 ) -> pl.LazyFrame:
     """
     Lazily read the arrays of NumPy ``.npz`` archives as the columns of a LazyFrame.
@@ -99,6 +101,10 @@ def scan_npz(
         options Polars' own scans take (object_store's keys: ``aws_region``,
         ``aws_endpoint_url``, ``aws_access_key_id``, ``google_service_account``,
         ``azure_storage_account_name``, ...); credentials are also read from the environment.
+    use_statistics
+        Skip the blocks (and whole files) whose statistics show they cannot hold a row a
+        filter keeps (archives written by ``write_npz``, ``sink_npz`` or ``align_npz`` carry
+        min/max/null/NaN counts per block). Never changes a result; ``False`` reads every row.
 
     Returns
     -------
@@ -149,12 +155,13 @@ def scan_npz(
             verify_checksums=verify_checksums,
             max_header_size=max_header_size,
             storage_options=storage_options,
+            use_statistics=use_statistics,
         )
         return lf
     one = cast(Source, source)
     path = _source_name(one)
     archive = _open(one, memory_map, max_header_size, verify_checksums)
-    return _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths)
+    return _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
 
 
 def scan_paths(
@@ -176,6 +183,7 @@ def scan_paths(
     max_header_size: int = 10_000,
     storage_options: Mapping[str, object] | None = None,
     count_rows: bool = True,
+    use_statistics: bool = True,
 ) -> tuple[pl.LazyFrame, Plan]:
     """`scan_npz` of paths, with its plan: the files, each archive's index and headers read
     once and shared by every reader of the scan (a single archive is a dataset of one).
@@ -188,12 +196,19 @@ def scan_paths(
     # The first file's schema is the dataset's (unless one is given).
     first = plan.indexed(0)
     dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
-    dataset = Dataset(plan, dataset_schema, missing_columns=missing_columns, extra_columns=extra_columns, exact_first=schema is None)
+    dataset = Dataset(
+        plan,
+        dataset_schema,
+        missing_columns=missing_columns,
+        extra_columns=extra_columns,
+        exact_first=schema is None,
+        use_statistics=use_statistics,
+    )
     mfs = multi_file_scan()
     if len(files) == 1 and schema is None and not hive_partitioning and not _one_height(first):
         # Arrays of different lengths (scipy's sparse archives): each selection has its own
         # height, which a multi-file scan (one height per file) cannot give.
-        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
+        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
     elif mfs is not None:
         lf = scan_dataset(
             mfs,
@@ -207,7 +222,7 @@ def scan_paths(
             count_rows=count_rows,
         )
     elif len(files) == 1 and schema is None:
-        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths)
+        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
     else:
         lf = _concat_files(
             dataset,
@@ -257,7 +272,7 @@ def _concat_files(
     frames = []
     for i, (path, archive) in enumerate(zip(dataset.paths, archives)):
         present = dataset.columns_of(i, archive)
-        lf = _scan_one(archive, path, None, None, 0, include_file_paths)
+        lf = _scan_one(archive, path, None, None, 0, include_file_paths, dataset.use_statistics)
         cols = [pl.col(c) if c in present else pl.lit(None, dtype=schema[c]).alias(c) for c in schema]
         if include_file_paths is not None:
             cols.append(pl.col(include_file_paths))
@@ -275,8 +290,10 @@ def _scan_one(
     row_index_name: str | None,
     row_index_offset: int,
     include_file_paths: str | None,
+    use_statistics: bool = True,
 ) -> pl.LazyFrame:
-    """One archive as a Polars IO source (bytes, file objects, or any source on Polars 1.x)."""
+    """One archive as a Polars IO source (bytes, file objects, or any source on Polars 1.x).
+    With `use_statistics`, a predicate skips the blocks whose statistics rule it out."""
     arrays = pl.Schema(archive.schema())
     fields: list[tuple[str, Any]] = []
     if row_index_name is not None:
@@ -304,31 +321,51 @@ def _scan_one(
         source_rows = n_rows
         if predicate is None and limit is not None:
             source_rows = limit if source_rows is None else min(source_rows, limit)
-        reader = archive.batches(selected, source_rows, batch_size)
-        offset = row_index_offset
+        # The row ranges to read: all of them (None), or those whose blocks may hold a match.
+        ranges: list[tuple[int, int]] | None = None
+        if predicate is not None and use_statistics and selected:
+            ranges = _matching_rows(archive, selected, predicate, source_rows)
         remaining = limit
-        while remaining is None or remaining > 0:
-            cols = reader.next()
-            if cols is None:
-                break
-            height = reader.last_height
-            by_name = {s.name: s for s in map(pl.Series, cols)}
-            if row_index_name is not None and row_index_name in wanted:
-                by_name[row_index_name] = pl.Series(_index_column(row_index_name, offset, height, wide_index))
-            if include_file_paths is not None and include_file_paths in wanted:
-                by_name[include_file_paths] = pl.Series(_constant_column(include_file_paths, path, height))
-            offset += height
-            # Built directly in the wanted order: an eager `select` would run a query on
-            # Polars' engine from inside its own source, which costs milliseconds.
-            df = pl.DataFrame([by_name[c] for c in wanted])
-            if predicate is not None:
-                df = df.filter(predicate)
-            if remaining is not None:
-                df = df.head(remaining)
-                remaining -= df.height
-            yield df
+        for start, stop in [(0, source_rows)] if ranges is None else ranges or [(0, 0)]:
+            reader = archive.batches(selected, None if stop is None else stop - start, batch_size, start)
+            offset = row_index_offset + start
+            while remaining is None or remaining > 0:
+                cols = reader.next()
+                if cols is None:
+                    break
+                height = reader.last_height
+                by_name = {s.name: s for s in map(pl.Series, cols)}
+                if row_index_name is not None and row_index_name in wanted:
+                    by_name[row_index_name] = pl.Series(_index_column(row_index_name, offset, height, wide_index))
+                if include_file_paths is not None and include_file_paths in wanted:
+                    by_name[include_file_paths] = pl.Series(_constant_column(include_file_paths, path, height))
+                offset += height
+                # Built directly in the wanted order: an eager `select` would run a query on
+                # Polars' engine from inside its own source, which costs milliseconds.
+                df = pl.DataFrame([by_name[c] for c in wanted])
+                if predicate is not None:
+                    df = df.filter(predicate)
+                if remaining is not None:
+                    df = df.head(remaining)
+                    remaining -= df.height
+                yield df
 
     return _register(generate, schema, path)
+
+
+def _matching_rows(archive: _Archive, selected: list[str], predicate: pl.Expr, n_rows: int | None) -> list[tuple[int, int]] | None:
+    """The row ranges of `archive`'s first `n_rows` rows that its blocks' statistics do not rule
+    out for `predicate`; None when all must be read (or the selection cannot be read: the
+    read itself then says why)."""
+    try:
+        height = archive.rows_of(selected)
+    except NpzError:
+        return None
+    kept = kept_ranges(archive, [predicate], height)
+    if kept is None:
+        return None
+    end = height if n_rows is None else min(height, n_rows)
+    return [(lo, min(hi, end)) for lo, hi in kept if lo < end]
 
 
 def _register(generate: Any, schema: pl.Schema, path: str) -> pl.LazyFrame:

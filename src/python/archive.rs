@@ -132,6 +132,15 @@ impl Archive {
         })
     }
 
+    /// The statistics of a column's blocks, or None when its member has none: each block's
+    /// first row (and the end), null and NaN counts, and min and max (columns of the column's type).
+    #[allow(clippy::type_complexity)]
+    fn block_stats(&self, column: &str) -> Option<(Vec<u64>, Vec<u32>, Vec<u32>, ArrowColumn, ArrowColumn)> {
+        let s = self.inner.column_stats(column)?;
+        let (min, max) = (ArrowColumn { name: "min".into(), array: s.min }, ArrowColumn { name: "max".into(), array: s.max });
+        Some((s.starts, s.nulls, s.nans, min, max))
+    }
+
     /// Whether this archive's columns are `other`'s, with the same types, in the same order.
     fn same_schema_as(&self, other: &Archive) -> bool {
         self.inner.schema() == other.inner.schema()

@@ -127,6 +127,17 @@ impl Member {
     }
 }
 
+/// Statistics of a column's blocks: block `b` holds rows `starts[b]..starts[b + 1]`, of which
+/// `nulls[b]` are null and `nans[b]` NaN; `min` and `max` hold its extremes among the others
+/// (meaningless for a block without others).
+pub(crate) struct ColumnStats {
+    pub(crate) starts: Vec<u64>,
+    pub(crate) nulls: Vec<u32>,
+    pub(crate) nans: Vec<u32>,
+    pub(crate) min: crate::decode::ArrayRef,
+    pub(crate) max: crate::decode::ArrayRef,
+}
+
 /// An open `.npz` archive.
 #[derive(Debug, Clone)]
 pub struct NpzArchive {
@@ -346,6 +357,30 @@ impl NpzArchive {
             None if selected.is_empty() => Ok(self.height()),
             None => Ok(self.height().max(1)),
         }
+    }
+
+    /// The statistics of a column's blocks (see [`crate::zip::blocks`]), decoded as the column
+    /// is: `None` when its member has none, or has an index that does not describe the array
+    /// its header declares (a 1-D array, rows of its element size after the header).
+    pub(crate) fn column_stats(&self, column: &str) -> Option<ColumnStats> {
+        let (m, a) = self.find(column).ok()?;
+        let index = m.entry.blocks.as_deref()?;
+        let stats = index.stats.as_ref()?;
+        let decoder = a.decoder.as_ref().ok()?;
+        let fits = index.rows
+            && a.header.shape.len() == 1
+            && index.units == a.header.shape[0]
+            && index.unit_bytes == a.dtype.itemsize as u64
+            && stats.itemsize == a.dtype.itemsize
+            && index.data_offset == a.header.data_offset as u64;
+        if !fits {
+            return None;
+        }
+        let blocks = index.len();
+        let min = decoder.decode_bytes(&stats.min, blocks).ok()?;
+        let max = decoder.decode_bytes(&stats.max, blocks).ok()?;
+        let starts = (0..blocks).map(|b| index.units_of(b).start).chain(std::iter::once(index.units)).collect();
+        Some(ColumnStats { starts, nulls: stats.nulls.clone(), nans: stats.nans.clone(), min, max })
     }
 
     /// Whether the column's data would be handed to Polars without a copy.

@@ -1,6 +1,8 @@
 //! Rewrite an archive so that the array data of every stored member starts at an aligned file
-//! offset (then every fixed-width column maps without a copy), copying member bytes without
-//! decoding them; optionally storing deflated members inflated.
+//! offset (then every fixed-width column maps without a copy), and every array member gets a
+//! block index: deflated members are written again in blocks (see [`crate::write::blocks`]),
+//! and members of numeric, boolean and temporal 1-D arrays get statistics per block. Optionally
+//! deflated members are stored inflated.
 
 use std::io::BufWriter;
 use std::path::Path;
@@ -27,7 +29,8 @@ impl Default for AlignOptions {
     }
 }
 
-/// Rewrite `src` as `dst` with every stored member's array data aligned. The result is
+/// Rewrite `src` as `dst` with every stored member's array data aligned and every array member
+/// in blocks with statistics (numpy reads the result as before). The result is
 /// written to a temporary file beside `dst` and renamed into place, so a failure never leaves
 /// a partial archive at `dst`. CRCs are checked while copying.
 pub fn align_npz(src: impl AsRef<Path>, dst: impl AsRef<Path>, options: &AlignOptions) -> Result<()> {
@@ -49,27 +52,48 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
         let in_member = |err: Invalid| err.in_member(archive.path(), &e.name);
         let inner = m.array.as_ref().map_or(0, |a| a.header.data_offset);
         let inflate = e.compression == Compression::Deflated && options.decompress;
-        if e.compression == Compression::Stored || inflate {
-            // Stored bytes, or the member inflated whole (whose CRC the inflation checks).
-            let size = usize::try_from(e.size).map_err(|_| in_member(invalid!("member too large")))?;
-            let mut reader = if inflate { MemberReader::new_whole(source, e) } else { MemberReader::new(source, e) }.map_err(in_member)?;
-            let mut bytes = vec![0u8; size];
-            reader.read_exact(&mut bytes).map_err(in_member)?;
-            if !inflate {
-                let computed = crc32fast::hash(&bytes);
-                if computed != e.crc32 {
-                    return Err(in_member(ErrorKind::Checksum { computed, expected: e.crc32 }));
-                }
-            }
-            zip.add(&e.name, 0, e.crc32, e.size, &bytes, options.align, inner).map_err(io)?;
-        } else {
-            // Copied as it is: the compressed bytes, their CRC and sizes.
-            if let Compression::Other(method) = e.compression {
-                return Err(in_member(invalid!("compression method {method} is not supported")));
-            }
+        if let Compression::Other(method) = e.compression {
+            return Err(in_member(invalid!("compression method {method} is not supported")));
+        }
+        if e.compression == Compression::Deflated && !inflate && (e.blocks.is_some() || m.array.is_none()) {
+            // Copied as it is: the compressed bytes, their CRC and sizes (and block index).
             let raw = crate::source::read_vec(&**source, e.data_start, e.compressed_size)
                 .map_err(|err| in_member(crate::error::read_failed(err)))?;
             zip.add(&e.name, 8, e.crc32, e.size, &raw, 1, 0).map_err(io)?;
+            if let Some(index) = &e.blocks {
+                zip.set_blocks(index);
+            }
+            continue;
+        }
+        // The member's bytes (a deflated one inflated whole, which checks its CRC).
+        let size = usize::try_from(e.size).map_err(|_| in_member(invalid!("member too large")))?;
+        let deflated = e.compression == Compression::Deflated;
+        let mut reader = if deflated { MemberReader::new_whole(source, e) } else { MemberReader::new(source, e) }.map_err(in_member)?;
+        let mut bytes = vec![0u8; size];
+        reader.read_exact(&mut bytes).map_err(in_member)?;
+        if !deflated {
+            let computed = crc32fast::hash(&bytes);
+            if computed != e.crc32 {
+                return Err(in_member(ErrorKind::Checksum { computed, expected: e.crc32 }));
+            }
+        }
+        if m.array.is_none() {
+            zip.add(&e.name, 0, e.crc32, e.size, &bytes, options.align, 0).map_err(io)?;
+            continue;
+        }
+        // An array: deflated members are written again in blocks; both get statistics.
+        let (head, data) = bytes.split_at(inner);
+        let compress = deflated && !inflate;
+        let (packed, index, crc) = crate::write::blocks::write_member(head, data, compress).map_err(io)?;
+        if compress {
+            let parts: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
+            zip.add_parts(&e.name, 8, crc, e.size, &parts, 1, 0).map_err(io)?;
+            zip.set_blocks(&index);
+        } else {
+            zip.add(&e.name, 0, crc, e.size, &bytes, options.align, inner).map_err(io)?;
+            if index.stats.is_some() {
+                zip.set_blocks(&index);
+            }
         }
     }
     let out = zip.finish().map_err(io)?;

@@ -1,0 +1,247 @@
+"""Skipping with statistics: the filters Polars hands a scan, judged against the statistics of
+an archive's blocks (min, max, null and NaN counts per block, written by ``write_npz``,
+``sink_npz`` and ``align_npz``), so that blocks, and whole files, that cannot hold a matching
+row are neither read nor inflated.
+
+Each filter is turned into an expression over the blocks' statistics that is true when a block
+*may* hold a row for which the filter is true, as Polars' own Parquet reader does with its
+row-group statistics. It is conservative: a part it cannot judge (an expression it does not
+know, a column without statistics) skips nothing, a block holding NaN is always read, and Polars
+still applies the filter to every row read (the reader declares "partial" filter support). So
+skipping never changes a result; it only avoids reading.
+
+The filters arrive as Polars expressions; their structure is read from Polars' JSON
+serialization, and literals are handed back to Polars as they are (deserialized), so the
+statistics are compared with exactly the values, types and semantics the filter uses.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from polars_npz._internal import Archive as _Archive
+
+__all__ = ["Skipper", "kept_ranges"]
+
+# Comparisons with the column on the right, turned around.
+_FLIP = {"Lt": "Gt", "LtEq": "GtEq", "Gt": "Lt", "GtEq": "LtEq", "Eq": "Eq", "NotEq": "NotEq"}
+# Values of an `is_in` list checked one by one (beyond, the list's range is used).
+_IS_IN_VALUES = 32
+
+
+def _stat(column: str, what: str) -> pl.Expr:
+    return pl.col(f"\x00{what}\x00{column}")
+
+
+def _literal(node: Any) -> pl.Expr:
+    """A literal node of the filter as an expression of its own."""
+    return pl.Expr.deserialize(io.StringIO(json.dumps(node)), format="json")
+
+
+class _Judge:
+    """Turns a filter's JSON tree into an expression over the statistics of blocks: true when a
+    block may hold a row where the filter is `want` (True, or False under a ``not``); ``None``
+    when it cannot tell (then every block may). A column without statistics in a file has null
+    statistics there: under Kleene logic, null is "cannot tell" too."""
+
+    def __init__(self) -> None:
+        self.columns: set[str] = set()
+
+    def column(self, node: Any) -> str | None:
+        if not (isinstance(node, dict) and set(node) == {"Column"} and isinstance(node["Column"], str)):
+            return None
+        name: str = node["Column"]
+        self.columns.add(name)
+        return name
+
+    def may(self, node: Any, want: bool) -> pl.Expr | None:
+        if not isinstance(node, dict) or len(node) != 1:
+            return None
+        ((kind, body),) = node.items()
+        if kind == "BinaryExpr":
+            return self.binary(body["left"], body["op"], body["right"], want)
+        if kind == "Function":
+            return self.function(body.get("input", []), body.get("function"), want)
+        if kind == "Column" and (c := self.column(node)) is not None:
+            # A boolean column: true rows where its max is true, false ones where its min is
+            # false (any other type fails to evaluate, and then nothing is skipped).
+            return _valid(c) & (_stat(c, "max") if want else ~_stat(c, "min"))
+        return None
+
+    def binary(self, left: Any, op: str, right: Any, want: bool) -> pl.Expr | None:
+        if op in ("And", "LogicalAnd", "Or", "LogicalOr"):
+            a, b = self.may(left, want), self.may(right, want)
+            # A row where `a and b` is true needs both true; where it is false, either false.
+            both = (op in ("And", "LogicalAnd")) == want
+            if both:
+                return b if a is None else a if b is None else a & b
+            return None if a is None or b is None else a | b
+        if op not in _FLIP:
+            return None
+        if (c := self.column(left)) is not None and _is_literal(right):
+            return _compare(c, op, _literal(right), want)
+        if (c := self.column(right)) is not None and _is_literal(left):
+            return _compare(c, _FLIP[op], _literal(left), want)
+        return None
+
+    def function(self, inputs: list[Any], function: Any, want: bool) -> pl.Expr | None:
+        if not (isinstance(function, dict) and "Boolean" in function) or not inputs:
+            return None
+        f = function["Boolean"]
+        if f == "Not" and len(inputs) == 1:
+            return self.may(inputs[0], not want)
+        c = self.column(inputs[0])
+        if c is None:
+            return None
+        nulls, nans, valid = _stat(c, "nulls") > 0, _stat(c, "nans") > 0, _valid(c)
+        if f in ("IsNull", "IsNotNull") and len(inputs) == 1:
+            nonnull = valid | nans
+            return nulls if (f == "IsNull") == want else nonnull
+        if f in ("IsNan", "IsNotNan") and len(inputs) == 1:
+            return nans if (f == "IsNan") == want else valid
+        if isinstance(f, dict) and "IsBetween" in f and len(inputs) == 3 and all(map(_is_literal, inputs[1:])):
+            lo, hi = _literal(inputs[1]), _literal(inputs[2])
+            closed = (f["IsBetween"] or {}).get("closed", "both")
+            mn, mx = _stat(c, "min"), _stat(c, "max")
+            if want:
+                low = mx >= lo if closed.lower() in ("both", "left") else mx > lo
+                high = mn <= hi if closed.lower() in ("both", "right") else mn < hi
+                return (valid & low & high) | nans
+            return (valid & ((mn <= lo) | (mx >= hi))) | nans
+        if isinstance(f, dict) and "IsIn" in f and len(inputs) == 2 and _is_literal(inputs[1]) and want:
+            values = pl.select(_literal(inputs[1])).to_series()
+            if isinstance(values.dtype, (pl.List, pl.Array)):
+                values = values.explode()
+            if values.null_count() > 0:
+                return None
+            mn, mx = _stat(c, "min"), _stat(c, "max")
+            if values.len() == 0:
+                return pl.lit(False)
+            if values.len() <= _IS_IN_VALUES:
+                hits = [(mn <= v) & (mx >= v) for v in (pl.lit(values.slice(i, 1)).first() for i in range(values.len()))]
+                return (valid & pl.any_horizontal(hits)) | nans
+            lo, hi = pl.lit(values.min(), dtype=values.dtype), pl.lit(values.max(), dtype=values.dtype)
+            return (valid & (mx >= lo) & (mn <= hi)) | nans
+        return None
+
+
+def _is_literal(node: Any) -> bool:
+    return isinstance(node, dict) and set(node) == {"Literal"}
+
+
+def _valid(c: str) -> pl.Expr:
+    """Whether a block holds values that are neither null nor NaN (its min and max are theirs)."""
+    return _stat(c, "valid") > 0
+
+
+def _compare(c: str, op: str, value: pl.Expr, want: bool) -> pl.Expr:
+    """May a block hold a row where `column op value` is `want`? Nulls compare to null (neither);
+    a block with NaN always may."""
+    mn, mx = _stat(c, "min"), _stat(c, "max")
+    if want:
+        cond = {
+            "Gt": mx > value,
+            "GtEq": mx >= value,
+            "Lt": mn < value,
+            "LtEq": mn <= value,
+            "Eq": (mn <= value) & (mx >= value),
+            "NotEq": (mn != value) | (mx != value),
+        }[op]
+    else:
+        cond = {
+            "Gt": mn <= value,
+            "GtEq": mn < value,
+            "Lt": mx >= value,
+            "LtEq": mx > value,
+            "Eq": (mn != value) | (mx != value),
+            "NotEq": (mn <= value) & (mx >= value),
+        }[op]
+    return (_valid(c) & cond) | (_stat(c, "nans") > 0)
+
+
+def _tree(expr: pl.Expr) -> Any:
+    return json.loads(expr.meta.serialize(format="json"))
+
+
+class Skipper:
+    """The filters of one query, judged once, then applied to the statistics of archives."""
+
+    def __init__(self, filters: Sequence[pl.Expr]) -> None:
+        self.judge = _Judge()
+        self.parts: list[pl.Expr] = []
+        for f in filters:
+            try:
+                part = self.judge.may(_tree(f), True)
+            except Exception:  # noqa: BLE001 - a filter it cannot read skips nothing
+                part = None
+            if part is not None:
+                self.parts.append(part)
+
+    def ranges(self, archives: Sequence[_Archive], heights: Sequence[int]) -> list[list[tuple[int, int]] | None]:
+        """For each archive, the row ranges ``[start, end)`` that may hold a row matching
+        every filter; ``None`` for an archive where nothing can be skipped. The statistics of
+        all the archives are judged in one evaluation."""
+        out: list[list[tuple[int, int]] | None] = [None] * len(archives)
+        if not self.parts:
+            return out
+        try:
+            frames, bounds = self._frames(archives, heights)
+            if not frames:
+                return out
+            frame = pl.concat(frames, how="diagonal_relaxed")
+            keep = frame.select(pl.all_horizontal(self.parts).fill_null(True)).to_series().to_list()
+        except Exception:  # noqa: BLE001 - statistics it cannot compare skip nothing
+            return out
+        at = 0
+        for i, b in bounds.items():
+            ranges: list[tuple[int, int]] = []
+            for j in range(len(b) - 1):
+                if keep[at + j] is False:
+                    continue
+                if ranges and ranges[-1][1] == b[j]:
+                    ranges[-1] = (ranges[-1][0], b[j + 1])
+                else:
+                    ranges.append((b[j], b[j + 1]))
+            at += len(b) - 1
+            out[i] = ranges
+        return out
+
+    def _frames(self, archives: Sequence[_Archive], heights: Sequence[int]) -> tuple[list[pl.DataFrame], dict[int, list[int]]]:
+        """One frame of statistics per archive that has some for the filters' columns (a row
+        per segment of rows inside one block of every such column), and each one's segment
+        bounds, by archive position."""
+        frames: list[pl.DataFrame] = []
+        bounds: dict[int, list[int]] = {}
+        for i, (archive, height) in enumerate(zip(archives, heights)):
+            if height == 0:
+                continue
+            stats = {c: s for c in self.judge.columns if (s := archive.block_stats(c)) is not None and s[0][-1] == height}
+            if not stats:
+                continue
+            b = sorted({x for s in stats.values() for x in s[0]})
+            columns: list[pl.Series] = []
+            for c, (starts, nulls, nans, mins, maxs) in stats.items():
+                block = [bisect.bisect_right(starts, x) - 1 for x in b[:-1]]
+                idx = pl.Series(block, dtype=pl.UInt32)
+                columns += [
+                    pl.Series(mins).gather(idx).alias(f"\x00min\x00{c}"),
+                    pl.Series(maxs).gather(idx).alias(f"\x00max\x00{c}"),
+                    pl.Series(f"\x00nulls\x00{c}", [nulls[k] for k in block], dtype=pl.Int64),
+                    pl.Series(f"\x00nans\x00{c}", [nans[k] for k in block], dtype=pl.Int64),
+                    pl.Series(f"\x00valid\x00{c}", [starts[k + 1] - starts[k] - nulls[k] - nans[k] for k in block], dtype=pl.Int64),
+                ]
+            frames.append(pl.DataFrame(columns))
+            bounds[i] = b
+        return frames, bounds
+
+
+def kept_ranges(archive: _Archive, filters: Sequence[pl.Expr], height: int) -> list[tuple[int, int]] | None:
+    """The row ranges ``[start, end)`` of `archive` (of `height` rows) that may hold a row
+    matching every filter, from its blocks' statistics; ``None`` when nothing can be skipped."""
+    return Skipper(filters).ranges([archive], [height])[0]

@@ -15,8 +15,8 @@ from polars_npz._internal import NpzError, Plan
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
 from polars_npz._polars import multi_file_scan
-from polars_npz._stats import kept_ranges
 from polars_npz._source import Source, _open, _source_name, is_url, storage_pairs
+from polars_npz._stats import kept_ranges
 from polars_npz.dataset import Dataset, expand_sources, has_multi_file_scan, is_glob, scan_dataset
 
 __all__ = ["read_npz", "scan_npz", "scan_paths"]

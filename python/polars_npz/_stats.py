@@ -195,7 +195,8 @@ class Skipper:
             if not frames:
                 return out
             frame = pl.concat(frames, how="diagonal_relaxed")
-            keep = frame.select(pl.all_horizontal(self.parts).fill_null(True)).to_series().to_list()
+            # With `with_columns`, a constant (`is_in` of an empty list) spans every row.
+            keep = frame.with_columns(pl.all_horizontal(self.parts).fill_null(True).alias("\x00keep"))["\x00keep"].to_list()
         except Exception:
             return out
         at = 0

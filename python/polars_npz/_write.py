@@ -51,6 +51,7 @@ def write_npz(
     align: int = 64,
     fill: Any = None,
     storage_options: Mapping[str, object] | None = None,
+    block_rows: int | None = None,
 ) -> None:
     """
     Write arrays to an ``.npz`` archive that numpy loads and :func:`scan_npz` maps zero-copy.
@@ -85,6 +86,11 @@ def write_npz(
         Value to write in place of nulls in columns whose numpy type has no null.
     storage_options
         For object-store URLs: the options of :func:`scan_npz`.
+    block_rows
+        Rows per block (numpy ignores blocks; :func:`scan_npz` inflates a deflated member's
+        blocks in parallel, starts slices at the right one and skips those a filter rules out
+        by their min/max/null/NaN statistics). Default: about 1 MiB of data per block. A member
+        has at most 1024 blocks, so they grow with it.
     """
     if isinstance(data, pl.LazyFrame):
         sink_npz(data, path, compress=compress, align=align, fill=fill, storage_options=storage_options)
@@ -93,7 +99,7 @@ def write_npz(
         # Written to a local file, then uploaded whole.
         with tempfile.TemporaryDirectory(prefix="polars-npz-write-") as staging:
             local = os.path.join(staging, "upload.npz")
-            write_npz(data, local, compress=compress, align=align, fill=fill)
+            write_npz(data, local, compress=compress, align=align, fill=fill, block_rows=block_rows)
             _upload_file(local, os.fspath(path), storage_pairs(storage_options))
         return
     if isinstance(data, pl.DataFrame):
@@ -118,4 +124,7 @@ def write_npz(
                 raise npz_error(msg, kind="unsupported", path=os.fspath(path), member=name + ".npy")
             header, body = _npy_parts(arr)
         members.append((name + ".npy", header, body))
-    _write_members(os.fspath(path), members, compress, align)
+    if block_rows is not None and block_rows < 1:
+        msg = "block_rows must be at least 1"
+        raise ValueError(msg)
+    _write_members(os.fspath(path), members, compress, align, block_rows)

@@ -1,4 +1,5 @@
-"""align_npz: rewrite an archive so every stored member's array data is aligned in the file."""
+"""align_npz: rewrite an archive so every stored member's array data is aligned in the file, and
+every array member is in blocks with statistics."""
 
 from __future__ import annotations
 
@@ -9,15 +10,27 @@ from polars_npz._internal import align_npz as _align_npz
 __all__ = ["align_npz"]
 
 
-def align_npz(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, align: int = 64, decompress: bool = False) -> None:
+def align_npz(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    align: int = 64,
+    decompress: bool = False,
+    block_rows: int | None = None,
+) -> None:
     """
-    Rewrite an ``.npz`` archive so every stored member's array data is aligned in the file.
+    Rewrite an ``.npz`` archive so every stored member's array data is aligned in the file,
+    and every array member has blocks and statistics.
 
     ``np.savez`` starts each member wherever the previous one ended, so most members of 8-byte
     types cannot be memory-mapped without a copy. The rewritten archive pads each member's
     local header (an extra field, as zipalign does) so the array data starts at a multiple of
     ``align``; numpy loads it unchanged and :func:`scan_npz` maps every fixed-width column
-    without a copy. Member bytes are copied without decoding (CRCs are checked).
+    without a copy. Each array member also gets a block index (see :func:`write_npz`): deflated
+    members are written again in blocks (inflated in parallel when read, sliced from the right
+    block), and numeric, boolean and temporal 1-D arrays get min/max/null/NaN statistics per
+    block that let filters skip data. numpy, ``zipfile`` and ``unzip`` read the result as
+    before. CRCs are checked while copying.
 
     Parameters
     ----------
@@ -29,8 +42,10 @@ def align_npz(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, align
     align
         Alignment in bytes, a power of two (default 64).
     decompress
-        Also store deflated members inflated (so they can be mapped too); otherwise they are
-        copied as they are.
+        Also store deflated members inflated (so they can be mapped too); otherwise they stay
+        deflated, in blocks.
+    block_rows
+        Rows per block (default: about 1 MiB of data per block, at most 1024 blocks a member).
 
     Examples
     --------
@@ -41,4 +56,7 @@ def align_npz(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, align
     >>> npz_members("/tmp/doc3_aligned.npz")["zero_copy"].to_list()
     [True, True]
     """
-    _align_npz(os.fspath(src), os.fspath(dst), align, decompress)
+    if block_rows is not None and block_rows < 1:
+        msg = "block_rows must be at least 1"
+        raise ValueError(msg)
+    _align_npz(os.fspath(src), os.fspath(dst), align, decompress, block_rows)

@@ -21,9 +21,17 @@ class NpzFrame:
     def __init__(self, df: pl.DataFrame) -> None:
         self._df = df
 
-    def write(self, path: str | os.PathLike[str], *, compress: bool = False, align: int = 64, fill: object = None) -> None:
+    def write(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compress: bool = False,
+        align: int = 64,
+        fill: object = None,
+        block_rows: int | None = None,
+    ) -> None:
         """Write the frame to an ``.npz`` archive; see :func:`write_npz`."""
-        write_npz(self._df, path, compress=compress, align=align, fill=fill)
+        write_npz(self._df, path, compress=compress, align=align, fill=fill, block_rows=block_rows)
 
 
 @pl.api.register_lazyframe_namespace("npz")

@@ -16,29 +16,37 @@ fn import_series(stream: &Bound<'_, PyCapsule>, target: &std::path::Path) -> PyR
 
 /// Rewrite `src` as `dst` with every stored member's array data aligned to `align` bytes.
 #[pyfunction]
-#[pyo3(signature = (src, dst, align=64, decompress=false))]
-pub(crate) fn align_npz(py: Python<'_>, src: std::path::PathBuf, dst: std::path::PathBuf, align: usize, decompress: bool) -> PyResult<()> {
+#[pyo3(signature = (src, dst, align=64, decompress=false, block_rows=None))]
+pub(crate) fn align_npz(
+    py: Python<'_>,
+    src: std::path::PathBuf,
+    dst: std::path::PathBuf,
+    align: usize,
+    decompress: bool,
+    block_rows: Option<u64>,
+) -> PyResult<()> {
     guarded(|| {
-        let opts = crate::write::align::AlignOptions { align, decompress };
+        let opts = crate::write::align::AlignOptions { align, decompress, block_rows };
         py.detach(|| crate::write::align::align_npz(&src, &dst, &opts)).map_err(to_py)
     })
 }
 
 /// Write `.npy` members `(name, header, data)` to `path` (stored and aligned, or deflated).
 #[pyfunction]
-#[pyo3(signature = (path, members, compress=false, align=64))]
+#[pyo3(signature = (path, members, compress=false, align=64, block_rows=None))]
 pub(crate) fn write_members(
     py: Python<'_>,
     path: std::path::PathBuf,
     members: Vec<(String, Vec<u8>, pyo3::buffer::PyBuffer<u8>)>,
     compress: bool,
     align: usize,
+    block_rows: Option<u64>,
 ) -> PyResult<()> {
     guarded(|| {
         let data: Vec<Vec<u8>> = members.iter().map(|(_, _, b)| b.to_vec(py)).collect::<PyResult<_>>()?;
         let list: Vec<crate::write::archive::NpyMember<'_>> =
             members.iter().zip(&data).map(|((name, header, _), d)| crate::write::archive::NpyMember { name, header, data: d }).collect();
-        py.detach(|| crate::write::archive::write_members(&path, &list, compress, align)).map_err(to_py)
+        py.detach(|| crate::write::archive::write_members(&path, &list, compress, align, block_rows)).map_err(to_py)
     })
 }
 

@@ -21,11 +21,13 @@ pub struct AlignOptions {
     pub align: usize,
     /// Store deflated members inflated (so they can be mapped too).
     pub decompress: bool,
+    /// Rows per block (default: about 1 MiB of data per block).
+    pub block_rows: Option<u64>,
 }
 
 impl Default for AlignOptions {
     fn default() -> Self {
-        AlignOptions { align: 64, decompress: false }
+        AlignOptions { align: 64, decompress: false, block_rows: None }
     }
 }
 
@@ -84,7 +86,7 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
         // An array: deflated members are written again in blocks; both get statistics.
         let (head, data) = bytes.split_at(inner);
         let compress = deflated && !inflate;
-        let (packed, index, crc) = crate::write::blocks::write_member(head, data, compress).map_err(io)?;
+        let (packed, index, crc) = crate::write::blocks::write_member(head, data, compress, options.block_rows).map_err(io)?;
         if compress {
             let parts: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
             zip.add_parts(&e.name, 8, crc, e.size, &parts, 1, 0).map_err(io)?;

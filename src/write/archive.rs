@@ -214,21 +214,22 @@ type Prepared = (u32, u64, Option<(std::fs::File, u64)>, crate::zip::blocks::Blo
 
 /// Write `members` to `path` as an `.npz` archive: stored with their array data aligned to
 /// `align` bytes, or deflated; through a temporary file renamed into place.
-pub(crate) fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bool, align: usize) -> Result<()> {
+/// Members are written in blocks of `block_rows` rows (by default about 1 MiB of data each).
+pub(crate) fn write_members(path: &Path, members: &[NpyMember<'_>], compress: bool, align: usize, block_rows: Option<u64>) -> Result<()> {
     check_align(path, align)?;
     for m in members {
         check_member_name(path, m.name)?;
     }
     let io = |source| NpzError::io(path, source);
-    write_atomically(path, |tmp| write_to(tmp, members, compress, align).map_err(io))
+    write_atomically(path, |tmp| write_to(tmp, members, compress, align, block_rows).map_err(io))
 }
 
-fn write_to(tmp: &Path, members: &[NpyMember<'_>], compress: bool, align: usize) -> std::io::Result<()> {
+fn write_to(tmp: &Path, members: &[NpyMember<'_>], compress: bool, align: usize, block_rows: Option<u64>) -> std::io::Result<()> {
     let file = std::fs::File::create(tmp)?;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     for m in members {
         // Cut in blocks (compressed, checksummed and their statistics taken in parallel).
-        let (packed, index, crc) = crate::write::blocks::write_member(m.header, m.data, compress)?;
+        let (packed, index, crc) = crate::write::blocks::write_member(m.header, m.data, compress, block_rows)?;
         let size = (m.header.len() + m.data.len()) as u64;
         if compress {
             let parts: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
@@ -278,7 +279,7 @@ mod tests {
                     for _ in 0..20 {
                         let data = vec![t; 64 << 10];
                         let members = [NpyMember { name: "x.npy", header: b"", data: &data }];
-                        write_members(dst, &members, false, 64).unwrap();
+                        write_members(dst, &members, false, 64, None).unwrap();
                     }
                 });
             }

@@ -32,8 +32,9 @@ pub(crate) struct Layout {
 
 impl Layout {
     /// The layout of a member whose `.npy` header is `header_bytes` (the member's first bytes)
-    /// and whose array data is `data_len` bytes.
-    pub(crate) fn new(header_bytes: &[u8], data_len: u64) -> Layout {
+    /// and whose array data is `data_len` bytes, in blocks of `block_rows` rows when given
+    /// (more when a member would otherwise have more than 1024 blocks).
+    pub(crate) fn new(header_bytes: &[u8], data_len: u64, block_rows: Option<u64>) -> Layout {
         let parsed = header::parse(header_bytes, usize::MAX).ok().and_then(|h| Some((NpyDtype::from_descr(&h.descr).ok()?, h)));
         let data_offset = parsed.as_ref().map_or(header_bytes.len() as u64, |(_, h)| h.data_offset as u64);
         let row_bytes = parsed.as_ref().and_then(|(d, h)| {
@@ -46,7 +47,11 @@ impl Layout {
             None => (1, data_len, false),
         };
         let stats = parsed.filter(|(d, h)| rows && h.shape.len() == 1 && stats_kind(d).is_some()).map(|(d, _)| d);
-        let per_block = BLOCK_BYTES.div_ceil(unit_bytes).max(units.div_ceil(MAX_BLOCKS)).clamp(1, u64::from(u32::MAX));
+        let wanted = match block_rows {
+            Some(r) if rows => r,
+            _ => BLOCK_BYTES.div_ceil(unit_bytes),
+        };
+        let per_block = wanted.max(units.div_ceil(MAX_BLOCKS)).clamp(1, u64::from(u32::MAX));
         Layout { data_offset, unit_bytes, units, units_per_block: per_block, rows, stats }
     }
 
@@ -124,8 +129,13 @@ fn index(layout: &Layout, outs: &[BlockOut], size: u64) -> (BlockIndex, u32) {
 
 /// A member held in memory, `header` then `data`, cut into blocks written in parallel:
 /// the compressed blocks (when `compress`), its index and its CRC-32.
-pub(crate) fn write_member(header_bytes: &[u8], data: &[u8], compress: bool) -> std::io::Result<(Vec<Vec<u8>>, BlockIndex, u32)> {
-    let layout = Layout::new(header_bytes, data.len() as u64);
+pub(crate) fn write_member(
+    header_bytes: &[u8],
+    data: &[u8],
+    compress: bool,
+    block_rows: Option<u64>,
+) -> std::io::Result<(Vec<Vec<u8>>, BlockIndex, u32)> {
+    let layout = Layout::new(header_bytes, data.len() as u64, block_rows);
     let size = (header_bytes.len() + data.len()) as u64;
     let one = |b: usize| -> std::io::Result<BlockOut> {
         let r = layout.range(b, size);
@@ -156,7 +166,7 @@ pub(crate) struct StreamedMember<W: std::io::Write> {
 impl<W: std::io::Write> StreamedMember<W> {
     /// A member of `size` bytes whose `.npy` header is `header_bytes`.
     pub(crate) fn new(header_bytes: &[u8], size: u64, out: Option<W>) -> StreamedMember<W> {
-        let layout = Layout::new(header_bytes, size.saturating_sub(header_bytes.len() as u64));
+        let layout = Layout::new(header_bytes, size.saturating_sub(header_bytes.len() as u64), None);
         StreamedMember { layout, size, out, buf: Vec::new(), outs: Vec::new() }
     }
 
@@ -334,7 +344,7 @@ mod tests {
     fn blocks_inflate_alone_and_as_one_stream() {
         let data: Vec<u8> = (0..3_000_000u32).flat_map(|v| (v % 1000).to_le_bytes()).collect();
         let head = crate::write::npy::npy_header("<u4", &[3_000_000]);
-        let (packed, idx, crc) = write_member(&head, &data, true).unwrap();
+        let (packed, idx, crc) = write_member(&head, &data, true, None).unwrap();
         assert!(idx.len() > 4, "{}", idx.len());
         let whole: Vec<u8> = packed.concat();
         let mut inflated = Vec::new();

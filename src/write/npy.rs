@@ -203,5 +203,5 @@ pub fn write_npz(df: &DataFrame, path: impl AsRef<Path>, compress: bool, align: 
         encoded.push((format!("{}.npy", s.name()), header, data));
     }
     let members: Vec<NpyMember<'_>> = encoded.iter().map(|(name, header, data)| NpyMember { name, header, data }).collect();
-    write_members(path, &members, compress, align)
+    write_members(path, &members, compress, align, None)
 }

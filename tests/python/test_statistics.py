@@ -101,7 +101,7 @@ def test_skipped_blocks_are_never_read(tmp_path):
     df = frame()
     path = tmp_path / "b.npz"
     write_npz(df.select("i", "t"), path, compress=True, block_rows=10_000)
-    start, end = member_data_range(path, "i.npy")
+    end = member_data_range(path, "i.npy")[1]
     corrupt(path, end - 20)  # the last block of `i`
     got = scan_npz(path).filter(pl.col("i") < 25_000).collect()
     assert_frame_equal(got, df.select("i", "t").filter(pl.col("i") < 25_000))
@@ -115,7 +115,7 @@ def test_skipped_blocks_are_never_read(tmp_path):
 def test_files_ruled_out_are_never_opened_for_data(tmp_path):
     for k in range(6):
         write_npz(pl.DataFrame({"x": np.arange(k * 1000, (k + 1) * 1000), "y": np.full(1000, k)}), tmp_path / f"p{k}.npz", compress=True)
-    start, end = member_data_range(tmp_path / "p4.npz", "y.npy")
+    end = member_data_range(tmp_path / "p4.npz", "y.npy")[1]
     corrupt(tmp_path / "p4.npz", end - 5)
     got = scan_npz(tmp_path).filter(pl.col("x").is_between(1500, 2500)).collect()
     assert got["x"].to_list() == list(range(1500, 2501))

@@ -65,6 +65,21 @@ pub mod fuzzing {
         crate::source::from_bytes(data).is_ok_and(|s| crate::zip::read_index(&*s).is_ok())
     }
 
+    /// Parse `data` as a member's block index; when it parses, walk every block's ranges (which
+    /// must lie inside the member it describes). True when it parses.
+    pub fn parse_block_index(data: &[u8]) -> bool {
+        let Some(index) = crate::zip::blocks::BlockIndex::parse(data) else { return false };
+        for b in 0..index.len() {
+            let r = index.inflated_range(b);
+            assert!(r.start <= r.end && r.end <= index.size, "block {b}: {r:?} outside {}", index.size);
+            if let Some(c) = index.compressed_range(b) {
+                assert!(c.start < c.end && c.end <= index.compressed_size, "block {b}: {c:?}");
+            }
+            let _ = index.block_at(r.start);
+        }
+        true
+    }
+
     /// Parse `data` as a `.npy` header, then its dtype and Arrow type; true when all succeed.
     pub fn parse_header(data: &[u8]) -> bool {
         let Ok(h) = crate::npy::header::parse(data, crate::npy::header::DEFAULT_MAX_HEADER_SIZE) else { return false };

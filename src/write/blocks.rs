@@ -275,7 +275,7 @@ pub(crate) fn block_stats(d: &NpyDtype, bytes: &[u8]) -> Option<(u32, u32, Vec<u
         match kind {
             Kind::Int | Kind::Time => ((a << shift) as i64 >> shift) < ((b << shift) as i64 >> shift),
             Kind::Uint => a < b,
-            Kind::Bool => (a != 0) < (b != 0),
+            Kind::Bool => a == 0 && b != 0,
             // Total order (NaN aside): -0.0 before 0.0, so min and max bound the values under
             // either order a reader compares them by.
             Kind::Float if size == 4 => f32::from_bits(a as u32).total_cmp(&f32::from_bits(b as u32)).is_lt(),

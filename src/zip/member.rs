@@ -379,9 +379,9 @@ fn inflate_blocks_into(source: &Source, entry: &ZipEntry, index: &BlockIndex, ds
             .try_for_each(|(b, piece)| super::inflate::inflate_block(&compressed[b], piece, b + 1 == index.len(), offsets[b].1))
     })?;
     let mut crc = crc32fast::Hasher::new();
-    for b in 0..index.len() {
+    for (b, &(_, block_crc)) in offsets.iter().enumerate() {
         let r = index.inflated_range(b);
-        crc.combine(&crc32fast::Hasher::new_with_initial_len(offsets[b].1, r.end - r.start));
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(block_crc, r.end - r.start));
     }
     let computed = crc.finalize();
     if computed != entry.crc32 {

@@ -290,3 +290,43 @@ def test_statistics_never_change_a_result(tmp_path_factory, data, columns, block
     k = data.draw(st.integers(0, len(plain)))
     assert_frame_equal(scan_npz(files).head(k).filter(pred).collect(), plain.head(k).filter(pred))
     assert_frame_equal(scan_npz(files, n_rows=k).filter(pred).collect(), plain.head(k).filter(pred))
+
+
+def test_object_store_filters_request_only_matching_blocks(tmp_path):
+    from polars_npz._internal import clear_plan_cache
+    from rangeserver import RangeServer
+
+    n = 1_000_000
+    rng = np.random.default_rng(5)
+    df = pl.DataFrame({"ts": np.arange(n), "v": rng.random(n)})
+    write_npz(df, tmp_path / "big.npz", compress=True, block_rows=50_000)
+    size = (tmp_path / "big.npz").stat().st_size
+    q = pl.col("ts").is_between(500_000, 549_999)
+    with RangeServer(tmp_path) as server:
+        clear_plan_cache()
+        server.reset()
+        got = scan_npz(server.url("big.npz")).filter(q).collect()
+        assert_frame_equal(got, df.filter(q))
+        # One block of each column (of 20), the index and headers: far from the whole object.
+        assert server.bytes_sent < size / 5, (server.bytes_sent, size)
+        clear_plan_cache()
+        server.reset()
+        assert_frame_equal(scan_npz(server.url("big.npz"), use_statistics=False).filter(q).collect(), df.filter(q))
+        assert server.bytes_sent > size * 0.9, (server.bytes_sent, size)
+
+
+@pytest.mark.skipif(not hasattr(pl.LazyFrame, "sink_batches"), reason="sink_npz needs LazyFrame.sink_batches")
+def test_sink_npz_writes_blocks_and_statistics(tmp_path):
+    from polars_npz import sink_npz
+
+    df = frame(200_000)
+    for compress in (False, True):
+        path = tmp_path / f"s{compress}.npz"
+        sink_npz(df.lazy(), path, compress=compress)
+        members = npz_members(path)
+        assert members["statistics"].to_list() == [True, True, True, True, True, False]
+        if compress:
+            assert all(b is not None and b >= 1 for b in members["blocks"].to_list())
+        assert_frame_equal(read_npz(path), df)
+        q = pl.col("i").is_between(1000, 1010)
+        assert_frame_equal(scan_npz(path).filter(q).collect(), df.filter(q))

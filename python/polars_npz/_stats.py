@@ -17,7 +17,6 @@ statistics are compared with exactly the values, types and semantics the filter 
 
 from __future__ import annotations
 
-import bisect
 import io
 import json
 from collections.abc import Sequence
@@ -26,6 +25,8 @@ from typing import Any
 import polars as pl
 
 from polars_npz._internal import Archive as _Archive
+from polars_npz._internal import Plan
+from polars_npz._internal import block_stats as _block_stats
 
 __all__ = ["Skipper", "kept_ranges"]
 
@@ -183,63 +184,81 @@ class Skipper:
             if part is not None:
                 self.parts.append(part)
 
-    def ranges(self, archives: Sequence[_Archive], heights: Sequence[int]) -> list[list[tuple[int, int]] | None]:
-        """For each archive, the row ranges ``[start, end)`` that may hold a row matching
-        every filter; ``None`` for an archive where nothing can be skipped. The statistics of
-        all the archives are judged in one evaluation."""
-        out: list[list[tuple[int, int]] | None] = [None] * len(archives)
+    def ranges(self, archives: Sequence[_Archive] | Plan, heights: Sequence[int]) -> list[list[tuple[int, int]] | None]:
+        """For each archive (or each file of a plan, all indexed), the row ranges
+        ``[start, end)`` that may hold a row matching every filter; ``None`` for an archive
+        where nothing can be skipped. The statistics of all of them are judged together, in a
+        few vectorized steps."""
+        out: list[list[tuple[int, int]] | None] = [None] * len(heights)
         if not self.parts:
             return out
         try:
-            frames, bounds = self._frames(archives, heights)
-            if not frames:
+            segments = self._segments(archives, heights)
+            if segments is None:
                 return out
-            frame = pl.concat(frames, how="diagonal_relaxed")
             # With `with_columns`, a constant (`is_in` of an empty list) spans every row.
-            keep = frame.with_columns(pl.all_horizontal(self.parts).fill_null(True).alias("\x00keep"))["\x00keep"].to_list()
+            keep = segments.with_columns(pl.all_horizontal(self.parts).fill_null(True).alias("\x00keep"))
+            judged = keep["\x00at"].unique().to_list()
+            kept = keep.filter(pl.col("\x00keep")).select("\x00at", "\x00start", "\x00end").rows()
         except Exception:
             return out
-        at = 0
-        for i, b in bounds.items():
-            ranges: list[tuple[int, int]] = []
-            for j in range(len(b) - 1):
-                if keep[at + j] is False:
-                    continue
-                if ranges and ranges[-1][1] == b[j]:
-                    ranges[-1] = (ranges[-1][0], b[j + 1])
-                else:
-                    ranges.append((b[j], b[j + 1]))
-            at += len(b) - 1
-            out[i] = ranges
+        for i in judged:
+            out[i] = []
+        for i, start, end in kept:
+            ranges = out[i]
+            assert ranges is not None
+            if ranges and ranges[-1][1] == start:
+                ranges[-1] = (ranges[-1][0], end)
+            else:
+                ranges.append((start, end))
         return out
 
-    def _frames(self, archives: Sequence[_Archive], heights: Sequence[int]) -> tuple[list[pl.DataFrame], dict[int, list[int]]]:
-        """One frame of statistics per archive that has some for the filters' columns (a row
-        per segment of rows inside one block of every such column), and each one's segment
-        bounds, by archive position."""
-        frames: list[pl.DataFrame] = []
-        bounds: dict[int, list[int]] = {}
-        for i, (archive, height) in enumerate(zip(archives, heights)):
-            if height == 0:
+    def _segments(self, archives: Sequence[_Archive] | Plan, heights: Sequence[int]) -> pl.DataFrame | None:
+        """The statistics of the filters' columns, a row per segment of an archive's rows that
+        lies inside one block of each such column (its position ``at``, ``start``, ``end``);
+        a column without statistics in an archive has nulls there. None when no archive has any."""
+        per_column: dict[str, pl.DataFrame] = {}
+        for c in sorted(self.judge.columns):
+            raw = archives.block_stats(list(heights), c) if isinstance(archives, Plan) else _block_stats(list(archives), list(heights), c)
+            if raw is None:
                 continue
-            stats = {c: s for c in self.judge.columns if (s := archive.block_stats(c)) is not None and s[0][-1] == height}
-            if not stats:
-                continue
-            b = sorted({x for s in stats.values() for x in s[0]})
-            columns: list[pl.Series] = []
-            for c, (starts, nulls, nans, mins, maxs) in stats.items():
-                block = [bisect.bisect_right(starts, x) - 1 for x in b[:-1]]
-                idx = pl.Series(block, dtype=pl.UInt32)
-                columns += [
-                    pl.Series(mins).gather(idx).alias(f"\x00min\x00{c}"),
-                    pl.Series(maxs).gather(idx).alias(f"\x00max\x00{c}"),
-                    pl.Series(f"\x00nulls\x00{c}", [nulls[k] for k in block], dtype=pl.Int64),
-                    pl.Series(f"\x00nans\x00{c}", [nans[k] for k in block], dtype=pl.Int64),
-                    pl.Series(f"\x00valid\x00{c}", [starts[k + 1] - starts[k] - nulls[k] - nans[k] for k in block], dtype=pl.Int64),
+            at, start, end, nulls, nans, mins, maxs = raw
+            per_column[c] = pl.DataFrame(
+                [
+                    pl.Series("\x00at", at, dtype=pl.UInt32),
+                    pl.Series("\x00start", start, dtype=pl.UInt64),
+                    pl.Series("\x00end", end, dtype=pl.UInt64),
+                    pl.Series(mins).alias(f"\x00min\x00{c}"),
+                    pl.Series(maxs).alias(f"\x00max\x00{c}"),
+                    pl.Series(f"\x00nulls\x00{c}", nulls, dtype=pl.Int64),
+                    pl.Series(f"\x00nans\x00{c}", nans, dtype=pl.Int64),
                 ]
-            frames.append(pl.DataFrame(columns))
-            bounds[i] = b
-        return frames, bounds
+            ).with_columns(
+                (
+                    pl.col("\x00end").cast(pl.Int64)
+                    - pl.col("\x00start").cast(pl.Int64)
+                    - pl.col(f"\x00nulls\x00{c}")
+                    - pl.col(f"\x00nans\x00{c}")
+                ).alias(f"\x00valid\x00{c}")
+            )
+        if not per_column:
+            return None
+        frames = list(per_column.values())
+        if len(frames) == 1:
+            return frames[0]
+        # Segments: every block boundary of every column, per archive; each column's block
+        # holding a segment found by an as-of join (its last block starting at or before it).
+        bounds = pl.concat([f.select("\x00at", pl.col(k).alias("\x00start")) for f in frames for k in ("\x00start", "\x00end")])
+        segments = (
+            bounds.unique()
+            .sort("\x00at", "\x00start")
+            .with_columns(pl.col("\x00start").shift(-1).over("\x00at").alias("\x00end"))
+            .drop_nulls("\x00end")
+            .sort("\x00start")
+        )
+        for f in frames:
+            segments = segments.join_asof(f.drop("\x00end").sort("\x00start"), on="\x00start", by="\x00at", strategy="backward")
+        return segments
 
 
 def kept_ranges(archive: _Archive, filters: Sequence[pl.Expr], height: int) -> list[tuple[int, int]] | None:

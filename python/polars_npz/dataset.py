@@ -7,6 +7,7 @@ archive's zip index and ``.npy`` headers once."""
 from __future__ import annotations
 
 import functools
+import threading
 import glob as _glob
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -152,6 +153,22 @@ class Dataset:
         # The first file's index when its schema is exactly the dataset's: files with the
         # same schema need no further check.
         self.reference = plan.indexed(0) if exact_first else None
+        # Each file's rows, when every file was indexed when scanned (local datasets): readers
+        # then open a file only to read its data, and filters are judged once for all files.
+        self.counts: list[tuple[int, int]] | None = None
+        self._kept: dict[tuple[str, ...], list[list[tuple[int, int]] | None]] = {}
+        self._kept_lock = threading.Lock()
+
+    def kept(self, filters: list[pl.Expr]) -> list[list[tuple[int, int]] | None] | None:
+        """For every file of an indexed dataset, the row ranges that may match `filters` (see
+        `Skipper`), judged once per query's filters; None when the files were not all indexed."""
+        if self.counts is None:
+            return None
+        key = tuple(f.meta.serialize(format="json") for f in filters)
+        with self._kept_lock:
+            if key not in self._kept:
+                self._kept[key] = Skipper(filters).ranges(self.plan, [rows for rows, _ in self.counts])
+            return self._kept[key]
 
     def columns_of(self, i: int, archive: _Archive) -> list[str]:
         """The dataset columns file `i` holds, checked against the dataset's schema."""
@@ -169,7 +186,12 @@ class GroupReader:
 
     def __init__(self, dataset: Dataset, start: int, end: int) -> None:
         self.dataset = dataset
-        self.archives = dataset.plan.open(list(range(start, end)))
+        self.start = start
+        # An indexed dataset's files are opened for their data only when read (a filter may
+        # rule them out, a count needs none); others are opened now, for their index too.
+        self.opened = dataset.counts is None
+        plan = dataset.plan
+        self.archives = plan.open(list(range(start, end))) if self.opened else [plan.indexed(i) for i in range(start, end)]
         self.columns: list[list[str]] = []
         held: set[str] = set()
         for i, archive in zip(range(start, end), self.archives):
@@ -219,6 +241,11 @@ class GroupReader:
             parts = self._matching(parts, [f.expr for f in filters])
         if not parts:
             parts = [(0, 0, 0)]  # no rows: one empty batch, with the types
+        if not self.opened:
+            reading = sorted({i for i, _, _ in parts})
+            for i, archive in zip(reading, self.dataset.plan.open([self.start + i for i in reading])):
+                self.archives[i] = archive
+            self.opened = True
         # Runs of consecutive archives holding the same columns, each read in one call and
         # at most `_CHAIN_BYTES` of member data (as inflated); an archive larger than that
         # alone is read in batches.
@@ -251,7 +278,11 @@ class GroupReader:
     def _matching(self, parts: list[tuple[int, int, int]], filters: list[pl.Expr]) -> list[tuple[int, int, int]]:
         """`parts` narrowed to the blocks whose statistics say they may hold a matching row
         (Polars filters the rows read; blocks and files left out are never read)."""
-        kept = Skipper(filters).ranges([self.archives[i] for i, _, _ in parts], [self.heights[i] for i, _, _ in parts])
+        every = self.dataset.kept(filters)
+        if every is not None:
+            kept = [every[self.start + i] for i, _, _ in parts]
+        else:
+            kept = Skipper(filters).ranges([self.archives[i] for i, _, _ in parts], [self.heights[i] for i, _, _ in parts])
         out: list[tuple[int, int, int]] = []
         for (i, skip, n), ranges in zip(parts, kept):
             if ranges is None:
@@ -331,6 +362,7 @@ def scan_dataset(
     by its reader, for its index and its data."""
     plan = dataset.plan
     counts = count_at_scan(plan, dataset.paths) if count_rows else None
+    dataset.counts = counts
     # Small files of one directory are read in groups (one source each, named by its first
     # file, so hive values still come from the path); not when each row must name its file.
     if include_file_paths is None:

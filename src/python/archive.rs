@@ -132,15 +132,6 @@ impl Archive {
         })
     }
 
-    /// The statistics of a column's blocks, or None when its member has none: each block's
-    /// first row (and the end), null and NaN counts, and min and max (columns of the column's type).
-    #[allow(clippy::type_complexity)]
-    fn block_stats(&self, column: &str) -> Option<(Vec<u64>, Vec<u32>, Vec<u32>, ArrowColumn, ArrowColumn)> {
-        let s = self.inner.column_stats(column)?;
-        let (min, max) = (ArrowColumn { name: "min".into(), array: s.min }, ArrowColumn { name: "max".into(), array: s.max });
-        Some((s.starts, s.nulls, s.nans, min, max))
-    }
-
     /// Whether this archive's columns are `other`'s, with the same types, in the same order.
     fn same_schema_as(&self, other: &Archive) -> bool {
         self.inner.schema() == other.inner.schema()
@@ -248,4 +239,48 @@ impl Batches {
             cols.into_iter().map(|(name, array)| ArrowColumn::new(name, array)).collect::<PyResult<Vec<_>>>().map(Some)
         })
     }
+}
+
+/// Per block: the archive's position, its rows `[start, end)`, its null and NaN counts, and
+/// min and max (columns of the column's type).
+pub(crate) type StatsTable = (Vec<u32>, Vec<u64>, Vec<u64>, Vec<u32>, Vec<u32>, ArrowColumn, ArrowColumn);
+
+/// The statistics of `column`'s blocks in each of `archives` (of `heights` rows) that has them
+/// for exactly those rows, as one table (see [`StatsTable`]).
+#[pyfunction]
+pub(crate) fn block_stats(archives: Vec<PyRef<'_, Archive>>, heights: Vec<u64>, column: &str) -> PyResult<Option<StatsTable>> {
+    guarded(|| stats_table(archives.iter().zip(heights).enumerate().map(|(i, (a, h))| (i, &*a.inner, h)), column))
+}
+
+/// [`block_stats`] of archives given with their positions and heights.
+pub(crate) fn stats_table<'a>(archives: impl Iterator<Item = (usize, &'a NpzArchive, u64)>, column: &str) -> PyResult<Option<StatsTable>> {
+    let (mut at, mut start, mut end): (Vec<u32>, Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut nulls, mut nans): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+    let (mut mins, mut maxs): (Vec<crate::decode::ArrayRef>, Vec<crate::decode::ArrayRef>) = (Vec::new(), Vec::new());
+    for (i, archive, height) in archives {
+        let Some(s) = archive.column_stats(column) else { continue };
+        if s.starts.last() != Some(&height) || mins.first().is_some_and(|m| m.dtype() != s.min.dtype()) {
+            continue;
+        }
+        for w in s.starts.windows(2) {
+            at.push(i as u32);
+            start.push(w[0]);
+            end.push(w[1]);
+        }
+        nulls.extend(&s.nulls);
+        nans.extend(&s.nans);
+        mins.push(s.min);
+        maxs.push(s.max);
+    }
+    if mins.is_empty() {
+        return Ok(None);
+    }
+    let concat = |parts: &[crate::decode::ArrayRef]| {
+        let refs: Vec<&dyn polars_arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+        polars_arrow::compute::concatenate::concatenate(&refs)
+            .map_err(|e| to_py(crate::error::internal!("concatenating statistics: {e}").in_file(std::path::Path::new(column))))
+    };
+    let (min, max) = (concat(&mins)?, concat(&maxs)?);
+    let (min, max) = (ArrowColumn { name: "min".into(), array: min }, ArrowColumn { name: "max".into(), array: max });
+    Ok(Some((at, start, end, nulls, nans, min, max)))
 }

@@ -111,6 +111,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chain::ChunkedColumn>()?;
     m.add_class::<plan::Plan>()?;
     m.add_function(wrap_pyfunction!(chain::read_chain, m)?)?;
+    m.add_function(wrap_pyfunction!(archive::block_stats, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::index_column, m)?)?;
     m.add_function(wrap_pyfunction!(expand_url, m)?)?;
     m.add_function(wrap_pyfunction!(remote_bytes_fetched, m)?)?;

@@ -71,6 +71,16 @@ impl Plan {
         })
     }
 
+    /// The statistics of `column`'s blocks in every indexed file (of `heights` rows), as
+    /// `block_stats` gives them for a list of archives.
+    fn block_stats(&self, heights: Vec<u64>, column: &str) -> PyResult<Option<super::archive::StatsTable>> {
+        guarded(|| {
+            let plan = &self.inner;
+            let indexed = heights.into_iter().enumerate().filter_map(|(i, h)| plan.indexed(i).map(|a| (i, &**a, h)));
+            super::archive::stats_table(indexed, column)
+        })
+    }
+
     /// Files `which` ready for reading their data (local files in parallel: reopened over
     /// their index, or opened once for both), with the GIL released.
     fn open(&self, py: Python<'_>, which: Vec<usize>) -> PyResult<Vec<Archive>> {

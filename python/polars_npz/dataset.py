@@ -7,9 +7,9 @@ archive's zip index and ``.npy`` headers once."""
 from __future__ import annotations
 
 import functools
-import threading
 import glob as _glob
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 

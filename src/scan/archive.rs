@@ -376,11 +376,13 @@ impl NpzArchive {
         if !fits {
             return None;
         }
-        let blocks = index.len();
-        let min = decoder.decode_bytes(&stats.min, blocks).ok()?;
-        let max = decoder.decode_bytes(&stats.max, blocks).ok()?;
-        let starts = (0..blocks).map(|b| index.units_of(b).start).chain(std::iter::once(index.units)).collect();
-        Some(ColumnStats { starts, nulls: stats.nulls.clone(), nans: stats.nans.clone(), min, max })
+        // Blocks of rows: all but block 0, the header.
+        let blocks = index.len().checked_sub(1).filter(|&n| n > 0)?;
+        let size = stats.itemsize;
+        let min = decoder.decode_bytes(&stats.min[size..], blocks).ok()?;
+        let max = decoder.decode_bytes(&stats.max[size..], blocks).ok()?;
+        let starts = (1..=blocks).map(|b| index.units_of(b).start).chain(std::iter::once(index.units)).collect();
+        Some(ColumnStats { starts, nulls: stats.nulls[1..].to_vec(), nans: stats.nans[1..].to_vec(), min, max })
     }
 
     /// Whether the column's data would be handed to Polars without a copy.

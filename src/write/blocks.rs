@@ -59,11 +59,12 @@ impl Layout {
         blocks_for(self.units, self.units_per_block)
     }
 
-    /// The member's byte range of block `b`, for a member of `size` bytes.
+    /// The member's byte range of block `b`, for a member of `size` bytes: block 0 is the
+    /// header alone (the whole member when it has no units).
     fn range(&self, b: usize, size: u64) -> std::ops::Range<usize> {
-        let at = |b: u64| (self.data_offset + b * self.units_per_block * self.unit_bytes) as usize;
-        let start = if b == 0 { 0 } else { at(b as u64) };
-        let end = if b + 1 >= self.len() { size as usize } else { at(b as u64 + 1) };
+        let at = |k: u64| (self.data_offset + k * self.units_per_block * self.unit_bytes) as usize;
+        let start = if b == 0 { 0 } else { at(b as u64 - 1) };
+        let end = if b + 1 >= self.len() { size as usize } else { at(b as u64) };
         start..end
     }
 }
@@ -81,7 +82,8 @@ pub(crate) struct BlockOut {
 fn block(layout: &Layout, b: usize, bytes: &[u8], compress: bool) -> std::io::Result<BlockOut> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(bytes);
-    let rows = if b == 0 { bytes.get(layout.data_offset as usize..).unwrap_or(&[]) } else { bytes };
+    // Block 0 (the header) has no rows: its statistics are empty.
+    let rows = if b == 0 { &[][..] } else { bytes };
     let stats = layout.stats.as_ref().and_then(|d| block_stats(d, rows));
     let packed = if compress { Some(deflate_block(bytes, b + 1 == layout.len())?) } else { None };
     Ok(BlockOut { packed_len: packed.as_ref().map(|p| p.len() as u64), packed, crc, stats })

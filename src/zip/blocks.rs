@@ -8,7 +8,8 @@
 //!
 //! A deflated member with blocks is one deflate stream whose blocks end in a full flush: each
 //! starts on a byte boundary with no reference to the bytes before it, so each inflates on its
-//! own (in parallel, or only the ones a read needs).
+//! own (in parallel, or only the ones a read needs). Block 0 is the `.npy` header alone, so
+//! opening an archive inflates a few dozen bytes per member to read its header.
 //!
 //! Layout (little-endian): `NPZB`, version (1), flags (1: units are rows of the array, 2:
 //! per-block compressed offsets and CRC-32s, 4: statistics), the statistics' element size, a
@@ -17,8 +18,9 @@
 //! units, units per block (u64 each); the number of blocks (u32). Then, with flag 2, per block
 //! its offset in the compressed bytes (u64) and the CRC-32 of its inflated bytes (u32); with
 //! flag 4, per block its null count and NaN count (u32 each), then its min and max (one element
-//! each, as the member stores them). Block 0 holds the header and the first units; block `b`
-//! starts at `data_offset + b * units_per_block * unit_bytes` of the inflated member.
+//! each, as the member stores them). Block 0 holds the header (no units; with no units at all,
+//! the whole member); block `b >= 1` starts at `data_offset + (b - 1) * units_per_block *
+//! unit_bytes` of the inflated member.
 
 use super::index::ZipEntry;
 
@@ -79,8 +81,9 @@ impl BlockIndex {
 
     /// The inflated byte range of block `b`.
     pub(crate) fn inflated_range(&self, b: usize) -> std::ops::Range<u64> {
-        let start = if b == 0 { 0 } else { self.data_offset + b as u64 * self.units_per_block * self.unit_bytes };
-        let end = if b + 1 >= self.len() { self.size } else { self.data_offset + (b as u64 + 1) * self.units_per_block * self.unit_bytes };
+        let at = |k: u64| self.data_offset + k * self.units_per_block * self.unit_bytes;
+        let start = if b == 0 { 0 } else { at(b as u64 - 1) };
+        let end = if b + 1 >= self.len() { self.size } else { at(b as u64) };
         start..end
     }
 
@@ -98,12 +101,15 @@ impl BlockIndex {
             return 0;
         }
         let b = (at - self.data_offset) / self.units_per_block.saturating_mul(self.unit_bytes);
-        (b as usize).min(self.len() - 1)
+        (b as usize).saturating_add(1).min(self.len() - 1)
     }
 
-    /// The rows (units) of block `b`.
+    /// The rows (units) of block `b` (none for block 0, the header).
     pub(crate) fn units_of(&self, b: usize) -> std::ops::Range<u64> {
-        let start = (b as u64 * self.units_per_block).min(self.units);
+        if b == 0 {
+            return 0..0;
+        }
+        let start = ((b as u64 - 1) * self.units_per_block).min(self.units);
         start..(start + self.units_per_block).min(self.units)
     }
 
@@ -200,7 +206,7 @@ impl BlockIndex {
             };
             for b in 0..blocks {
                 let (nulls, nans) = (r.u32()?, r.u32()?);
-                let rows = (units_per_block).min(units - b as u64 * units_per_block);
+                let rows = if b == 0 { 0 } else { units_per_block.min(units - (b as u64 - 1) * units_per_block) };
                 if u64::from(nulls) + u64::from(nans) > rows {
                     return None;
                 }
@@ -228,9 +234,9 @@ impl BlockIndex {
     }
 }
 
-/// Blocks of `per` units covering `units` (one, the header's, when there are none).
+/// Blocks of a member of `units` units, `per` a block: the header's, then the units'.
 pub(crate) fn blocks_for(units: u64, per: u64) -> usize {
-    (units.div_ceil(per.max(1)).max(1)) as usize
+    1 + units.div_ceil(per.max(1)) as usize
 }
 
 struct Cursor<'a> {
@@ -270,13 +276,13 @@ mod tests {
             units: 80,
             units_per_block: 30,
             rows: true,
-            offsets: Some(vec![(0, 1), (300, 2), (700, 3)]),
+            offsets: Some(vec![(0, 0), (40, 1), (300, 2), (700, 3)]),
             stats: Some(BlockStats {
                 itemsize: 8,
-                nulls: vec![0, 1, 2],
-                nans: vec![3, 0, 0],
-                min: (0..24).collect(),
-                max: (24..48).collect(),
+                nulls: vec![0, 0, 1, 2],
+                nans: vec![0, 3, 0, 0],
+                min: (0..32).collect(),
+                max: (32..64).collect(),
             }),
         }
     }
@@ -285,14 +291,16 @@ mod tests {
     fn round_trips_and_maps_blocks() {
         let idx = sample();
         assert_eq!(BlockIndex::parse(&idx.encode()), Some(idx.clone()));
-        assert_eq!(idx.len(), 3);
-        assert_eq!(idx.inflated_range(0), 0..128 + 240);
-        assert_eq!(idx.inflated_range(2), 128 + 480..128 + 640);
-        assert_eq!(idx.compressed_range(1), Some(300..700));
-        assert_eq!(idx.compressed_range(2), Some(700..1000));
+        assert_eq!(idx.len(), 4);
+        assert_eq!(idx.inflated_range(0), 0..128);
+        assert_eq!(idx.inflated_range(1), 128..128 + 240);
+        assert_eq!(idx.inflated_range(3), 128 + 480..128 + 640);
+        assert_eq!(idx.compressed_range(2), Some(300..700));
+        assert_eq!(idx.compressed_range(3), Some(700..1000));
         assert_eq!(idx.block_at(127), 0);
-        assert_eq!(idx.block_at(128 + 240), 1);
-        assert_eq!(idx.units_of(2), 60..80);
+        assert_eq!(idx.block_at(128), 1);
+        assert_eq!(idx.block_at(128 + 240), 2);
+        assert_eq!((idx.units_of(0), idx.units_of(3)), (0..0, 60..80));
     }
 
     #[test]
@@ -302,11 +310,12 @@ mod tests {
             f(&mut idx);
             BlockIndex::parse(&idx.encode()).is_none()
         };
-        assert!(bad(&|i| i.offsets = Some(vec![(0, 1), (700, 2), (300, 3)])));
-        assert!(bad(&|i| i.offsets = Some(vec![(5, 1), (300, 2), (700, 3)])));
-        assert!(bad(&|i| i.offsets = Some(vec![(0, 1), (300, 2), (1000, 3)])));
+        assert!(bad(&|i| i.offsets = Some(vec![(0, 0), (40, 1), (700, 2), (300, 3)])));
+        assert!(bad(&|i| i.offsets = Some(vec![(5, 0), (40, 1), (300, 2), (700, 3)])));
+        assert!(bad(&|i| i.offsets = Some(vec![(0, 0), (40, 1), (300, 2), (1000, 3)])));
         assert!(bad(&|i| i.size = 200));
-        assert!(bad(&|i| i.stats.as_mut().unwrap().nulls[2] = 21));
+        assert!(bad(&|i| i.stats.as_mut().unwrap().nulls[3] = 21));
+        assert!(bad(&|i| i.stats.as_mut().unwrap().nans[0] = 1));
         let encoded = sample().encode();
         assert!(BlockIndex::parse(&encoded[..encoded.len() - 1]).is_none());
         assert!(BlockIndex::parse(&[encoded.as_slice(), &[0]].concat()).is_none());

@@ -21,9 +21,11 @@ const DEFLATED_HEADER_PREFIX: u64 = 4 * 1024;
 /// The range of the file to fetch so that [`header_prefix`] can usually give a member's first
 /// `want` uncompressed bytes without another read.
 pub(crate) fn header_prefix_range(entry: &ZipEntry, want: usize) -> std::ops::Range<u64> {
+    // A member written in blocks has its header alone in block 0: exactly that is read.
+    let header_block = entry.blocks.as_ref().and_then(|b| b.compressed_range(0)).map(|r| r.end);
     let len = match entry.compression {
         Compression::Stored => want as u64,
-        _ => DEFLATED_HEADER_PREFIX,
+        _ => header_block.unwrap_or(DEFLATED_HEADER_PREFIX).min(DEFLATED_HEADER_PREFIX),
     };
     entry.data_start..entry.data_start + len.min(entry.compressed_size)
 }

@@ -68,7 +68,7 @@ def test_numpy_zipfile_and_unzip_read_blocked_archives(tmp_path):
         out = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True, check=False)
         assert out.returncode == 0, out.stdout + out.stderr
     members = npz_members(path)
-    assert members["blocks"].to_list() == [30] * 6
+    assert members["blocks"].to_list() == [31] * 6  # the header, then 30 blocks of rows
     assert members["statistics"].to_list() == [True, True, True, True, True, False]
     assert_frame_equal(read_npz(path), df)
 
@@ -151,7 +151,7 @@ def test_align_npz_gives_numpy_files_blocks_and_statistics(tmp_path):
     dst = tmp_path / "blocked.npz"
     align_npz(src, dst, block_rows=4_096)
     members = npz_members(dst)
-    assert members["blocks"].to_list() == [25, 25, 25, 25]
+    assert members["blocks"].to_list() == [26, 26, 26, 26]
     assert members["statistics"].to_list() == [True, True, False, False]
     with np.load(dst) as z:
         for k, v in arrays.items():

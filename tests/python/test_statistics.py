@@ -85,6 +85,7 @@ def test_blocked_reads_equal_numpy_slices_and_tails(tmp_path):
     assert_frame_equal(got, df)
 
 
+@needs_polars2  # Polars 1.x hands an IO source no slice: it reads every row
 def test_a_tail_inflates_only_its_blocks(tmp_path):
     """A corrupt block before the tail is never inflated by `tail`, but a full read finds it."""
     df = frame()

@@ -287,7 +287,12 @@ def test_statistics_never_change_a_result(tmp_path_factory, data, kind, block_ro
         files.append(dst)
     plain = scan_npz(files, use_statistics=False).collect()
     pred = data.draw(_predicate(plain.schema["x"]))
-    want = plain.filter(pred)
+    try:
+        want = plain.filter(pred)
+    except pl.exceptions.PolarsError:
+        # This Polars cannot evaluate the predicate on these values (1.x casts a u64 column to
+        # i64 against a negative bound): there is no result to compare with.
+        return
     assert_frame_equal(scan_npz(files).filter(pred).collect(), want)
     assert_frame_equal(scan_npz(files[0]).filter(pred).collect(), scan_npz(files[0], use_statistics=False).collect().filter(pred))
     k = data.draw(st.integers(0, len(plain)))

@@ -277,8 +277,10 @@ pub(crate) fn stats_table<'a>(archives: impl Iterator<Item = (usize, &'a NpzArch
     }
     let concat = |parts: &[crate::decode::ArrayRef]| {
         let refs: Vec<&dyn polars_arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
-        polars_arrow::compute::concatenate::concatenate(&refs)
-            .map_err(|e| to_py(crate::error::internal!("concatenating statistics: {e}").in_file(std::path::Path::new(column))))
+        polars_arrow::compute::concatenate::concatenate(&refs).map_err(|e| {
+            let message = format!("internal error (please report it): concatenating the statistics of '{column}': {e}");
+            super::npz_error("internal", "", None, message)
+        })
     };
     let (min, max) = (concat(&mins)?, concat(&maxs)?);
     let (min, max) = (ArrowColumn { name: "min".into(), array: min }, ArrowColumn { name: "max".into(), array: max });

@@ -255,64 +255,143 @@ fn stats_kind(d: &NpyDtype) -> Option<Kind> {
 }
 
 /// Nulls, NaNs, min and max (each in the member's byte order) of the elements in `bytes`;
-/// min and max are zeros when every value is null or NaN.
+/// min and max are zeros when every value is null or NaN. One pass of branch-free min/max per
+/// type (it runs over every byte written).
 pub(crate) fn block_stats(d: &NpyDtype, bytes: &[u8]) -> Option<(u32, u32, Vec<u8>, Vec<u8>)> {
     let kind = stats_kind(d)?;
-    let size = d.itemsize;
     let big = d.endian == Endian::Big;
-    let n = bytes.len() / size;
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w[..size].copy_from_slice(&bytes[i * size..(i + 1) * size]);
-        if big {
-            w[..size].reverse();
-        }
-        u64::from_le_bytes(w)
-    };
-    let shift = 64 - 8 * size as u32;
-    let (mut nulls, mut nans) = (0u32, 0u32);
-    let (mut lo, mut hi): (Option<u64>, Option<u64>) = (None, None);
-    // Values compared as what they are: sign-extended, as floats, or as they are.
-    let less = |a: u64, b: u64| -> bool {
-        match kind {
-            Kind::Int | Kind::Time => ((a << shift) as i64 >> shift) < ((b << shift) as i64 >> shift),
-            Kind::Uint => a < b,
-            Kind::Bool => a == 0 && b != 0,
-            // Total order (NaN aside): -0.0 before 0.0, so min and max bound the values under
-            // either order a reader compares them by.
-            Kind::Float if size == 4 => f32::from_bits(a as u32).total_cmp(&f32::from_bits(b as u32)).is_lt(),
-            Kind::Float => f64::from_bits(a).total_cmp(&f64::from_bits(b)).is_lt(),
-        }
-    };
-    for i in 0..n {
-        let mut v = word(i);
-        match kind {
-            Kind::Time if v as i64 == i64::MIN => {
-                nulls += 1;
-                continue;
-            }
-            Kind::Float if (size == 4 && f32::from_bits(v as u32).is_nan()) || (size == 8 && f64::from_bits(v).is_nan()) => {
-                nans += 1;
-                continue;
-            }
-            Kind::Bool => v = u64::from(v != 0),
-            _ => {}
-        }
-        if lo.is_none_or(|l| less(v, l)) {
-            lo = Some(v);
-        }
-        if hi.is_none_or(|h| less(h, v)) {
-            hi = Some(v);
-        }
+    // Decode with the member's byte order, scan, encode the extremes back the same way.
+    macro_rules! with_order {
+        ($t:ty, $scan:expr) => {{
+            const N: usize = std::mem::size_of::<$t>();
+            let values = bytes.chunks_exact(N).map(|c| {
+                let a: [u8; N] = c.try_into().unwrap_or([0; N]);
+                if big {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                }
+            });
+            let (nulls, nans, lo, hi): (u32, u32, $t, $t) = $scan(values);
+            let enc = |v: $t| if big { v.to_be_bytes().to_vec() } else { v.to_le_bytes().to_vec() };
+            Some((nulls, nans, enc(lo), enc(hi)))
+        }};
     }
-    let encode = |v: Option<u64>| {
-        let mut b = v.unwrap_or(0).to_le_bytes()[..size].to_vec();
-        if big {
-            b.reverse();
+    match (kind, d.itemsize) {
+        (Kind::Bool, _) => {
+            let (lo, hi) = bytes.iter().fold((1u8, 0u8), |(lo, hi), &v| (lo.min(u8::from(v != 0)), hi.max(u8::from(v != 0))));
+            let (lo, hi) = if bytes.is_empty() { (0, 0) } else { (lo, hi) };
+            Some((0, 0, vec![lo], vec![hi]))
         }
-        b
+        (Kind::Int, 1) => with_order!(i8, ints),
+        (Kind::Int, 2) => with_order!(i16, ints),
+        (Kind::Int, 4) => with_order!(i32, ints),
+        (Kind::Int, _) => with_order!(i64, ints),
+        (Kind::Uint, 1) => with_order!(u8, ints),
+        (Kind::Uint, 2) => with_order!(u16, ints),
+        (Kind::Uint, 4) => with_order!(u32, ints),
+        (Kind::Uint, _) => with_order!(u64, ints),
+        (Kind::Time, _) => with_order!(i64, times),
+        (Kind::Float, 4) => with_order!(u32, floats32),
+        (Kind::Float, _) => with_order!(u64, floats64),
+    }
+}
+
+/// An integer type's min and max (`(max, min)` of the type for no values, read as none).
+trait Int: Copy + Ord {
+    const LEAST: Self;
+    const MOST: Self;
+    const ZERO: Self;
+}
+
+macro_rules! int {
+    ($($t:ty),*) => {$(impl Int for $t { const LEAST: Self = <$t>::MIN; const MOST: Self = <$t>::MAX; const ZERO: Self = 0; })*};
+}
+int!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+fn ints<T: Int>(values: impl Iterator<Item = T>) -> (u32, u32, T, T) {
+    let (mut lo, mut hi, mut any) = (T::MOST, T::LEAST, false);
+    for v in values {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        any = true;
+    }
+    if any {
+        (0, 0, lo, hi)
+    } else {
+        (0, 0, T::ZERO, T::ZERO)
+    }
+}
+
+/// i64 ticks whose minimum, NaT, is null.
+fn times(values: impl Iterator<Item = i64>) -> (u32, u32, i64, i64) {
+    let (mut lo, mut hi, mut nulls, mut count) = (i64::MAX, i64::MIN, 0u32, 0u32);
+    for v in values {
+        let nat = v == i64::MIN;
+        nulls += u32::from(nat);
+        count += 1;
+        lo = lo.min(if nat { i64::MAX } else { v });
+        hi = hi.max(v);
+    }
+    if nulls == count {
+        (nulls, 0, 0, 0)
+    } else {
+        (nulls, 0, lo, hi)
+    }
+}
+
+/// Floats: NaNs counted and left out; min and max in the total order (-0.0 before 0.0), so
+/// they bound the values whichever order a reader compares them by. Returned as the bits of
+/// the member's type (f32 values were widened exactly).
+fn floats<B: FloatBits>(values: impl Iterator<Item = f64>) -> (u32, u32, B, B) {
+    // The total order as integers: flip the magnitude bits of negative values.
+    let key = |v: f64| {
+        let b = v.to_bits() as i64;
+        b ^ (((b >> 63) as u64) >> 1) as i64
     };
-    Some((nulls, nans, encode(lo), encode(hi)))
+    let (mut lo, mut hi, mut nans, mut count) = (i64::MAX, i64::MIN, 0u32, 0u32);
+    for v in values {
+        let nan = v.is_nan();
+        nans += u32::from(nan);
+        count += 1;
+        let k = key(v);
+        lo = lo.min(if nan { i64::MAX } else { k });
+        hi = hi.max(if nan { i64::MIN } else { k });
+    }
+    if nans == count {
+        return (0, nans, B::from_f64(0.0), B::from_f64(0.0));
+    }
+    (
+        0,
+        nans,
+        B::from_f64(f64::from_bits(key(f64::from_bits(lo as u64)) as u64)),
+        B::from_f64(f64::from_bits(key(f64::from_bits(hi as u64)) as u64)),
+    )
+}
+
+fn floats32(bits: impl Iterator<Item = u32>) -> (u32, u32, u32, u32) {
+    floats(bits.map(|b| f64::from(f32::from_bits(b))))
+}
+
+fn floats64(bits: impl Iterator<Item = u64>) -> (u32, u32, u64, u64) {
+    floats(bits.map(f64::from_bits))
+}
+
+/// The bits of a float type, from an f64 holding one of its values exactly.
+trait FloatBits {
+    fn from_f64(v: f64) -> Self;
+}
+
+impl FloatBits for u64 {
+    fn from_f64(v: f64) -> Self {
+        v.to_bits()
+    }
+}
+
+impl FloatBits for u32 {
+    fn from_f64(v: f64) -> Self {
+        (v as f32).to_bits()
+    }
 }
 
 #[cfg(test)]

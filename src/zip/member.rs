@@ -100,8 +100,8 @@ enum ReaderKind {
     Blocks {
         source: Source,
         entry: Box<ZipEntry>,
-        /// The block last inflated, kept for the next read.
-        current: Option<(usize, Vec<u8>)>,
+        /// What the last read inflated, kept for the next.
+        cache: BlockCache,
     },
 }
 
@@ -115,7 +115,7 @@ impl MemberReader {
         let kind = match entry.compression {
             Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
             Compression::Deflated if entry.blocks.is_some() => {
-                ReaderKind::Blocks { source: source.clone(), entry: Box::new(entry.clone()), current: None }
+                ReaderKind::Blocks { source: source.clone(), entry: Box::new(entry.clone()), cache: BlockCache::default() }
             }
             Compression::Deflated => ReaderKind::Deflated {
                 inflater: Box::new(Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size)),
@@ -259,8 +259,8 @@ impl MemberReader {
                 crc.update(out);
                 then(out);
             }
-            ReaderKind::Blocks { source, entry, current } => {
-                read_blocks(source, entry, current, pos, out)?;
+            ReaderKind::Blocks { source, entry, cache } => {
+                read_blocks(source, entry, cache, pos, out)?;
                 for_each_piece(out, COPY_PIECE, |_, piece| then(piece));
             }
         }
@@ -330,10 +330,32 @@ fn compressed_blocks<'a>(
 
 /// Fill `out` with the member's bytes from `pos` on, inflating the blocks that hold them (in
 /// parallel); the last of them is kept in `current` for the next read.
-fn read_blocks(source: &Source, entry: &ZipEntry, current: &mut Option<(usize, Vec<u8>)>, pos: u64, out: &mut [u8]) -> Result<(), Invalid> {
+fn read_blocks(source: &Source, entry: &ZipEntry, cache: &mut BlockCache, pos: u64, out: &mut [u8]) -> Result<(), Invalid> {
     let index = entry.blocks.as_deref().ok_or_else(|| internal!("member without blocks"))?;
     let end = pos + out.len() as u64;
     let (first, last) = (index.block_at(pos), index.block_at(end - 1));
+    // A read within the first part of one block (a `head`, small batches) inflates that block
+    // only as far as needed, and goes on from there at the next read.
+    if first == last && cache.whole.as_ref().is_none_or(|(b, _)| *b != first) {
+        let r = index.inflated_range(first);
+        let (need, len) = (end - r.start, r.end - r.start);
+        if cache.partial.as_ref().is_some_and(|p| p.block == first) || need.saturating_mul(PARTIAL_SHARE) <= len {
+            if cache.partial.as_ref().is_none_or(|p| p.block != first) {
+                let compressed = compressed_blocks(source, entry, index, first..first + 1)?.remove(0).into_owned();
+                let crc = index.offsets.as_ref().and_then(|o| o.get(first)).map_or(0, |o| o.1);
+                cache.partial = Some(Box::new(PartialBlock::new(first, compressed, len as usize, crc)));
+            }
+            let partial = cache.partial.as_mut().ok_or_else(|| internal!("no partial block"))?;
+            partial.fill_to(need as usize)?;
+            out.copy_from_slice(&partial.out[(pos - r.start) as usize..need as usize]);
+            if partial.filled == partial.out.len() {
+                let done = cache.partial.take().ok_or_else(|| internal!("no partial block"))?;
+                cache.whole = Some((done.block, done.out));
+            }
+            return Ok(());
+        }
+    }
+    let current = &mut cache.whole;
     let kept = current.take().filter(|(b, _)| (first..=last).contains(b));
     let needed: Vec<usize> = (first..=last).filter(|b| kept.as_ref().is_none_or(|(k, _)| k != b)).collect();
     let lo = needed.first().copied().unwrap_or(first);
@@ -360,6 +382,60 @@ fn read_blocks(source: &Source, entry: &ZipEntry, current: &mut Option<(usize, V
     }
     *current = blocks.pop();
     Ok(())
+}
+
+/// A read needing at most this share (1/N) of a block inflates only that far.
+const PARTIAL_SHARE: u64 = 4;
+
+/// What a reader of a member written in blocks keeps between reads.
+#[derive(Default)]
+pub(crate) struct BlockCache {
+    /// The block last inflated whole.
+    whole: Option<(usize, Vec<u8>)>,
+    /// A block inflated part of the way.
+    partial: Option<Box<PartialBlock>>,
+}
+
+/// A block inflated as far as reads have needed, and its inflater, to go on.
+struct PartialBlock {
+    block: usize,
+    compressed: Vec<u8>,
+    consumed: usize,
+    out: Vec<u8>,
+    filled: usize,
+    z: flate2::Decompress,
+    crc: u32,
+}
+
+impl PartialBlock {
+    fn new(block: usize, compressed: Vec<u8>, len: usize, crc: u32) -> PartialBlock {
+        PartialBlock { block, compressed, consumed: 0, out: vec![0; len], filled: 0, z: flate2::Decompress::new(false), crc }
+    }
+
+    /// Inflate until the first `need` bytes of the block are out; the whole block, once out,
+    /// is checked against its CRC-32.
+    fn fill_to(&mut self, need: usize) -> Result<(), Invalid> {
+        while self.filled < need {
+            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
+            self.z
+                .decompress(&self.compressed[self.consumed..], &mut self.out[self.filled..need], flate2::FlushDecompress::None)
+                .map_err(|e| invalid!("corrupt deflate stream in a block: {e}"))?;
+            let consumed = (self.z.total_in() - in_before) as usize;
+            let produced = (self.z.total_out() - out_before) as usize;
+            if consumed == 0 && produced == 0 {
+                return Err(invalid!("a block inflates to fewer bytes than its index says"));
+            }
+            self.consumed += consumed;
+            self.filled += produced;
+        }
+        if self.filled == self.out.len() {
+            let computed = crc32fast::hash(&self.out);
+            if computed != self.crc {
+                return Err(ErrorKind::Checksum { computed, expected: self.crc });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Inflate a whole member written in blocks, its blocks in parallel, into `dst`; each block

@@ -338,3 +338,24 @@ def test_sink_npz_writes_blocks_and_statistics(tmp_path):
         assert_frame_equal(read_npz(path), df)
         q = pl.col("i").is_between(1000, 1010)
         assert_frame_equal(scan_npz(path).filter(q).collect(), df.filter(q))
+
+
+def test_small_reads_inflate_a_block_part_way(tmp_path):
+    """A head, or small batches, inflate a block only as far as they need, and go on from there:
+    equal values, and a corrupt end of the first block is never reached by a head."""
+    pa = pytest.importorskip("pyarrow")
+    from polars_npz import npz_stream
+
+    df = frame(100_000).select("i", "t")
+    path = tmp_path / "b.npz"
+    write_npz(df, path, compress=True, block_rows=7_777)
+    assert_frame_equal(pl.from_arrow(pa.table(npz_stream(path, batch_rows=333))), df)
+    # The second block's offset, from the index of `i` (its first extra field of the kind).
+    data = path.read_bytes()
+    at = data.index(b"NPZB") + 64 + 12 * 2
+    second = int.from_bytes(data[at : at + 8], "little")
+    start = member_data_range(path, "i.npy")[0]
+    corrupt(path, start + second - 12)
+    assert scan_npz(path).head(10).collect()["i"].to_list() == list(range(10))
+    with pytest.raises(NpzError, match=r"i\.npy"):
+        read_npz(path)

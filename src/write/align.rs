@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::error::{invalid, ErrorKind, Invalid, NpzError, Result};
 use crate::scan::{NpzArchive, OpenOptions};
-use crate::write::archive::{check_align, write_atomically};
+use crate::write::archive::{add_member, check_align, write_atomically};
 use crate::zip::writer::ZipWriter;
 use crate::zip::Compression;
 use crate::zip::MemberReader;
@@ -85,18 +85,7 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
         }
         // An array: deflated members are written again in blocks; both get statistics.
         let (head, data) = bytes.split_at(inner);
-        let compress = deflated && !inflate;
-        let (packed, index, crc) = crate::write::blocks::write_member(head, data, compress, options.block_rows).map_err(io)?;
-        if compress {
-            let parts: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
-            zip.add_parts(&e.name, 8, crc, e.size, &parts, 1, 0).map_err(io)?;
-            zip.set_blocks(&index);
-        } else {
-            zip.add(&e.name, 0, crc, e.size, &bytes, options.align, inner).map_err(io)?;
-            if index.stats.is_some() {
-                zip.set_blocks(&index);
-            }
-        }
+        add_member(&mut zip, &e.name, head, data, deflated && !inflate, options.align, options.block_rows).map_err(io)?;
     }
     let out = zip.finish().map_err(io)?;
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;

@@ -1,9 +1,7 @@
 //! Writing archives of `.npy` members: stored members with their array data aligned (so they
 //! map without a copy), or deflated; written to a temporary file renamed into place.
 
-use std::io::BufWriter;
-#[cfg(feature = "python")]
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{NpzError, Result};
@@ -196,9 +194,7 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
             if written != len {
                 return Err(io(std::io::Error::other("a spilled file changed while it was written")));
             }
-            if index.stats.is_some() {
-                zip.set_blocks(&index);
-            }
+            zip.set_blocks(&index);
         }
         let out = zip.finish().map_err(io)?;
         let file = out.into_inner().map_err(|e| io(e.into_error()))?;
@@ -228,23 +224,35 @@ fn write_to(tmp: &Path, members: &[NpyMember<'_>], compress: bool, align: usize,
     let file = std::fs::File::create(tmp)?;
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
     for m in members {
-        // Cut in blocks (compressed, checksummed and their statistics taken in parallel).
-        let (packed, index, crc) = crate::write::blocks::write_member(m.header, m.data, compress, block_rows)?;
-        let size = (m.header.len() + m.data.len()) as u64;
-        if compress {
-            let parts: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
-            zip.add_parts(m.name, 8, crc, size, &parts, 1, 0)?;
-            zip.set_blocks(&index);
-        } else {
-            zip.add_parts(m.name, 0, crc, size, &[m.header, m.data], align, m.header.len())?;
-            if index.stats.is_some() {
-                zip.set_blocks(&index);
-            }
-        }
+        add_member(&mut zip, m.name, m.header, m.data, compress, align, block_rows)?;
     }
     let out = zip.finish()?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()
+}
+
+/// Add one `.npy` member, `header` then `data`, cut in blocks (compressed, checksummed and
+/// their statistics taken in parallel): deflated when `compress`, else stored with its array
+/// data aligned to `align`; with its block index.
+pub(crate) fn add_member<W: Write + std::io::Seek>(
+    zip: &mut ZipWriter<W>,
+    name: &str,
+    header: &[u8],
+    data: &[u8],
+    compress: bool,
+    align: usize,
+    block_rows: Option<u64>,
+) -> std::io::Result<()> {
+    let (packed, index, crc) = crate::write::blocks::write_member(header, data, compress, block_rows)?;
+    let size = (header.len() + data.len()) as u64;
+    if compress {
+        let parts: Vec<&[u8]> = packed.iter().map(Vec::as_slice).collect();
+        zip.add_parts(name, 8, crc, size, &parts, 1, 0)?;
+    } else {
+        zip.add_parts(name, 0, crc, size, &[header, data], align, header.len())?;
+    }
+    zip.set_blocks(&index);
+    Ok(())
 }
 
 /// Write `dst` through a uniquely named temporary file beside it (so concurrent writers of one

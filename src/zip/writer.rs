@@ -162,8 +162,12 @@ impl<W: Write + Seek> ZipWriter<W> {
     }
 
     /// Give the member written last a block index (an extra field of its central-directory
-    /// entry only); an index too large for an extra field is left out.
+    /// entry only); an index too large for an extra field is left out, and so is a stored
+    /// member's without statistics (it would tell a reader nothing).
     pub(crate) fn set_blocks(&mut self, index: &crate::zip::blocks::BlockIndex) {
+        if index.offsets.is_none() && index.stats.is_none() {
+            return;
+        }
         let data = index.encode();
         let (Some(e), Ok(len)) = (self.entries.last_mut(), u16::try_from(data.len())) else { return };
         if data.len() > crate::zip::blocks::MAX_INDEX_BYTES {

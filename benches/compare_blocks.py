@@ -24,15 +24,13 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from compare_remote_datasets import http_range_server
 from polars_npz import npz_members, read_npz, scan_npz, write_npz
 from polars_npz._internal import clear_plan_cache
 
@@ -125,22 +123,11 @@ def dataset_filter(dirs: dict[str, Path], shards: int, rows: int, runs: int) -> 
 
 
 def remote_filter(dirs: dict[str, Path], shards: int, rows: int, runs: int, latency: float) -> None:
-    server = Path(__file__).resolve().parent.parent / "tests" / "python" / "rangeserver.py"
-    root = dirs["blocks"].parent
-    proc = subprocess.Popen(
-        [sys.executable, str(server), str(root), "--latency", str(latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        base = f"http://127.0.0.1:{int(proc.stdout.readline())}"
-        names = [f"day={i // 20:03d}/shard-{i:04d}" for i in range(shards)]
-        total = shards * rows
-        lo = total // 2
-        q = pl.col("ts").is_between(lo, lo + total // 100 - 1)
-
-        def stats() -> tuple[int, int]:
-            req, sent = urllib.request.urlopen(f"{base}/__stats").read().decode().split()
-            return int(req), int(sent)
+    names = [f"day={i // 20:03d}/shard-{i:04d}" for i in range(shards)]
+    total = shards * rows
+    lo = total // 2
+    q = pl.col("ts").is_between(lo, lo + total // 100 - 1)
+    with http_range_server(dirs["blocks"].parent, latency) as (base, stats):
 
         def query(kind: str, use: bool) -> Callable[[], object]:
             urls = [f"{base}/{kind}/{n}.npz" for n in names]
@@ -169,10 +156,6 @@ def remote_filter(dirs: dict[str, Path], shards: int, rows: int, runs: int, late
                 times.append(time.perf_counter() - t)
                 after = stats()
             print(f"| {label} | {statistics.median(times) * 1e3:.0f} ms | {after[0] - before[0]} | {(after[1] - before[1]) / 1e6:.1f} |")
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        proc.wait(timeout=10)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ before each), requests and bytes received per task.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import socket
 import statistics
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -191,21 +192,33 @@ def bench_s3(root: Path, names: list[str], runs: int) -> None:
         proc.wait(timeout=10)
 
 
-def bench_http(root: Path, names: list[str], runs: int, latency: float) -> None:
-    import urllib.request as ur
-
+@contextlib.contextmanager
+def http_range_server(root: Path, latency: float) -> Iterator[tuple[str, Callable[[], tuple[int, int]]]]:
+    """The tests' range server over `root` in a process of its own on 127.0.0.1, answering
+    after `latency` seconds: its base URL, and a counter of (requests, bytes sent) so far."""
     here = Path(__file__).resolve().parent.parent / "tests" / "python" / "rangeserver.py"
     proc = subprocess.Popen(
         [sys.executable, str(here), str(root), "--latency", str(latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{int(proc.stdout.readline())}"
 
         def counter() -> tuple[int, int]:
-            req, sent = ur.urlopen(f"{base}/__stats").read().decode().split()
+            req, sent = urllib.request.urlopen(f"{base}/__stats").read().decode().split()
             return int(req), int(sent)
+
+        yield base, counter
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+def bench_http(root: Path, names: list[str], runs: int, latency: float) -> None:
+    import urllib.request as ur
+
+    with http_range_server(root, latency) as (base, counter):
 
         def urls(kind: str, ext: str) -> list[str]:
             return [f"{base}/{kind}/{name}.{ext}" for name in names]
@@ -223,10 +236,6 @@ def bench_http(root: Path, names: list[str], runs: int, latency: float) -> None:
         report(
             f"HTTP range server on 127.0.0.1 (own process), {latency * 1e3:.0f} ms per request; requests and MB counted by the server", rows
         )
-    finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        proc.wait(timeout=10)
 
 
 def main() -> None:

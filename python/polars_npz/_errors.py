@@ -4,14 +4,27 @@
 
 from __future__ import annotations
 
+import functools
+
 from polars_npz._internal import NpzError
 
 __all__ = ["npz_error"]
 
 
-def npz_error(message: str, *, kind: str, path: str = "", member: str | None = None) -> NpzError:
-    """An ``NpzError`` with its `kind`, `path` and `member` set (to raise)."""
-    err = NpzError(message)
+@functools.cache
+def _as_polars(polars_class: type[Exception]) -> type[NpzError]:
+    """The ``NpzError`` that is also `polars_class` (``pl.exceptions.SchemaError``, ...), so
+    Polars users catch it as they would a ``pl.scan_parquet`` error."""
+    return type(polars_class.__name__, (NpzError, polars_class), {"__module__": "polars_npz"})
+
+
+def npz_error(
+    message: str, *, kind: str, path: str = "", member: str | None = None, polars_class: type[Exception] | None = None
+) -> NpzError:
+    """An ``NpzError`` with its `kind`, `path` and `member` set (to raise); also an instance of
+    `polars_class` when given: the Polars exception ``pl.scan_parquet`` raises for the same
+    problem (a column of another type: ``SchemaError``; a missing column: ``ColumnNotFoundError``)."""
+    err = NpzError(message) if polars_class is None else _as_polars(polars_class)(message)
     err.kind = kind
     err.path = path
     err.member = member

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from typing import IO, Union
 
@@ -18,8 +19,19 @@ def is_url(path: str) -> bool:
 
 
 def local_path(path: str) -> str:
-    """`path` without a ``file://`` prefix."""
-    return path[len("file://") :] if path.startswith("file://") else path
+    """A local path as Polars' scans take it: a ``file:`` URI (``file:/abs``, ``file:///abs``,
+    ``file://localhost/abs``) decoded, percent escapes included; ``~`` expanded. A ``file://``
+    URI naming another host is refused (it is not a file of this machine)."""
+    if path.startswith("file:"):
+        rest = path[len("file:") :]
+        if rest.startswith("//"):
+            host, _, tail = rest[2:].partition("/")
+            if host not in ("", "localhost"):
+                msg = f"{path}: a file:// URI naming the host {host!r} is not a local file (write file:///path for a local one)"
+                raise ValueError(msg)
+            rest = "/" + tail
+        path = urllib.parse.unquote(rest)
+    return os.path.expanduser(path)
 
 
 def storage_pairs(storage_options: Mapping[str, object] | None) -> list[tuple[str, str]]:
@@ -54,10 +66,23 @@ def _open(
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _Archive.from_bytes("<bytes>", bytes(source), max_header_size, verify_checksums)
     if hasattr(source, "read"):
+        # Read from where the object stands, which is where it is left (as Polars' scans do):
+        # the same object can be scanned again.
         name = str(getattr(source, "name", "<file object>"))
-        return _Archive.from_bytes(name, source.read(), max_header_size, verify_checksums)
+        start = source.tell() if _seekable(source) else None
+        data = source.read()
+        if start is not None:
+            source.seek(start)
+        return _Archive.from_bytes(name, data, max_header_size, verify_checksums)
     msg = f"source must be a path, bytes or a binary file object, got {type(source).__name__}"
     raise TypeError(msg)
+
+
+def _seekable(f: object) -> bool:
+    try:
+        return bool(f.seekable())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _source_name(source: Source) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from polars_npz._source import is_url, local_path, storage_pairs
-from polars_npz.dataset import expand_sources
+from polars_npz.dataset import expand_sources, hive_start
 from polars_npz.scan import default_hive_partitioning, scan_paths
 
 __all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
@@ -240,6 +240,8 @@ def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str
         # Sent to every task: plain strings, whatever mapping and values were given.
         opts["storage_options"] = dict(storage_pairs(opts["storage_options"]))
     files = expand_sources(source, glob=opts.pop("glob", True), storage_options=opts.get("storage_options"))
+    # Hive values come from below the source's root, in every task as in the driver's scan.
+    opts["hive_start"] = hive_start(source)
     if opts.get("hive_partitioning") is None:
         # As scan_npz decides: on for a directory or a URL prefix ending in "/".
         opts["hive_partitioning"] = default_hive_partitioning(source)

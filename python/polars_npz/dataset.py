@@ -61,10 +61,12 @@ def expand_sources(
     storage_options: Mapping[str, object] | None = None,
 ) -> list[str]:
     """
-    The archive files of `source`, in order: a path as it is; a directory, every ``.npz``
-    below it (recursively, sorted); a glob (``*``, ``?``, ``[...]``, ``**``), the files it
-    matches (sorted); a list, each of these in turn. Raises ``FileNotFoundError`` when a
-    directory or glob matches no archive.
+    The archive files of `source`, in order, as Polars' scans expand paths: a path as it is
+    (``~`` expanded, a ``file://`` URI decoded); a directory, every ``.npz`` file below it
+    (recursively, sorted; empty files left out); a glob (``*``, ``?``, ``[...]``, ``**``), the
+    files it matches (sorted, each once; empty files left out); a list, each of these in turn
+    (a file listed twice is read twice). Raises ``FileNotFoundError`` when a directory or glob
+    matches no archive.
     """
     items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     out: list[str] = []
@@ -84,15 +86,17 @@ def expand_sources(
         if os.path.isdir(path):
             found = sorted(
                 os.path.join(root, f)
-                for root, dirs, files in os.walk(path)
+                for root, _, files in os.walk(path)
                 for f in files
-                if f.endswith(".npz") and not f.startswith((".", "_"))
+                if f.endswith(".npz") and _nonempty(os.path.join(root, f))
             )
             if not found:
                 raise FileNotFoundError(f"{path}: no .npz files in this directory")
             out.extend(found)
         elif glob and is_glob(path) and not os.path.exists(path):
-            found = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
+            # As Polars' globs: `*` matches names starting with "." too, and a pattern such as
+            # `a/**/**/*.npz` matches a file along several routes: once each.
+            found = sorted({p for p in _glob.glob(path, recursive=True, include_hidden=True) if os.path.isfile(p) and _nonempty(p)})
             if not found:
                 raise FileNotFoundError(f"{path}: no files match this pattern")
             out.extend(found)
@@ -103,29 +107,68 @@ def expand_sources(
     return out
 
 
+def _nonempty(path: str) -> bool:
+    """Whether the file at `path` holds any bytes (Polars' expansion leaves empty files out)."""
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
+
+
+def hive_start(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> int:
+    """Where hive ``key=value`` parts start in the expanded paths of `source`, as in Polars:
+    after a directory (or a URL prefix ending in ``/``) given as the source, only the parts
+    below it count; for files and globs, the whole path (the least over a list)."""
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    starts = [0]
+    for item in items:
+        path = os.fspath(item)
+        if is_url(path):
+            starts.append(len(path) if path.endswith("/") and not is_glob(path) else 0)
+        else:
+            path = local_path(path)
+            starts.append(len(path) if os.path.isdir(path) else 0)
+    return min(starts[1:]) if len(starts) > 1 else 0
+
+
 def _with_nulls(df: pl.DataFrame, names: list[str], schema: pl.Schema) -> pl.DataFrame:
     """`df` with null columns `names`, of their types in `schema`, added."""
     return df.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in names) if names else df
 
 
-def check_file(path: str, archive: _Archive, schema: pl.Schema, missing: str, extra: str) -> list[str]:
-    """The dataset columns this file holds; raises NpzError naming the file for a column of
-    another type, a missing column (unless ``missing == "insert"``) or an extra column
-    (unless ``extra == "ignore"``)."""
+def check_file(
+    path: str, archive: _Archive, schema: pl.Schema, missing: str, extra: str, columns: Sequence[str] | None = None
+) -> list[str]:
+    """The dataset columns this file holds. As Polars' scans check a file: raises (naming the
+    file) for a column beyond the schema (unless ``extra == "ignore"``), and, among the
+    columns read (`columns`; all when None), for one of another type (``SchemaError``) or a
+    missing one (``ColumnNotFoundError``, unless ``missing == "insert"``)."""
     own = pl.Schema(archive.schema())
-    for name, dtype in own.items():
-        if name in schema:
-            if schema[name] != dtype and dtype != pl.Null:
-                msg = f"{path}: column '{name}' is {dtype} here but {schema[name]} in the dataset's schema"
-                raise npz_error(msg, kind="request", path=path)
-        elif extra == "raise":
-            msg = f"{path}: column '{name}' is not in the dataset's schema (pass extra_columns='ignore' to skip such columns)"
-            raise npz_error(msg, kind="request", path=path)
-    absent = [name for name in schema if name not in own]
+    if extra == "raise":
+        for name in own:
+            if name not in schema:
+                msg = f"{path}: column '{name}' is not in the dataset's schema (pass extra_columns='ignore' to skip such columns)"
+                raise npz_error(msg, kind="request", path=path, polars_class=pl.exceptions.SchemaError)
+    read = list(schema) if columns is None else [c for c in columns if c in schema]
+    for name in read:
+        dtype = own.get(name)
+        if dtype is not None and dtype != schema[name] and dtype != pl.Null:
+            msg = f"{path}: column '{name}' is {dtype} here but {schema[name]} in the dataset's schema"
+            raise npz_error(msg, kind="request", path=path, polars_class=pl.exceptions.SchemaError)
+    absent = [name for name in read if name not in own]
     if absent and missing == "raise":
         msg = f"{path}: column(s) {', '.join(repr(a) for a in absent)} of the dataset's schema are missing (pass missing_columns='insert' to read them as nulls)"
-        raise npz_error(msg, kind="request", path=path)
+        raise npz_error(msg, kind="request", path=path, polars_class=pl.exceptions.ColumnNotFoundError)
     return [name for name in schema if name in own]
+
+
+def _rows_of(archive: _Archive, columns: list[str]) -> int:
+    """Rows a read of `columns` gives; the archive's height when they cannot be read together
+    (the read itself then says why, naming the member)."""
+    try:
+        return archive.rows_of(columns)
+    except NpzError:
+        return archive.height()
 
 
 class Dataset:
@@ -150,6 +193,8 @@ class Dataset:
         self.full_schema = dict(schema)
         self.missing_columns = missing_columns
         self.extra_columns = extra_columns
+        # The column of each row's file path (``include_file_paths``), filled by the readers.
+        self.file_path_column: str | None = None
         # The first file's index when its schema is exactly the dataset's: files with the
         # same schema need no further check.
         self.reference = plan.indexed(0) if exact_first else None
@@ -170,11 +215,12 @@ class Dataset:
                 self._kept[key] = Skipper(filters).ranges(self.plan, [rows for rows, _ in self.counts])
             return self._kept[key]
 
-    def columns_of(self, i: int, archive: _Archive) -> list[str]:
-        """The dataset columns file `i` holds, checked against the dataset's schema."""
+    def columns_of(self, i: int, archive: _Archive, columns: Sequence[str] | None = None) -> list[str]:
+        """The dataset columns file `i` holds, checked against the dataset's schema (see
+        `check_file`; only `columns` for types and presence, when given)."""
         if self.reference is not None and archive.same_schema_as(self.reference):
             return self.all_columns
-        return check_file(self.paths[i], archive, self.schema, self.missing_columns, self.extra_columns)
+        return check_file(self.paths[i], archive, self.schema, self.missing_columns, self.extra_columns, columns)
 
 
 class GroupReader:
@@ -195,19 +241,50 @@ class GroupReader:
         self.columns: list[list[str]] = []
         held: set[str] = set()
         for i, archive in zip(range(start, end), self.archives):
-            cols = dataset.columns_of(i, archive)
+            # Types and missing columns are checked for the columns a query reads, when read.
+            cols = dataset.columns_of(i, archive, [])
             self.columns.append(cols)
             held.update(cols)
         all_columns = dataset.all_columns
         self.held = all_columns if len(held) == len(all_columns) else [c for c in all_columns if c in held]
         self.heights = [archive.height() for archive in self.archives]
+        # Archives whose arrays differ in length (scipy's sparse layout): their rows depend on
+        # the columns read, so a count or a slice that does not name its columns is refused.
+        self.ragged = [archive.is_ragged() for archive in self.archives]
 
     def schema(self) -> dict[str, pl.DataType]:
         d = self.dataset
-        return d.full_schema if self.held is d.all_columns else {name: d.schema[name] for name in self.held}
+        out = d.full_schema if self.held is d.all_columns else {name: d.schema[name] for name in self.held}
+        if d.file_path_column is not None:
+            out = {**out, d.file_path_column: pl.String()}
+        return out
+
+    def _finish(self, df: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+        """`df` with the requested columns it lacks: the schema's columns a file does not have
+        (``missing_columns="insert"``) as nulls, and the file-path column."""
+        schema = self.dataset.schema
+        path_column = self.dataset.file_path_column
+        absent = [c for c in columns if c not in df.columns and c in schema]
+        df = _with_nulls(df, absent, schema)
+        if path_column is not None and path_column in columns:
+            df = df.with_columns(pl.lit(self.dataset.paths[self.start], dtype=pl.String()).alias(path_column))
+        return df.select(columns) if df.columns != list(columns) else df
 
     def n_rows_in_file(self, limit: int | None = None) -> int:
+        self._refuse_ragged("a slice from the end or a row count")
         return sum(self.heights)
+
+    def _refuse_ragged(self, what: str) -> None:
+        """An error naming the first ragged archive, whose rows depend on the columns read."""
+        for i, ragged in enumerate(self.ragged):
+            if ragged:
+                path = self.dataset.paths[self.start + i]
+                msg = (
+                    f"{path}: the arrays of this archive differ in length, so {what} over it has no single answer "
+                    "(Polars does not say which column it counts); read the columns themselves, e.g. "
+                    "lf.select(pl.col(name).count()) or scan_npz(...).select(name).collect().height"
+                )
+                raise npz_error(msg, kind="request", path=path)
 
     def collect_batches(
         self,
@@ -218,13 +295,24 @@ class GroupReader:
         filters: Sequence[Any],
         num_pipelines: int,
     ) -> Iterator[pl.DataFrame]:
-        schema = self.dataset.schema
         skip, left = pre_slice if pre_slice is not None else (0, None)
+        heights = self.heights
+        if any(self.ragged):
+            # Each selection of a ragged archive has its own height; none is a count.
+            if not any(c in self.held for c in columns):
+                self._refuse_ragged("a row count")
+            heights = [
+                _rows_of(a, [c for c in columns if c in cols]) if ragged else h
+                for a, cols, ragged, h in zip(self.archives, self.columns, self.ragged, self.heights)
+            ]
         # The rows of each archive the slice covers: (archive, rows skipped, rows read).
         parts: list[tuple[int, int, int]] = []
-        for i, height in enumerate(self.heights):
+        # The archives the read reaches (empty ones too), whose columns are checked.
+        reached = 0
+        for i, height in enumerate(heights):
             if left == 0:
                 break
+            reached = i + 1
             if skip >= height:
                 skip -= height
                 continue
@@ -234,10 +322,12 @@ class GroupReader:
             if left is not None:
                 left -= n
         if not any(c in self.held for c in columns):
-            # A count, or only hive columns: heights from the headers alone.
-            yield pl.DataFrame(height=sum(n for _, _, n in parts))
+            # A count, or only hive or file-path columns: heights from the headers alone.
+            yield self._finish(pl.DataFrame(height=sum(n for _, _, n in parts)), columns)
             return
-        if filters and self.dataset.use_statistics:
+        for i in range(reached):
+            self.dataset.columns_of(self.start + i, self.archives[i], columns)
+        if filters and self.dataset.use_statistics and not any(self.ragged):
             parts = self._matching(parts, [f.expr for f in filters])
         if not parts:
             parts = [(0, 0, 0)]  # no rows: one empty batch, with the types
@@ -253,13 +343,12 @@ class GroupReader:
         while k < len(parts):
             first = parts[k][0]
             wanted = [c for c in columns if c in self.columns[first]]
-            absent = [c for c in columns if c not in wanted and c in schema]  # missing_columns="insert"
             size = self.archives[first].data_bytes(wanted)
             if size > _CHAIN_BYTES:
                 _, skip_rows, n = parts[k]
                 reader = self.archives[first].batches(wanted, n, _BATCH_ROWS, skip_rows)
                 while (cols := reader.next()) is not None:
-                    yield _with_nulls(pl.DataFrame([pl.Series(c) for c in cols]), absent, schema)
+                    yield self._finish(pl.DataFrame([pl.Series(c) for c in cols]), columns)
                 k += 1
                 continue
             end = k + 1
@@ -272,7 +361,7 @@ class GroupReader:
             run = [(self.archives[i], s, n) for i, s, n in parts[k:end]]
             rows, chunked = _read_chain(run, wanted)
             df = pl.DataFrame([pl.Series(c) for c in chunked]) if wanted else pl.DataFrame(height=rows)
-            yield _with_nulls(df, absent, schema)
+            yield self._finish(df, columns)
             k = end
 
     def _matching(self, parts: list[tuple[int, int, int]], filters: list[pl.Expr]) -> list[tuple[int, int, int]]:
@@ -353,6 +442,7 @@ def scan_dataset(
     hive_partitioning: bool | None,
     hive_schema: Mapping[str, pl.DataType] | None,
     try_parse_hive_dates: bool,
+    hive_start: int = 0,
     count_rows: bool = True,
 ) -> pl.LazyFrame:
     """A LazyFrame over the dataset's files through Polars' multi-file scan with our reader
@@ -369,9 +459,18 @@ def scan_dataset(
         runs = plan.groups(_GROUP_FILES, _GROUP_BYTES)
     else:
         runs = [(i, i + 1) for i in range(len(plan))]
+    # Each source Polars reads is named by its position and its file's path below the hive
+    # root: unique even when a file is listed twice (each copy is read), and hive values come
+    # only from the directories below the one scanned (Polars' reading of a part without "="
+    # ignores the position). The file-path column is the readers' (with the path as given).
     paths = dataset.paths
-    sources = [paths[a] for a, _ in runs]
-    groups = {paths[a]: (a, b) for a, b in runs}
+    if hive_partitioning:
+        sources = [f"{a}/{paths[a][hive_start:].lstrip('/')}" for a, _ in runs]
+    else:
+        sources = [f"{a}/{paths[a].rpartition('/')[2]}" for a, _ in runs]
+    groups = {key: (a, b) for key, (a, b) in zip(sources, runs)}
+    dataset.file_path_column = include_file_paths
+    schema = dataset.schema if include_file_paths is None else pl.Schema({**dataset.schema, include_file_paths: pl.String()})
     reader, builder_type = _reader_types(mfs)
     # Filters are handed to the readers to skip blocks by their statistics; Polars still
     # filters every row read ("partial").
@@ -379,13 +478,12 @@ def scan_dataset(
     if dataset.use_statistics and hasattr(capabilities, "supported_filter"):
         capabilities.supported_filter = "partial"
     builder = builder_type(dataset, groups, capabilities, reader)
-    return mfs.scan(
+    lf = mfs.scan(
         sources,
         builder,
-        dataset.schema,
+        schema,
         row_index=row_index,
         pre_slice=None if n_rows is None else (0, n_rows),
-        include_file_paths=include_file_paths,
         hive_partitioning=hive_partitioning,
         hive_schema=hive_schema,
         try_parse_hive_dates=try_parse_hive_dates,
@@ -393,3 +491,7 @@ def scan_dataset(
         extra_columns="ignore",
         row_count=None if counts is None else (sum(r for r, _ in counts), 0),
     )
+    if include_file_paths is not None and hive_partitioning:
+        # Polars' place for the file-path column: after the hive columns.
+        lf = lf.select(pl.all().exclude(include_file_paths), pl.col(include_file_paths))
+    return lf

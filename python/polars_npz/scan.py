@@ -17,7 +17,8 @@ from polars_npz._internal import index_column as _index_column
 from polars_npz._polars import multi_file_scan
 from polars_npz._source import Source, _open, _source_name, is_url, storage_pairs
 from polars_npz._stats import kept_ranges
-from polars_npz.dataset import Dataset, expand_sources, has_multi_file_scan, is_glob, scan_dataset
+from polars_npz.dataset import Dataset, check_file, expand_sources, has_multi_file_scan, is_glob, scan_dataset
+from polars_npz.dataset import hive_start as dataset_hive_start
 
 __all__ = ["read_npz", "scan_npz", "scan_paths"]
 
@@ -161,7 +162,19 @@ def scan_npz(
     one = cast(Source, source)
     path = _source_name(one)
     archive = _open(one, memory_map, max_header_size, verify_checksums)
-    return _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
+    lf = _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
+    if schema is None:
+        return lf
+    # The archive's columns checked against the schema given, and read in its order and types,
+    # as for a file.
+    schema = pl.Schema(schema)
+    present = check_file(path, archive, schema, missing_columns, extra_columns)
+    cols = [pl.col(c) if c in present else pl.lit(None, dtype=schema[c]).alias(c) for c in schema]
+    if row_index_name is not None:
+        cols.insert(0, pl.col(row_index_name))
+    if include_file_paths is not None:
+        cols.append(pl.col(include_file_paths))
+    return lf.select(cols)
 
 
 def scan_paths(
@@ -184,12 +197,28 @@ def scan_paths(
     storage_options: Mapping[str, object] | None = None,
     count_rows: bool = True,
     use_statistics: bool = True,
+    hive_start: int | None = None,
 ) -> tuple[pl.LazyFrame, Plan]:
     """`scan_npz` of paths, with its plan: the files, each archive's index and headers read
     once and shared by every reader of the scan (a single archive is a dataset of one).
     `count_rows`: count every file's rows now (so ``len()`` needs no reader); a distributed
-    task, whose rows the caller counted, reads each file once instead (index and data)."""
-    files = expand_sources(source, glob=glob, storage_options=storage_options)
+    task, whose rows the caller counted, reads each file once instead (index and data).
+    `hive_start`: where hive parts start in the paths (default: as `source` gives it; a task
+    reading part of a dataset passes the dataset's)."""
+    try:
+        files = expand_sources(source, glob=glob, storage_options=storage_options)
+    except FileNotFoundError:
+        if schema is None or not _matched_nothing(source, glob):
+            raise
+        # As Polars: nothing to read, and a schema given: an empty frame of it.
+        return _empty(schema, row_index_name, include_file_paths), Plan([], memory_map, max_header_size, verify_checksums, [], 1)
+    if hive_start is None:
+        hive_start = dataset_hive_start(source)
+    if hive_schema and hive_partitioning is None:
+        hive_partitioning = True  # as in Polars: a hive schema turns hive partitioning on
+    elif hive_schema is not None and hive_partitioning is False:
+        msg = "a hive schema was given but hive_partitioning was disabled"
+        raise pl.exceptions.ComputeError(msg)
     if hive_partitioning is None:
         hive_partitioning = default_hive_partitioning(source)
     plan = Plan(files, memory_map, max_header_size, verify_checksums, storage_pairs(storage_options), _concurrency())
@@ -205,11 +234,7 @@ def scan_paths(
         use_statistics=use_statistics,
     )
     mfs = multi_file_scan()
-    if len(files) == 1 and schema is None and not hive_partitioning and not _one_height(first):
-        # Arrays of different lengths (scipy's sparse archives): each selection has its own
-        # height, which a multi-file scan (one height per file) cannot give.
-        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
-    elif mfs is not None:
+    if mfs is not None:
         lf = scan_dataset(
             mfs,
             dataset,
@@ -219,6 +244,7 @@ def scan_paths(
             hive_partitioning=hive_partitioning,
             hive_schema=hive_schema,
             try_parse_hive_dates=try_parse_hive_dates,
+            hive_start=hive_start,
             count_rows=count_rows,
         )
     elif len(files) == 1 and schema is None:
@@ -235,6 +261,21 @@ def scan_paths(
     return lf, plan
 
 
+def _matched_nothing(source: object, glob: bool) -> bool:
+    """Whether `source` is an empty list, or directories and globs that matched no file (not
+    a path to a file that is missing: that is an error, as in Polars)."""
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)  # type: ignore[call-overload]
+    return all(not _single_file(os.fspath(i)) or (glob and is_glob(os.fspath(i))) for i in items)
+
+
+def _empty(schema: Mapping[str, pl.DataType], row_index_name: str | None, include_file_paths: str | None) -> pl.LazyFrame:
+    fields: dict[str, Any] = {} if row_index_name is None else {row_index_name: pl.get_index_type()}
+    fields.update(schema)
+    if include_file_paths is not None:
+        fields[include_file_paths] = pl.String()
+    return pl.LazyFrame(schema=fields)
+
+
 def _concurrency() -> int:
     """Objects of a store indexed at once: Polars' own budget when set
     (``POLARS_CONCURRENCY_BUDGET``), else 32."""
@@ -242,15 +283,6 @@ def _concurrency() -> int:
         return max(1, int(os.environ.get("POLARS_CONCURRENCY_BUDGET", "32")))
     except ValueError:
         return 32
-
-
-def _one_height(archive: _Archive) -> bool:
-    """Whether the archive's arrays share one length (0-d arrays aside)."""
-    try:
-        archive.rows_of(archive.column_names())
-    except NpzError:
-        return False
-    return True
 
 
 def _concat_files(

@@ -142,6 +142,11 @@ impl Archive {
         self.inner.height()
     }
 
+    /// Whether the arrays' lengths differ (scipy's sparse layout): rows depend on the selection.
+    fn is_ragged(&self) -> bool {
+        self.inner.is_ragged()
+    }
+
     /// Rows a read of `columns` gives (from the headers).
     fn rows_of(&self, columns: Vec<String>) -> PyResult<u64> {
         guarded(|| {

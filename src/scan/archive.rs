@@ -348,6 +348,12 @@ impl NpzArchive {
         common_rows(self.arrays().map(|(_, a)| a)).ok().flatten().unwrap_or(1)
     }
 
+    /// Whether the arrays' first-axis lengths differ (0-d arrays aside), as in scipy's sparse
+    /// archives: the rows of a read then depend on the columns it selects.
+    pub fn is_ragged(&self) -> bool {
+        common_rows(self.arrays().map(|(_, a)| a)).is_err()
+    }
+
     /// Rows a read of `columns` gives: their common first-axis length, or the archive's
     /// [`height`](Self::height) when all of them are 0-d (or none is selected).
     pub fn rows_of(&self, columns: &[&str]) -> Result<u64> {
@@ -450,6 +456,9 @@ impl NpzArchive {
     /// Like [`batches`](Self::batches), starting at row `skip` (rows before it are not
     /// decoded: stored members are sliced, deflated members inflated up to it and dropped).
     pub fn batches_from(&self, columns: &[&str], skip: usize, n_rows: Option<usize>, batch_rows: Option<usize>) -> Result<BatchReader> {
+        // A file rewritten in place since it was opened is refused, naming it: its bytes are no
+        // longer those the index describes (a file replaced by a rename is read as it was).
+        self.source.check_unchanged().map_err(|e| NpzError::request(&self.path, e.to_string()))?;
         // A refused type is named before anything else about the selection.
         for &c in columns {
             let (m, a) = self.find(c)?;

@@ -253,9 +253,13 @@ impl DatasetPlan {
         }
     }
 
-    /// Each file's rows and bytes of array data once inflated, when every file is indexed.
+    /// Each file's rows and bytes of array data once inflated, when every file is indexed and
+    /// none is ragged (arrays of different lengths: its rows depend on the columns read).
     pub fn counts(&self) -> Option<Vec<(u64, u64)>> {
-        self.files.iter().map(|f| f.archive.get().map(|(a, _)| (a.height(), a.array_bytes(|_| true)))).collect()
+        self.files
+            .iter()
+            .map(|f| f.archive.get().filter(|(a, _)| !a.is_ragged()).map(|(a, _)| (a.height(), a.array_bytes(|_| true))))
+            .collect()
     }
 
     /// Runs of consecutive local files of one directory, each at most `max_files` files and

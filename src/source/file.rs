@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::time::SystemTime;
 
 use super::{ByteSource, Mapping};
 
@@ -13,12 +14,13 @@ pub(crate) struct MappedFile {
     map: Mapping,
     file: File,
     len: u64,
+    modified: Option<SystemTime>,
 }
 
 impl MappedFile {
-    pub(crate) fn new(file: File, len: u64) -> std::io::Result<MappedFile> {
+    pub(crate) fn new(file: File, len: u64, modified: Option<SystemTime>) -> std::io::Result<MappedFile> {
         let map = crate::raw::map_file(&file)?;
-        Ok(MappedFile { map: std::sync::Arc::new(map), file, len })
+        Ok(MappedFile { map: std::sync::Arc::new(map), file, len, modified })
     }
 }
 
@@ -34,6 +36,10 @@ impl ByteSource for MappedFile {
     fn mapping(&self) -> Option<&Mapping> {
         Some(&self.map)
     }
+
+    fn check_unchanged(&self) -> std::io::Result<()> {
+        unchanged(&self.file, self.len, self.modified)
+    }
 }
 
 /// A file read with positioned reads into owned memory (`memory_map=False`).
@@ -41,11 +47,12 @@ impl ByteSource for MappedFile {
 pub(crate) struct PlainFile {
     file: File,
     len: u64,
+    modified: Option<SystemTime>,
 }
 
 impl PlainFile {
-    pub(crate) fn new(file: File, len: u64) -> PlainFile {
-        PlainFile { file, len }
+    pub(crate) fn new(file: File, len: u64, modified: Option<SystemTime>) -> PlainFile {
+        PlainFile { file, len, modified }
     }
 }
 
@@ -57,6 +64,22 @@ impl ByteSource for PlainFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         read_in_file(&self.file, self.len, buf, offset)
     }
+
+    fn check_unchanged(&self) -> std::io::Result<()> {
+        unchanged(&self.file, self.len, self.modified)
+    }
+}
+
+/// An error when the open file (the same inode: a file replaced by a rename is still the old
+/// one here) no longer has the length and modification time it had when it was opened: it was
+/// rewritten in place, and its bytes are no longer those the archive's index describes.
+fn unchanged(file: &File, len: u64, modified: Option<SystemTime>) -> std::io::Result<()> {
+    let meta = file.metadata()?;
+    if meta.len() != len || meta.modified().ok() != modified {
+        let msg = format!("the file changed since it was scanned ({len} bytes then, {} now); scan it again", meta.len());
+        return Err(std::io::Error::other(msg));
+    }
+    Ok(())
 }
 
 /// A positioned read that refuses ranges past the length seen at open (a file that shrank

@@ -73,6 +73,12 @@ pub(crate) trait ByteSource: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// An error when the source's bytes may no longer be those it had when it was opened (a
+    /// local file rewritten in place); reads check it before they start.
+    fn check_unchanged(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Fetch `ranges` now, in one batch, so that later reads inside them cost no round trip
     /// (remote sources; a no-op for local ones).
     fn prefetch(&self, ranges: &[Range<u64>]) -> std::io::Result<()> {
@@ -97,7 +103,8 @@ pub(crate) fn open_file_modified(path: &std::path::Path, memory_map: bool) -> st
     let meta = file.metadata()?;
     let len = meta.len();
     let modified = meta.modified().ok();
-    let source: Source = if memory_map && len > 0 { Arc::new(MappedFile::new(file, len)?) } else { Arc::new(PlainFile::new(file, len)) };
+    let source: Source =
+        if memory_map && len > 0 { Arc::new(MappedFile::new(file, len, modified)?) } else { Arc::new(PlainFile::new(file, len, modified)) };
     Ok((source, modified))
 }
 

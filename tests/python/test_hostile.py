@@ -250,7 +250,8 @@ def test_replacing_the_file_by_rename_during_a_lazy_scan(tmp_path):
 
 def test_truncating_the_file_under_a_copied_column_is_an_error(tmp_path):
     # A misaligned column is copied with positioned reads, so a file cut short under a lazy
-    # scan gives an error naming the member (a zero-copy view would fault instead).
+    # scan gives an error naming the file (a zero-copy view would fault instead): refused as
+    # changed before the read starts, or naming the member when cut while it is read.
     p = tmp_path / "cut.npz"
     np.savez(p, pad=np.arange(3, dtype=np.int8), x=np.arange(300_000.0))
     members = npz_members(p)
@@ -259,7 +260,7 @@ def test_truncating_the_file_under_a_copied_column_is_an_error(tmp_path):
         lf = scan_npz(p, memory_map=memory_map).select("x")
         with open(p, "r+b") as f:
             f.truncate(p.stat().st_size // 2)
-        with pytest.raises(NpzError, match=r"cut\.npz.*x\.npy.*read failed"):
+        with pytest.raises(NpzError, match=r"cut\.npz.*(changed since it was scanned|x\.npy.*read failed)"):
             lf.collect()
         np.savez(p, pad=np.arange(3, dtype=np.int8), x=np.arange(300_000.0))
 

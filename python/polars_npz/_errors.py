@@ -4,18 +4,20 @@
 
 from __future__ import annotations
 
-import functools
-
 from polars_npz._internal import NpzError
 
 __all__ = ["npz_error"]
 
+_AS_POLARS: dict[str, type[NpzError]] = {}
 
-@functools.cache
+
 def _as_polars(polars_class: type[Exception]) -> type[NpzError]:
     """The ``NpzError`` that is also `polars_class` (``pl.exceptions.SchemaError``, ...), so
     Polars users catch it as they would a ``pl.scan_parquet`` error."""
-    return type(polars_class.__name__, (NpzError, polars_class), {"__module__": "polars_npz"})
+    name = polars_class.__name__
+    if name not in _AS_POLARS:
+        _AS_POLARS[name] = type(name, (NpzError, polars_class), {"__module__": "polars_npz"})
+    return _AS_POLARS[name]
 
 
 def npz_error(

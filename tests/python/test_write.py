@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 import subprocess
 import sys
 import zipfile
@@ -221,3 +223,58 @@ def test_lazyframe_batches_with_nulls_fail_cleanly(tmp_path):
     empty = tmp_path / "e.npz"
     write_npz(lf.filter(pl.col("a") > 10), empty)
     assert read_npz(empty).height == 0 and np.load(empty)["a"].shape == (0,)
+
+
+def _writers(tmp_path):
+    """Each way the package writes a local archive: name -> function writing `path`."""
+    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+    from polars_npz import align_npz, sink_npz
+    from polars_npz.__main__ import main
+
+    df = pl.DataFrame({"a": np.arange(100), "s": [f"v{i}" for i in range(100)]})
+    src = tmp_path / "src.npz"
+    np.savez(src, a=np.arange(100))
+    pq = tmp_path / "src.parquet"
+    df.write_parquet(pq)
+    return {
+        "write_npz": lambda p: write_npz(df, p),
+        "write_npz compressed": lambda p: write_npz(df, p, compress=True),
+        "df.npz.write": lambda p: df.npz.write(p),
+        "sink_npz": lambda p: sink_npz(df.lazy(), p),
+        "align_npz": lambda p: align_npz(src, p),
+        "cli write": lambda p: main(["write", str(pq), str(p)]),
+    }
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=oct)
+def test_new_archives_follow_the_umask(tmp_path, umask):
+    """A new archive gets 0666 less the umask, as np.savez's (a temporary file's 0600 would
+    hide it from every other user)."""
+    writers = _writers(tmp_path)
+    old = os.umask(umask)
+    try:
+        np.savez(tmp_path / "numpy.npz", a=np.arange(3))
+        assert stat.S_IMODE((tmp_path / "numpy.npz").stat().st_mode) == 0o666 & ~umask
+        for name, write in writers.items():
+            p = tmp_path / f"{name}.npz"
+            assert write(p) in (None, 0)
+            assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, name
+    finally:
+        os.umask(old)
+
+
+def test_a_replaced_archive_keeps_its_mode(tmp_path):
+    """Writing over an archive keeps its mode, whatever the umask (as np.savez's 'wb' open)."""
+    writers = _writers(tmp_path)
+    old = os.umask(0o077)
+    try:
+        for name, write in writers.items():
+            p = tmp_path / f"{name}.npz"
+            p.write_bytes(b"old")
+            p.chmod(0o640)
+            assert write(p) in (None, 0)
+            assert stat.S_IMODE(p.stat().st_mode) == 0o640, name
+            assert np.load(p).files
+    finally:
+        os.umask(old)
+

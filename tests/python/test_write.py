@@ -278,3 +278,26 @@ def test_a_replaced_archive_keeps_its_mode(tmp_path):
     finally:
         os.umask(old)
 
+
+def test_an_empty_frame_is_an_empty_archive_numpy_loads(tmp_path):
+    """No columns: the 22 bytes np.savez() writes for no arrays (numpy refuses a file that
+    starts with a zip64 record); read back as a frame without columns."""
+    ours, theirs = tmp_path / "ours.npz", tmp_path / "numpy.npz"
+    write_npz(pl.DataFrame(), ours)
+    np.savez(theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert np.load(ours).files == []
+    for path in (ours, theirs):
+        assert read_npz(path).shape == (0, 0)
+        assert scan_npz(path).collect().shape == (0, 0)
+        assert scan_npz(path).collect_schema().names() == []
+        assert npz_members(path).height == 0
+    write_npz({}, ours, compress=True)
+    assert np.load(ours).files == []
+    from polars_npz import align_npz, sink_npz
+
+    align_npz(theirs, tmp_path / "aligned.npz")
+    assert np.load(tmp_path / "aligned.npz").files == []
+    sink_npz(pl.LazyFrame(), tmp_path / "sunk.npz")
+    assert np.load(tmp_path / "sunk.npz").files == []
+

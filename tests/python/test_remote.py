@@ -317,3 +317,13 @@ def test_a_body_cut_short_by_a_server_without_ranges_is_an_error(tmp_path):
         with pytest.raises((NpzError, OSError), match=r"x\.npz"):
             scan_npz(server.url("x.npz")).collect()
 
+
+def test_the_frame_namespace_writes_to_object_stores(s3, tmp_path):
+    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+
+    opts, _local = s3
+    df = pl.DataFrame({"v": np.arange(1000), "s": [f"s{i}" for i in range(1000)]})
+    df.npz.write("s3://bucket/ns/frame.npz", storage_options=opts, compress=True)
+    assert_frame_equal(read_npz("s3://bucket/ns/frame.npz", storage_options=opts), df)
+    df.npz.write(tmp_path / "local.npz", storage_options=None)
+    assert_frame_equal(read_npz(tmp_path / "local.npz"), df)

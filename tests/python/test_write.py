@@ -301,3 +301,15 @@ def test_an_empty_frame_is_an_empty_archive_numpy_loads(tmp_path):
     sink_npz(pl.LazyFrame(), tmp_path / "sunk.npz")
     assert np.load(tmp_path / "sunk.npz").files == []
 
+
+def test_the_frame_namespace_takes_every_option_of_write_npz(tmp_path):
+    """df.npz.write takes what write_npz takes (storage_options included: see test_remote)."""
+    import inspect
+
+    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+
+    df = pl.DataFrame({"a": [1, 2, 3]})
+    df.npz.write(tmp_path / "a.npz", storage_options=None, block_rows=2)
+    assert read_npz(tmp_path / "a.npz").equals(df)
+    ns = set(inspect.signature(type(df.npz).write).parameters) - {"self"}
+    assert ns == set(inspect.signature(write_npz).parameters) - {"data"}

@@ -17,8 +17,11 @@ statistics are compared with exactly the values, types and semantics the filter 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import io
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -257,8 +260,26 @@ class Skipper:
             .sort("\x00start")
         )
         for f in frames:
-            segments = segments.join_asof(f.drop("\x00end").sort("\x00start"), on="\x00start", by="\x00at", strategy="backward")
+            segments = _join_asof_sorted(segments, f.drop("\x00end").sort("\x00start"))
         return segments
+
+
+@functools.cache
+def _join_asof_checks_sortedness() -> bool:
+    """Whether this Polars' ``join_asof`` takes ``check_sortedness``."""
+    return "check_sortedness" in inspect.signature(pl.DataFrame.join_asof).parameters
+
+
+def _join_asof_sorted(left: pl.DataFrame, right: pl.DataFrame) -> pl.DataFrame:
+    """For each segment of `left`, the block of `right` starting at or before it, per archive.
+    Both are sorted by start by construction; Polars cannot check that within ``by`` groups and
+    warns that it cannot, so the check is turned off (or, on a Polars without the switch, that
+    warning alone is silenced)."""
+    if _join_asof_checks_sortedness():
+        return left.join_asof(right, on="\x00start", by="\x00at", strategy="backward", check_sortedness=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sortedness of columns cannot be checked")
+        return left.join_asof(right, on="\x00start", by="\x00at", strategy="backward")
 
 
 def kept_ranges(archive: _Archive, filters: Sequence[pl.Expr], height: int) -> list[tuple[int, int]] | None:

@@ -4,6 +4,7 @@ module is imported."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -28,10 +29,12 @@ class NpzFrame:
         compress: bool = False,
         align: int = 64,
         fill: object = None,
+        storage_options: Mapping[str, object] | None = None,
         block_rows: int | None = None,
     ) -> None:
-        """Write the frame to an ``.npz`` archive; see :func:`write_npz`."""
-        write_npz(self._df, path, compress=compress, align=align, fill=fill, block_rows=block_rows)
+        """Write the frame to an ``.npz`` archive (a local path or an object-store URL); see
+        :func:`write_npz`."""
+        write_npz(self._df, path, compress=compress, align=align, fill=fill, storage_options=storage_options, block_rows=block_rows)
 
 
 @pl.api.register_lazyframe_namespace("npz")

@@ -25,35 +25,119 @@ const TAIL: u64 = 64 * 1024 + 22;
 /// Bytes received from object stores by this process (for benchmarks and diagnostics).
 pub(crate) static BYTES_FETCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// GET requests answered for this process by object stores (retries not counted).
+/// Requests (GETs, and the HEADs of stores without suffix ranges) answered for this process
+/// by object stores (retries not counted).
 pub(crate) static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Ranges closer than this are fetched as one request.
 const COALESCE: u64 = 256 * 1024;
 
-/// One GET of `range` of the object (naming `if_match`, when known): its bytes, what the store
-/// says of the object, and the range it answered (checked whole).
-fn get(
-    store: &Arc<dyn ObjectStore>,
-    path: &StorePath,
-    url: &str,
-    range: GetRange,
-    if_match: Option<String>,
-) -> std::io::Result<(bytes::Bytes, object_store::ObjectMeta, Range<u64>)> {
-    let (bytes, meta, got) = runtime()
-        .block_on(async {
-            let opts = GetOptions { range: Some(range), if_match, ..Default::default() };
-            let got = store.get_opts(path, opts).await?;
-            let (meta, range) = (got.meta.clone(), got.range.clone());
-            Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
-        })
-        .map_err(|e| io_err(url, e))?;
+/// What one GET answered: the bytes, what the store says of the object, and their range.
+type Got = (bytes::Bytes, object_store::ObjectMeta, Range<u64>);
+
+/// One GET of `range` of the object, or of all of it for `None` (naming `if_match`, when
+/// known): its bytes, what the store says of the object, and the range it answered (checked
+/// whole). A whole object larger than [`WHOLE_BODY`] is refused before its body is read.
+fn get_raw(store: &Arc<dyn ObjectStore>, path: &StorePath, range: Option<GetRange>, if_match: Option<String>) -> object_store::Result<Got> {
+    let whole = range.is_none();
+    let (bytes, meta, got) = runtime().block_on(async {
+        let opts = GetOptions { range, if_match, ..Default::default() };
+        let got = store.get_opts(path, opts).await?;
+        let (meta, range) = (got.meta.clone(), got.range.clone());
+        if whole && meta.size > WHOLE_BODY {
+            return Err(object_store::Error::NotSupported {
+                source: format!(
+                    "the server does not answer range requests, and the object ({} bytes) is larger than the {} MiB read whole then",
+                    meta.size,
+                    WHOLE_BODY >> 20
+                )
+                .into(),
+            });
+        }
+        Ok::<_, object_store::Error>((got.bytes().await?, meta, range))
+    })?;
     BYTES_FETCHED.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
     REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // A whole body is checked against its Content-Length: a body cut short is never whole.
     if bytes.len() as u64 != got.end - got.start || got.end > meta.size {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: a range of the object came back short")));
+        return Err(object_store::Error::Generic { store: "polars-npz", source: "a range of the object came back short".into() });
     }
     Ok((bytes, meta, got))
+}
+
+/// [`get_raw`] of `range`, its error for `url`.
+fn get(store: &Arc<dyn ObjectStore>, path: &StorePath, url: &str, range: GetRange, if_match: Option<String>) -> std::io::Result<Got> {
+    get_raw(store, path, Some(range), if_match).map_err(|e| io_err(url, e))
+}
+
+/// The most bytes read in one answer from a server that ignores range requests (it answers
+/// every GET with the whole object, so the whole object is held).
+const WHOLE_BODY: u64 = 1 << 30;
+
+/// Whether a store's answer says it cannot serve that kind of range: object_store refuses a
+/// suffix range for Azure before sending it, and an HTTP answer other than 206 to a ranged
+/// GET (a server that ignores `Range`, or this kind of it) is `NotSupported`; a 416 (Range Not
+/// Satisfiable) is a server refusing the suffix form (object_store names the status only in
+/// the message).
+fn range_refused(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::NotSupported { .. }) || e.to_string().contains("status code: 416")
+}
+
+/// The range requests a store was found to answer (by scheme and authority), so that later
+/// objects of it are opened the way that worked at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeSupport {
+    /// Bounded ranges (`bytes=a-b`), not suffix ranges (`bytes=-n`).
+    NoSuffix,
+    /// No ranges at all: every GET answers the whole object.
+    None,
+}
+
+fn store_key(url: &str) -> String {
+    url::Url::parse(url).map(|u| format!("{}://{}", u.scheme(), u.authority())).unwrap_or_default()
+}
+
+fn range_support() -> &'static std::sync::Mutex<std::collections::HashMap<String, RangeSupport>> {
+    static SUPPORT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, RangeSupport>>> = OnceLock::new();
+    SUPPORT.get_or_init(Default::default)
+}
+
+fn known_support(url: &str) -> Option<RangeSupport> {
+    range_support().lock().unwrap_or_else(|p| p.into_inner()).get(&store_key(url)).copied()
+}
+
+fn learn_support(url: &str, support: RangeSupport) {
+    range_support().lock().unwrap_or_else(|p| p.into_inner()).insert(store_key(url), support);
+}
+
+/// Whether the store of `url` may be asked for a suffix range (`bytes=-n`, the object's end
+/// without its size): not Azure's (object_store refuses to send one), nor a server that
+/// refused one before.
+fn suffix_ranges(url: &str) -> bool {
+    let azure = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "az" | "abfs" | "abfss" | "azure" | "adl"));
+    !azure && known_support(url).is_none()
+}
+
+/// How opening an object reads its end (or all of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OpenRead {
+    /// One GET of this range (the object's size is known).
+    Range(Range<u64>),
+    /// One GET of the last [`TAIL`] bytes, which also tells the size.
+    Suffix,
+    /// The size first (a HEAD), then a GET of a range.
+    Head,
+}
+
+/// The first request of opening an object of `size` (when known): all of a small one when
+/// `take_whole` agrees, else its end, by a suffix range where the store takes one.
+fn open_read(size: Option<u64>, suffix_ranges: bool, take_whole: &dyn Fn(u64) -> bool) -> OpenRead {
+    match size {
+        Some(size) if size > 0 && size <= WHOLE_OBJECT && take_whole(size) => OpenRead::Range(0..size),
+        Some(size) if !suffix_ranges && size > 0 => OpenRead::Range(size.saturating_sub(TAIL)..size),
+        _ if suffix_ranges => OpenRead::Suffix,
+        _ => OpenRead::Head,
+    }
 }
 
 /// Ranges read in one batch whose span is at most this are fetched as one request.
@@ -218,16 +302,29 @@ impl Remote {
     /// Open the object at `url`. A small object (at most [`WHOLE_OBJECT`] bytes) is read whole
     /// when `take_whole` (a memory budget) agrees: in one request when a listing gave its size,
     /// else in two (its end, then the rest). Otherwise one request reads its last 64 KiB + 22
-    /// bytes (which also tells its size and ETag).
+    /// bytes (which also tells its size and ETag). A store without suffix ranges (Azure, some
+    /// HTTP servers) is asked for the object's size first (a HEAD), then a range; a server
+    /// that ignores ranges gives the whole object in one answer, which is then held whole.
     pub(crate) fn open(url: &str, options: &[(String, String)], take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Remote> {
         let (store, path) = store_for(url, options)?;
         let known = listed(url, options);
-        let range = match &known {
-            Some((size, _)) if *size > 0 && *size <= WHOLE_OBJECT && take_whole(*size) => GetRange::Bounded(0..*size),
-            _ => GetRange::Suffix(TAIL),
-        };
         let if_match = known.as_ref().and_then(|(_, e_tag)| e_tag.clone());
-        let (bytes, meta, got) = get(&store, &path, url, range, if_match)?;
+        let (bytes, meta, got) = if known_support(url) == Some(RangeSupport::None) {
+            Self::get_whole(&store, &path, url, if_match)?
+        } else {
+            match open_read(known.as_ref().map(|(size, _)| *size), suffix_ranges(url), take_whole) {
+                OpenRead::Range(range) => Self::get_range(&store, &path, url, range, if_match)?,
+                OpenRead::Suffix => match get_raw(&store, &path, Some(GetRange::Suffix(TAIL)), if_match.clone()) {
+                    Ok(got) => got,
+                    Err(e) if range_refused(&e) => {
+                        learn_support(url, RangeSupport::NoSuffix);
+                        Self::get_after_head(&store, &path, url, take_whole)?
+                    }
+                    Err(e) => return Err(io_err(url, e)),
+                },
+                OpenRead::Head => Self::get_after_head(&store, &path, url, take_whole)?,
+            }
+        };
         if got.end != meta.size {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: the end of the object came back short")));
         }
@@ -250,6 +347,46 @@ impl Remote {
             remote.tail_start = 0;
         }
         Ok(remote)
+    }
+
+    /// The object's size and ETag (a HEAD), then the range [`open_read`] picks for that size.
+    fn get_after_head(store: &Arc<dyn ObjectStore>, path: &StorePath, url: &str, take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Got> {
+        let meta = runtime().block_on(store.head(path)).map_err(|e| io_err(url, e))?;
+        REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match open_read(Some(meta.size), false, take_whole) {
+            OpenRead::Range(range) => Self::get_range(store, path, url, range, meta.e_tag),
+            // Only an empty object has no range to read.
+            _ => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{url}: the object is empty, not a zip archive"))),
+        }
+    }
+
+    /// A GET of `range`; from a server that answers it with the whole object instead (it
+    /// ignores ranges), the whole object.
+    fn get_range(
+        store: &Arc<dyn ObjectStore>,
+        path: &StorePath,
+        url: &str,
+        range: Range<u64>,
+        if_match: Option<String>,
+    ) -> std::io::Result<Got> {
+        match get_raw(store, path, Some(GetRange::Bounded(range)), if_match.clone()) {
+            Err(e) if range_refused(&e) && (url.starts_with("http:") || url.starts_with("https:")) => {
+                learn_support(url, RangeSupport::None);
+                Self::get_whole(store, path, url, if_match)
+            }
+            got => got.map_err(|e| io_err(url, e)),
+        }
+    }
+
+    /// The whole object in one answer (at most [`WHOLE_BODY`] bytes, checked whole against
+    /// its length), and unchanged since `if_match` was seen, when known.
+    fn get_whole(store: &Arc<dyn ObjectStore>, path: &StorePath, url: &str, if_match: Option<String>) -> std::io::Result<Got> {
+        let got = get_raw(store, path, None, if_match.clone()).map_err(|e| io_err(url, e))?;
+        // A server that ignores ranges may ignore If-Match too.
+        if if_match.is_some() && got.1.e_tag.is_some() && got.1.e_tag != if_match {
+            return Err(io_err(url, object_store::Error::Precondition { path: url.to_string(), source: "its ETag changed".into() }));
+        }
+        Ok(got)
     }
 
     /// Fetch `range` (checked: the object unchanged, the bytes whole).
@@ -473,4 +610,25 @@ pub(crate) fn upload_file(path: &std::path::Path, url: &str, options: &[(String,
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Azure takes no suffix range: opening an object there asks its size first, or, when a
+    /// listing gave it, reads its end by a bounded range; never `bytes=-n`.
+    #[test]
+    fn azure_objects_open_without_suffix_ranges() {
+        for url in ["az://container/a.npz", "abfss://container@account.dfs.core.windows.net/a.npz", "azure://c/a.npz"] {
+            assert!(!suffix_ranges(url), "{url}");
+            assert_eq!(open_read(None, suffix_ranges(url), &|_| true), OpenRead::Head);
+            assert_eq!(open_read(Some(10 << 20), suffix_ranges(url), &|_| true), OpenRead::Range((10 << 20) - TAIL..10 << 20));
+            assert_eq!(open_read(Some(100), suffix_ranges(url), &|_| false), OpenRead::Range(0..100));
+        }
+        assert!(suffix_ranges("s3://bucket/a.npz"));
+        assert_eq!(open_read(None, true, &|_| true), OpenRead::Suffix);
+        assert_eq!(open_read(Some(10 << 20), true, &|_| true), OpenRead::Suffix);
+        assert_eq!(open_read(Some(1000), true, &|_| true), OpenRead::Range(0..1000));
+    }
 }

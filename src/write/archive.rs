@@ -258,15 +258,46 @@ pub(crate) fn add_member<W: Write + std::io::Seek>(
 /// Write `dst` through a uniquely named temporary file beside it (so concurrent writers of one
 /// target, in this process or another, never share a temporary), renamed into place once
 /// `write` succeeds; removed otherwise.
+///
+/// The archive gets the mode a file opened for writing would have (as `np.savez` gives it): a
+/// new file `0666` less the umask, a replaced file the mode it had. The temporary is never more
+/// open than that, but for its owner's read and write while it is written.
 pub(crate) fn write_atomically(dst: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = match dst.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(|e| NpzError::io(dst, e))?;
+    let io = |e| NpzError::io(dst, e);
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    let existing = {
+        use std::os::unix::fs::PermissionsExt;
+        let existing = std::fs::metadata(dst).ok().filter(|m| m.is_file()).map(|m| m.permissions().mode() & 0o777);
+        // The OS narrows the mode a file is created with by the umask.
+        builder.permissions(std::fs::Permissions::from_mode(existing.map_or(0o666, |m| m | 0o600)));
+        existing
+    };
+    let tmp = builder.tempfile_in(dir).map_err(io)?;
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        let created = tmp.as_file().metadata().map_err(io)?.permissions().mode() & 0o777;
+        if created & 0o600 != 0o600 {
+            // Written through its path: its owner must be able to open it (a umask of 0277).
+            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(created | 0o600)).map_err(io)?;
+        }
+        existing.unwrap_or(created)
+    };
     write(tmp.path())?;
-    tmp.persist(dst).map_err(|e| NpzError::io(dst, e.error))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    }
+    tmp.persist(dst).map_err(|e| io(e.error))?;
     Ok(())
 }
 

@@ -180,7 +180,18 @@ impl<W: Write + Seek> ZipWriter<W> {
     }
 
     /// Write the central directory and the (zip64) end records; returns the output.
+    /// An archive without members is only the plain end record, as `zipfile` (and so
+    /// `np.savez()`) writes it: numpy tells a zip by its first four bytes, a local header's or
+    /// that record's, and refuses a file that starts with a zip64 record.
     pub(crate) fn finish(mut self) -> std::io::Result<W> {
+        if self.entries.is_empty() {
+            let mut end = Vec::with_capacity(22);
+            end.extend(0x0605_4b50u32.to_le_bytes());
+            end.resize(22, 0); // disks, counts, sizes, offset and comment length: all zero
+            self.out.write_all(&end)?;
+            self.out.flush()?;
+            return Ok(self.out);
+        }
         let cd_start = self.pos;
         let mut cd = Vec::new();
         for e in &self.entries {
@@ -270,5 +281,15 @@ mod tests {
         let bytes = w.finish().unwrap().into_inner();
         let z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
         assert_eq!(z.file_names().next().unwrap().unwrap().len(), 65_535);
+    }
+
+    /// No members: the 22 bytes of a plain end record (what `zipfile` writes), no zip64.
+    #[test]
+    fn an_empty_archive_is_the_plain_end_record() {
+        let bytes = ZipWriter::new(std::io::Cursor::new(Vec::new())).finish().unwrap().into_inner();
+        let mut expected = b"PK\x05\x06".to_vec();
+        expected.resize(22, 0);
+        assert_eq!(bytes, expected);
+        assert_eq!(zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap().len(), 0);
     }
 }

@@ -2,7 +2,9 @@
 directory with HEAD and GET (single byte ranges, suffix ranges, ETag, If-Match), counts
 requests and bytes sent, and injects faults on demand (a 503 answer, a connection cut half
 way through a body, a slow answer). With `latency`, every answer waits that long first, as a
-real store's round trip does.
+real store's round trip does. `ranges` plays servers with less range support: "no-suffix-416"
+answers a suffix range (``bytes=-N``) with 416, "no-suffix-ignore" answers it with the whole
+object (200), "none" ignores every Range header (as ``python -m http.server`` does).
 
 Run as a program (``python rangeserver.py ROOT [--latency S]``) it serves in a process of its
 own, prints its port, answers ``GET /__stats`` with "requests bytes" and ``GET /__reset`` by
@@ -19,9 +21,11 @@ from pathlib import Path
 
 
 class RangeServer:
-    def __init__(self, root: Path, latency: float = 0.0) -> None:
+    def __init__(self, root: Path, latency: float = 0.0, ranges: str = "all") -> None:
+        assert ranges in ("all", "no-suffix-416", "no-suffix-ignore", "none"), ranges
         self.root = root
         self.latency = latency
+        self.ranges = ranges
         self.requests = 0
         self.bytes_sent = 0
         self.lock = threading.Lock()
@@ -53,7 +57,8 @@ class RangeServer:
             def _send_head(self, p: Path, status: int, start: int, end: int, size: int) -> None:
                 self.send_response(status)
                 self.send_header("Content-Length", str(end - start))
-                self.send_header("Accept-Ranges", "bytes")
+                if server.ranges != "none":
+                    self.send_header("Accept-Ranges", "bytes")
                 self.send_header("ETag", self._etag(p))
                 self.send_header("Last-Modified", self.date_time_string(int(p.stat().st_mtime)))
                 if status == 206:
@@ -110,6 +115,15 @@ class RangeServer:
                     self.end_headers()
                     return
                 start, end, status = 0, size, 200
+                suffix = bool(rng and rng.strip().startswith("bytes=-"))
+                if suffix and server.ranges == "no-suffix-416":
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if server.ranges == "none" or (suffix and server.ranges == "no-suffix-ignore"):
+                    rng = None
                 if rng:
                     m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
                     if not m:

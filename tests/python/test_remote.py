@@ -288,3 +288,42 @@ def test_s3_writes_appear_whole_or_not_at_all(s3):
     assert [u for u in uploads if u["Key"].startswith("out/")] == []  # none left open
     with pytest.raises((OSError, NpzError)):
         write_npz(df, "s3://no-such-bucket/x.npz", storage_options=opts)
+
+
+@pytest.mark.parametrize("ranges", ["no-suffix-416", "no-suffix-ignore", "none"])
+def test_servers_without_suffix_ranges_or_without_ranges(tmp_path, ranges):
+    """A server that refuses suffix ranges (416), answers them with the whole object, or
+    ignores Range altogether (as ``python -m http.server``): archives small and large, stored
+    and deflated, read as locally."""
+    big = 300_000  # 2.4 MB a member: more than what is read whole when opened
+    np.savez(tmp_path / "big.npz", a=np.arange(big), b=np.arange(big) * 0.5)
+    np.savez_compressed(tmp_path / "small.npz", a=np.arange(1000), s=np.array([f"v{i}" for i in range(1000)]))
+    with RangeServer(tmp_path, ranges=ranges) as server:
+        for name in ["big.npz", "small.npz"]:
+            assert_frame_equal(scan_npz(server.url(name)).collect(), read_npz(tmp_path / name))
+            got = scan_npz(server.url(name)).filter(pl.col("a") % 7 == 3).select("a").collect()
+            assert_frame_equal(got, read_npz(tmp_path / name, columns=["a"]).filter(pl.col("a") % 7 == 3))
+        if ranges != "none":
+            # A large object is not downloaded whole for one column's rows.
+            server.reset()
+            assert scan_npz(server.url("big.npz")).select("a").head(10).collect()["a"].to_list() == list(range(10))
+            assert server.bytes_sent < 1_000_000, server.bytes_sent
+
+
+def test_a_body_cut_short_by_a_server_without_ranges_is_an_error(tmp_path):
+    np.savez(tmp_path / "x.npz", a=np.arange(100_000))
+    with RangeServer(tmp_path, ranges="none") as server:
+        server.faults.extend(["cut"] * 50)
+        with pytest.raises((NpzError, OSError), match=r"x\.npz"):
+            scan_npz(server.url("x.npz")).collect()
+
+
+def test_the_frame_namespace_writes_to_object_stores(s3, tmp_path):
+    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+
+    opts, _local = s3
+    df = pl.DataFrame({"v": np.arange(1000), "s": [f"s{i}" for i in range(1000)]})
+    df.npz.write("s3://bucket/ns/frame.npz", storage_options=opts, compress=True)
+    assert_frame_equal(read_npz("s3://bucket/ns/frame.npz", storage_options=opts), df)
+    df.npz.write(tmp_path / "local.npz", storage_options=None)
+    assert_frame_equal(read_npz(tmp_path / "local.npz"), df)

@@ -359,3 +359,31 @@ def test_small_reads_inflate_a_block_part_way(tmp_path):
     assert scan_npz(path).head(10).collect()["i"].to_list() == list(range(10))
     with pytest.raises(NpzError, match=r"i\.npy"):
         read_npz(path)
+
+
+@pytest.mark.parametrize("switch", [True, False])
+def test_filters_over_two_columns_with_statistics_warn_nothing(tmp_path, monkeypatch, switch):
+    """Blocks of two columns' statistics are matched by an as-of join over rows sorted by
+    construction: the user sees no warning about sortedness, and with warnings as errors the
+    blocks are still skipped (the last block of `i` is corrupt: reading it would fail). Also
+    on a Polars whose join_asof lacks `check_sortedness` (`switch` False)."""
+    import warnings
+
+    from polars_npz import _stats
+
+    if not switch:
+        monkeypatch.setattr(_stats, "_join_asof_checks_sortedness", lambda: False)
+    df = frame()
+    path = tmp_path / "b.npz"
+    write_npz(df.select("i", "t"), path, compress=True, block_rows=10_000)
+    end = member_data_range(path, "i.npy")[1]
+    corrupt(path, end - 20)  # the last block of `i`
+    want = df.select("i", "t").filter((pl.col("i") < 25_000) & (pl.col("t") < 0))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = scan_npz(path).filter((pl.col("i") < 25_000) & (pl.col("t") < 0)).collect()
+    assert [str(w.message) for w in seen] == []
+    assert_frame_equal(got, want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_frame_equal(scan_npz(path).filter((pl.col("i") < 25_000) & (pl.col("t") < 0)).collect(), want)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 import subprocess
 import sys
 import zipfile
@@ -221,3 +223,93 @@ def test_lazyframe_batches_with_nulls_fail_cleanly(tmp_path):
     empty = tmp_path / "e.npz"
     write_npz(lf.filter(pl.col("a") > 10), empty)
     assert read_npz(empty).height == 0 and np.load(empty)["a"].shape == (0,)
+
+
+def _writers(tmp_path):
+    """Each way the package writes a local archive: name -> function writing `path`."""
+    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+    from polars_npz import align_npz, sink_npz
+    from polars_npz.__main__ import main
+
+    df = pl.DataFrame({"a": np.arange(100), "s": [f"v{i}" for i in range(100)]})
+    src = tmp_path / "src.npz"
+    np.savez(src, a=np.arange(100))
+    pq = tmp_path / "src.parquet"
+    df.write_parquet(pq)
+    return {
+        "write_npz": lambda p: write_npz(df, p),
+        "write_npz compressed": lambda p: write_npz(df, p, compress=True),
+        "df.npz.write": lambda p: df.npz.write(p),
+        "sink_npz": lambda p: sink_npz(df.lazy(), p),
+        "align_npz": lambda p: align_npz(src, p),
+        "cli write": lambda p: main(["write", str(pq), str(p)]),
+    }
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=oct)
+def test_new_archives_follow_the_umask(tmp_path, umask):
+    """A new archive gets 0666 less the umask, as np.savez's (a temporary file's 0600 would
+    hide it from every other user)."""
+    writers = _writers(tmp_path)
+    old = os.umask(umask)
+    try:
+        np.savez(tmp_path / "numpy.npz", a=np.arange(3))
+        assert stat.S_IMODE((tmp_path / "numpy.npz").stat().st_mode) == 0o666 & ~umask
+        for name, write in writers.items():
+            p = tmp_path / f"{name}.npz"
+            assert write(p) in (None, 0)
+            assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, name
+    finally:
+        os.umask(old)
+
+
+def test_a_replaced_archive_keeps_its_mode(tmp_path):
+    """Writing over an archive keeps its mode, whatever the umask (as np.savez's 'wb' open)."""
+    writers = _writers(tmp_path)
+    old = os.umask(0o077)
+    try:
+        for name, write in writers.items():
+            p = tmp_path / f"{name}.npz"
+            p.write_bytes(b"old")
+            p.chmod(0o640)
+            assert write(p) in (None, 0)
+            assert stat.S_IMODE(p.stat().st_mode) == 0o640, name
+            assert np.load(p).files
+    finally:
+        os.umask(old)
+
+
+def test_an_empty_frame_is_an_empty_archive_numpy_loads(tmp_path):
+    """No columns: the 22 bytes np.savez() writes for no arrays (numpy refuses a file that
+    starts with a zip64 record); read back as a frame without columns."""
+    ours, theirs = tmp_path / "ours.npz", tmp_path / "numpy.npz"
+    write_npz(pl.DataFrame(), ours)
+    np.savez(theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert np.load(ours).files == []
+    for path in (ours, theirs):
+        assert read_npz(path).shape == (0, 0)
+        assert scan_npz(path).collect().shape == (0, 0)
+        assert scan_npz(path).collect_schema().names() == []
+        assert npz_members(path).height == 0
+    write_npz({}, ours, compress=True)
+    assert np.load(ours).files == []
+    from polars_npz import align_npz, sink_npz
+
+    align_npz(theirs, tmp_path / "aligned.npz")
+    assert np.load(tmp_path / "aligned.npz").files == []
+    sink_npz(pl.LazyFrame(), tmp_path / "sunk.npz")
+    assert np.load(tmp_path / "sunk.npz").files == []
+
+
+def test_the_frame_namespace_takes_every_option_of_write_npz(tmp_path):
+    """df.npz.write takes what write_npz takes (storage_options included: see test_remote)."""
+    import inspect
+
+    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+
+    df = pl.DataFrame({"a": [1, 2, 3]})
+    df.npz.write(tmp_path / "a.npz", storage_options=None, block_rows=2)
+    assert read_npz(tmp_path / "a.npz").equals(df)
+    ns = set(inspect.signature(type(df.npz).write).parameters) - {"self"}
+    assert ns == set(inspect.signature(write_npz).parameters) - {"data"}

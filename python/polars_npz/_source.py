@@ -7,6 +7,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import IO, Union
 
+import polars as pl
+
 from polars_npz._internal import Archive as _Archive
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
@@ -21,14 +23,14 @@ def is_url(path: str) -> bool:
 def local_path(path: str) -> str:
     """A local path as Polars' scans take it: a ``file:`` URI (``file:/abs``, ``file:///abs``,
     ``file://localhost/abs``) decoded, percent escapes included; ``~`` expanded. A ``file://``
-    URI naming another host is refused (it is not a file of this machine)."""
+    URI naming another host is refused, as Polars refuses it (``ComputeError``)."""
     if path.startswith("file:"):
         rest = path[len("file:") :]
         if rest.startswith("//"):
             host, _, tail = rest[2:].partition("/")
             if host not in ("", "localhost"):
-                msg = f"{path}: a file:// URI naming the host {host!r} is not a local file (write file:///path for a local one)"
-                raise ValueError(msg)
+                msg = f"unsupported: non-empty hostname for 'file:' URI: '{host}' ({path}: write file:///path for a local file)"
+                raise pl.exceptions.ComputeError(msg)
             rest = "/" + tail
         path = urllib.parse.unquote(rest)
     return os.path.expanduser(path)

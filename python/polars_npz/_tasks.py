@@ -33,6 +33,7 @@ SCAN_OPTIONS = frozenset(
         "row_index_name",
         "row_index_offset",
         "glob",
+        "hidden_file_prefix",
         "hive_partitioning",
         "hive_schema",
         "try_parse_hive_dates",
@@ -239,7 +240,12 @@ def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str
     if opts.get("storage_options") is not None:
         # Sent to every task: plain strings, whatever mapping and values were given.
         opts["storage_options"] = dict(storage_pairs(opts["storage_options"]))
-    files = expand_sources(source, glob=opts.pop("glob", True), storage_options=opts.get("storage_options"))
+    files = expand_sources(
+        source,
+        glob=opts.pop("glob", True),
+        storage_options=opts.get("storage_options"),
+        hidden_file_prefix=opts.pop("hidden_file_prefix", None),
+    )
     # Hive values come from below the source's root, in every task as in the driver's scan.
     opts["hive_start"] = hive_start(source)
     if opts.get("hive_partitioning") is None:

@@ -59,14 +59,16 @@ def expand_sources(
     *,
     glob: bool = True,
     storage_options: Mapping[str, object] | None = None,
+    hidden_file_prefix: str | Sequence[str] | None = None,
 ) -> list[str]:
     """
     The archive files of `source`, in order, as Polars' scans expand paths: a path as it is
     (``~`` expanded, a ``file://`` URI decoded); a directory, every ``.npz`` file below it
     (recursively, sorted; empty files left out); a glob (``*``, ``?``, ``[...]``, ``**``), the
     files it matches (sorted, each once; empty files left out); a list, each of these in turn
-    (a file listed twice is read twice). Raises ``FileNotFoundError`` when a directory or glob
-    matches no archive.
+    (a file listed twice is read twice); files named with a `hidden_file_prefix` left out.
+    Raises `NothingToScanError` (a ``FileNotFoundError``
+    and Polars' ``ComputeError``) when nothing at all matched.
     """
     items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     out: list[str] = []
@@ -77,10 +79,7 @@ def expand_sources(
             if not glob and not path.endswith("/"):
                 out.append(path)
                 continue
-            found = _expand_url(path, storage_pairs(storage_options))
-            if not found:
-                raise FileNotFoundError(f"{path}: no objects match")
-            out.extend(found)
+            out.extend(_expand_url(path, storage_pairs(storage_options)))
             continue
         path = local_path(path)
         if os.path.isdir(path):
@@ -90,21 +89,32 @@ def expand_sources(
                 for f in files
                 if f.endswith(".npz") and _nonempty(os.path.join(root, f))
             )
-            if not found:
-                raise FileNotFoundError(f"{path}: no .npz files in this directory")
             out.extend(found)
         elif glob and is_glob(path) and not os.path.exists(path):
             # As Polars' globs: `*` matches names starting with "." too, and a pattern such as
             # `a/**/**/*.npz` matches a file along several routes: once each.
             found = sorted({p for p in _glob.glob(path, recursive=True, include_hidden=True) if os.path.isfile(p) and _nonempty(p)})
-            if not found:
-                raise FileNotFoundError(f"{path}: no files match this pattern")
             out.extend(found)
         else:
             out.append(path)
+    if hidden_file_prefix is not None:
+        # As Polars: files whose names start with one of these are left out, wherever found.
+        hidden = (hidden_file_prefix,) if isinstance(hidden_file_prefix, str) else tuple(hidden_file_prefix)
+        out = [p for p in out if not p.rstrip("/").rpartition("/")[2].startswith(hidden)]
     if not out:
-        raise FileNotFoundError("no source files given")
+        given = [os.fspath(i) for i in items]
+        msg = (
+            "failed to retrieve first file schema (npz): expanded paths were empty "
+            f"(path expansion input: 'paths: {given!r}', glob: {str(glob).lower()}). "
+            "Hint: passing a schema can allow this scan to succeed with an empty DataFrame."
+        )
+        raise NothingToScanError(msg)
     return out
+
+
+class NothingToScanError(FileNotFoundError, pl.exceptions.ComputeError):
+    """No file to scan: the sources were an empty list, or directories and globs that matched
+    nothing. Polars' scans raise ``ComputeError`` for it; ``FileNotFoundError`` says what it is."""
 
 
 def _nonempty(path: str) -> bool:
@@ -115,20 +125,32 @@ def _nonempty(path: str) -> bool:
         return False
 
 
-def hive_start(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> int:
+def hive_start(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, check_levels: bool = False) -> int:
     """Where hive ``key=value`` parts start in the expanded paths of `source`, as in Polars:
     after a directory (or a URL prefix ending in ``/``) given as the source, only the parts
-    below it count; for files and globs, the whole path (the least over a list)."""
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    starts = [0]
-    for item in items:
-        path = os.fspath(item)
+    below it count; for files and globs, the whole path (the least over a list). With
+    `check_levels` (hive partitioning on), directories of different depths in one list are
+    refused, as Polars refuses them."""
+    items = [os.fspath(i) for i in ([source] if isinstance(source, (str, os.PathLike)) else list(source))]
+    start: int | None = None
+    for k, path in enumerate(items):
         if is_url(path):
-            starts.append(len(path) if path.endswith("/") and not is_glob(path) else 0)
+            i = len(path) if path.endswith("/") and not is_glob(path) else 0
         else:
             path = local_path(path)
-            starts.append(len(path) if os.path.isdir(path) else 0)
-    return min(starts[1:]) if len(starts) > 1 else 0
+            i = len(path) if os.path.isdir(path) else 0
+        if check_levels and start is not None and start != i and k > 0 and _parent(items[k]) != _parent(items[k - 1]):
+            msg = (
+                "attempted to read from different directory levels with hive partitioning enabled: "
+                f"first path: {items[k - 1]}, second path: {items[k]}"
+            )
+            raise pl.exceptions.InvalidOperationError(msg)
+        start = i if start is None else min(start, i)
+    return start or 0
+
+
+def _parent(path: str) -> str:
+    return os.path.dirname(path.rstrip("/"))
 
 
 def _with_nulls(df: pl.DataFrame, names: list[str], schema: pl.Schema) -> pl.DataFrame:
@@ -147,17 +169,20 @@ def check_file(
     if extra == "raise":
         for name in own:
             if name not in schema:
-                msg = f"{path}: column '{name}' is not in the dataset's schema (pass extra_columns='ignore' to skip such columns)"
+                msg = (
+                    f"{path}: extra column in file outside of expected schema: {name}, hint: specify this column in the schema, "
+                    "or pass extra_columns='ignore' in scan options"
+                )
                 raise npz_error(msg, kind="request", path=path, polars_class=pl.exceptions.SchemaError)
     read = list(schema) if columns is None else [c for c in columns if c in schema]
     for name in read:
         dtype = own.get(name)
         if dtype is not None and dtype != schema[name] and dtype != pl.Null:
-            msg = f"{path}: column '{name}' is {dtype} here but {schema[name]} in the dataset's schema"
+            msg = f"{path}: data type mismatch for column {name}: incoming: {dtype} != target: {schema[name]}"
             raise npz_error(msg, kind="request", path=path, polars_class=pl.exceptions.SchemaError)
     absent = [name for name in read if name not in own]
     if absent and missing == "raise":
-        msg = f"{path}: column(s) {', '.join(repr(a) for a in absent)} of the dataset's schema are missing (pass missing_columns='insert' to read them as nulls)"
+        msg = f"{path}: did not find column {absent[0]}, consider passing `missing_columns='insert'`"
         raise npz_error(msg, kind="request", path=path, polars_class=pl.exceptions.ColumnNotFoundError)
     return [name for name in schema if name in own]
 
@@ -203,6 +228,7 @@ class Dataset:
         self.counts: list[tuple[int, int]] | None = None
         self._kept: dict[tuple[str, ...], list[list[tuple[int, int]] | None]] = {}
         self._kept_lock = threading.Lock()
+        self._checked: dict[tuple[str, ...], NpzError | None] = {}
 
     def kept(self, filters: list[pl.Expr]) -> list[list[tuple[int, int]] | None] | None:
         """For every file of an indexed dataset, the row ranges that may match `filters` (see
@@ -214,6 +240,22 @@ class Dataset:
             if key not in self._kept:
                 self._kept[key] = Skipper(filters).ranges(self.plan, [rows for rows, _ in self.counts])
             return self._kept[key]
+
+    def check_all(self, columns: Sequence[str]) -> None:
+        """Check every file of an indexed dataset for reading `columns` (see `check_file`), once
+        per selection; raises the first file's error, in the dataset's order."""
+        key = tuple(columns)
+        with self._kept_lock:
+            if key not in self._checked:
+                try:
+                    for i in range(len(self.paths)):
+                        self.columns_of(i, self.plan.indexed(i), columns)
+                    self._checked[key] = None
+                except NpzError as e:
+                    self._checked[key] = e
+            error = self._checked[key]
+        if error is not None:
+            raise error
 
     def columns_of(self, i: int, archive: _Archive, columns: Sequence[str] | None = None) -> list[str]:
         """The dataset columns file `i` holds, checked against the dataset's schema (see
@@ -325,8 +367,13 @@ class GroupReader:
             # A count, or only hive or file-path columns: heights from the headers alone.
             yield self._finish(pl.DataFrame(height=sum(n for _, _, n in parts)), columns)
             return
-        for i in range(reached):
-            self.dataset.columns_of(self.start + i, self.archives[i], columns)
+        if self.dataset.counts is not None:
+            # Every file indexed: the first file (in the dataset's order) that cannot give
+            # these columns is named, whichever reader runs first.
+            self.dataset.check_all(columns)
+        else:
+            for i in range(reached):
+                self.dataset.columns_of(self.start + i, self.archives[i], columns)
         if filters and self.dataset.use_statistics and not any(self.ragged):
             parts = self._matching(parts, [f.expr for f in filters])
         if not parts:

@@ -17,7 +17,7 @@ from polars_npz._internal import index_column as _index_column
 from polars_npz._polars import multi_file_scan
 from polars_npz._source import Source, _open, _source_name, is_url, storage_pairs
 from polars_npz._stats import kept_ranges
-from polars_npz.dataset import Dataset, check_file, expand_sources, has_multi_file_scan, is_glob, scan_dataset
+from polars_npz.dataset import Dataset, NothingToScanError, check_file, expand_sources, has_multi_file_scan, is_glob, scan_dataset
 from polars_npz.dataset import hive_start as dataset_hive_start
 
 __all__ = ["read_npz", "scan_npz", "scan_paths"]
@@ -34,6 +34,7 @@ def scan_npz(
     row_index_name: str | None = None,
     row_index_offset: int = 0,
     glob: bool = True,
+    hidden_file_prefix: str | Sequence[str] | None = None,
     hive_partitioning: bool | None = None,
     hive_schema: Mapping[str, pl.DataType] | None = None,
     try_parse_hive_dates: bool = True,
@@ -71,6 +72,9 @@ def scan_npz(
         Start the row index at this offset.
     glob
         Expand glob patterns in paths (default).
+    hidden_file_prefix
+        Leave out files whose names start with this prefix (or any of these prefixes), as
+        Polars' scans do; by default every ``.npz`` file found is read.
     hive_partitioning
         Turn ``key=value`` directory names into columns (after the file's own). ``None``
         (default): on when `source` is a directory.
@@ -139,30 +143,40 @@ def scan_npz(
         msg = "missing_columns must be 'raise' or 'insert', extra_columns 'raise' or 'ignore'"
         raise ValueError(msg)
     if _is_paths(source):
-        lf, _ = scan_paths(
-            source,  # type: ignore[arg-type]
-            n_rows=n_rows,
-            row_index_name=row_index_name,
-            row_index_offset=row_index_offset,
-            glob=glob,
-            hive_partitioning=hive_partitioning,
-            hive_schema=hive_schema,
-            try_parse_hive_dates=try_parse_hive_dates,
-            include_file_paths=include_file_paths,
-            schema=schema,
-            missing_columns=missing_columns,
-            extra_columns=extra_columns,
-            memory_map=memory_map,
-            verify_checksums=verify_checksums,
-            max_header_size=max_header_size,
-            storage_options=storage_options,
-            use_statistics=use_statistics,
-        )
+        try:
+            lf, _ = scan_paths(
+                source,  # type: ignore[arg-type]
+                n_rows=n_rows,
+                row_index_name=row_index_name,
+                row_index_offset=row_index_offset,
+                glob=glob,
+                hidden_file_prefix=hidden_file_prefix,
+                hive_partitioning=hive_partitioning,
+                hive_schema=hive_schema,
+                try_parse_hive_dates=try_parse_hive_dates,
+                include_file_paths=include_file_paths,
+                schema=schema,
+                missing_columns=missing_columns,
+                extra_columns=extra_columns,
+                memory_map=memory_map,
+                verify_checksums=verify_checksums,
+                max_header_size=max_header_size,
+                storage_options=storage_options,
+                use_statistics=use_statistics,
+            )
+        except pl.exceptions.ComputeError as e:
+            # Raised when the query runs, as Polars' scans do (nothing matched, a URI naming
+            # another host, a hive schema with hive partitioning off).
+            return _deferred(e)
         return lf
     one = cast(Source, source)
     path = _source_name(one)
     archive = _open(one, memory_map, max_header_size, verify_checksums)
-    lf = _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
+    # A path; an open file ("open-file"); bytes in memory (False).
+    in_file: bool | str = (
+        True if isinstance(one, (str, os.PathLike)) else ("open-file" if hasattr(one, "fileno") and _has_fileno(one) else False)
+    )
+    lf = _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics, in_file)
     if schema is None:
         return lf
     # The archive's columns checked against the schema given, and read in its order and types,
@@ -184,6 +198,7 @@ def scan_paths(
     row_index_name: str | None = None,
     row_index_offset: int = 0,
     glob: bool = True,
+    hidden_file_prefix: str | Sequence[str] | None = None,
     hive_partitioning: bool | None = None,
     hive_schema: Mapping[str, pl.DataType] | None = None,
     try_parse_hive_dates: bool = True,
@@ -206,14 +221,14 @@ def scan_paths(
     `hive_start`: where hive parts start in the paths (default: as `source` gives it; a task
     reading part of a dataset passes the dataset's)."""
     try:
-        files = expand_sources(source, glob=glob, storage_options=storage_options)
-    except FileNotFoundError:
-        if schema is None or not _matched_nothing(source, glob):
+        files = expand_sources(source, glob=glob, storage_options=storage_options, hidden_file_prefix=hidden_file_prefix)
+    except NothingToScanError:
+        if schema is None:
             raise
         # As Polars: nothing to read, and a schema given: an empty frame of it.
         return _empty(schema, row_index_name, include_file_paths), Plan([], memory_map, max_header_size, verify_checksums, [], 1)
     if hive_start is None:
-        hive_start = dataset_hive_start(source)
+        hive_start = dataset_hive_start(source, check_levels=bool(hive_partitioning))
     if hive_schema and hive_partitioning is None:
         hive_partitioning = True  # as in Polars: a hive schema turns hive partitioning on
     elif hive_schema is not None and hive_partitioning is False:
@@ -222,9 +237,11 @@ def scan_paths(
     if hive_partitioning is None:
         hive_partitioning = default_hive_partitioning(source)
     plan = Plan(files, memory_map, max_header_size, verify_checksums, storage_pairs(storage_options), _concurrency())
-    # The first file's schema is the dataset's (unless one is given).
-    first = plan.indexed(0)
-    dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(first.schema())
+    # The first file's schema is the dataset's (unless one is given: no file is read then).
+    dataset_schema = pl.Schema(schema) if schema is not None else pl.Schema(plan.indexed(0).schema())
+    if include_file_paths is not None and include_file_paths in dataset_schema:
+        msg = f'column name for file paths "{include_file_paths}" conflicts with column name from file'
+        raise pl.exceptions.DuplicateError(msg)
     dataset = Dataset(
         plan,
         dataset_schema,
@@ -261,11 +278,26 @@ def scan_paths(
     return lf, plan
 
 
-def _matched_nothing(source: object, glob: bool) -> bool:
-    """Whether `source` is an empty list, or directories and globs that matched no file (not
-    a path to a file that is missing: that is an error, as in Polars)."""
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)  # type: ignore[call-overload]
-    return all(not _single_file(os.fspath(i)) or (glob and is_glob(os.fspath(i))) for i in items)
+def _has_fileno(f: Any) -> bool:
+    try:
+        f.fileno()
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _deferred(error: Exception) -> pl.LazyFrame:
+    """A LazyFrame that raises `error` (within Polars' ``ComputeError``) when its schema or
+    rows are asked for."""
+
+    def schema() -> dict[str, pl.DataType]:
+        raise error
+
+    def rows(*_: Any) -> Iterator[pl.DataFrame]:
+        raise error
+        yield  # pragma: no cover
+
+    return register_io_source(rows, schema=schema)
 
 
 def _empty(schema: Mapping[str, pl.DataType], row_index_name: str | None, include_file_paths: str | None) -> pl.LazyFrame:
@@ -323,6 +355,7 @@ def _scan_one(
     row_index_offset: int,
     include_file_paths: str | None,
     use_statistics: bool = True,
+    in_file: bool | str = True,
 ) -> pl.LazyFrame:
     """One archive as a Polars IO source (bytes, file objects, or any source on Polars 1.x).
     With `use_statistics`, a predicate skips the blocks whose statistics rule it out."""
@@ -339,6 +372,8 @@ def _scan_one(
         raise npz_error(msg, kind="request", path=path)
     schema = pl.Schema(fields)
     wide_index = pl.get_index_type() == pl.UInt64
+    # The file-path column of a source that is not a path says what it is, as Polars' does.
+    shown_path = path if in_file is True else ("open-file" if in_file else "in-mem")
 
     def generate(
         with_columns: list[str] | None,
@@ -370,11 +405,11 @@ def _scan_one(
                 if row_index_name is not None and row_index_name in wanted:
                     by_name[row_index_name] = pl.Series(_index_column(row_index_name, offset, height, wide_index))
                 if include_file_paths is not None and include_file_paths in wanted:
-                    by_name[include_file_paths] = pl.Series(_constant_column(include_file_paths, path, height))
+                    by_name[include_file_paths] = pl.Series(_constant_column(include_file_paths, shown_path, height))
                 offset += height
                 # Built directly in the wanted order: an eager `select` would run a query on
                 # Polars' engine from inside its own source, which costs milliseconds.
-                df = pl.DataFrame([by_name[c] for c in wanted])
+                df = pl.DataFrame([by_name[c] for c in wanted]) if wanted else pl.DataFrame(height=height)
                 if predicate is not None:
                     df = df.filter(predicate)
                 if remaining is not None:

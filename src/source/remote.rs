@@ -197,18 +197,47 @@ fn io_err(url: &str, e: object_store::Error) -> std::io::Error {
     std::io::Error::new(kind, msg)
 }
 
-/// Retries: 5xx answers, timeouts and cut connections are retried with backoff, at most 3
-/// times within 30 s; then the read fails.
-fn retry() -> RetryConfig {
-    RetryConfig {
+/// Retries: 5xx answers, timeouts and cut connections are retried with backoff, by default
+/// at most 3 times within 30 s; then the read fails. Polars' own storage options set them
+/// (`max_retries`, `retry_timeout_ms`, `retry_init_backoff_ms`, `retry_max_backoff_ms`,
+/// `retry_base_multiplier`), as they do for `scan_parquet`.
+fn retry(polars_options: &[(String, String)]) -> std::io::Result<RetryConfig> {
+    let mut config = RetryConfig {
         backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 },
         max_retries: 3,
         retry_timeout: Duration::from_secs(30),
+    };
+    for (k, v) in polars_options {
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("storage option '{k}': expected {what}, got '{v}'"));
+        let int = || v.trim().parse::<u64>().map_err(|_| bad("a non-negative integer"));
+        match k.as_str() {
+            "max_retries" => config.max_retries = usize::try_from(int()?).unwrap_or(usize::MAX),
+            "retry_timeout_ms" => config.retry_timeout = Duration::from_millis(int()?),
+            "retry_init_backoff_ms" => config.backoff.init_backoff = Duration::from_millis(int()?),
+            "retry_max_backoff_ms" => config.backoff.max_backoff = Duration::from_millis(int()?),
+            "retry_base_multiplier" => config.backoff.base = v.trim().parse::<f64>().map_err(|_| bad("a number"))?,
+            _ => {}
+        }
     }
+    Ok(config)
 }
+
+/// Storage options that are Polars' own (not object_store's): the retry settings, and the
+/// file cache's lifetime (Polars' cache of downloaded files, which this reader does not have).
+const POLARS_KEYS: [&str; 6] =
+    ["max_retries", "retry_timeout_ms", "retry_init_backoff_ms", "retry_max_backoff_ms", "retry_base_multiplier", "file_cache_ttl"];
 
 fn client() -> ClientOptions {
     ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(10))
+}
+
+/// The environment's settings for a store (variables starting with `prefix`, such as
+/// `AWS_ENDPOINT_URL` or `AWS_ALLOW_HTTP`, as object_store's `from_env` reads them), as
+/// configuration pairs. They are applied after this reader's client defaults (which
+/// `from_env` alone would let the defaults replace), and before the storage options given.
+fn env_options(prefix: &str) -> Vec<(String, String)> {
+    std::env::vars().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
 }
 
 /// The store serving `url` and the object's path in it. `options`: object_store configuration
@@ -239,38 +268,47 @@ fn build_store(url: &str, options: &[(String, String)]) -> std::io::Result<(Arc<
     let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
     let parsed = url::Url::parse(url).map_err(|e| bad(format!("{url}: not a URL: {e}")))?;
     let key = |k: &str, e: object_store::Error| bad(format!("storage option '{k}': {e}"));
-    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
-        "s3" | "s3a" => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url).with_client_options(client()).with_retry(retry());
-            for (k, v) in options {
+    let (polars, options): (Vec<_>, Vec<_>) = options.iter().cloned().partition(|(k, _)| POLARS_KEYS.contains(&k.as_str()));
+    let retry = retry(&polars)?;
+    // The environment's settings again after the client defaults (which replaced those of
+    // `from_env`; unknown names ignored, as there),
+    // then the options given (unknown names refused).
+    macro_rules! configure {
+        ($builder:expr, $prefix:expr) => {{
+            let mut b = $builder;
+            for (k, v) in env_options($prefix) {
+                if let Ok(config) = k.parse() {
+                    b = b.with_config(config, v);
+                }
+            }
+            for (k, v) in &options {
                 b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
             }
-            Arc::new(b.build().map_err(|e| io_err(url, e))?)
+            b
+        }};
+    }
+    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+        "s3" | "s3a" => {
+            let b = object_store::aws::AmazonS3Builder::from_env().with_url(url).with_client_options(client()).with_retry(retry);
+            Arc::new(configure!(b, "AWS_").build().map_err(|e| io_err(url, e))?)
         }
         "gs" | "gcs" => {
             let gs_url = url.replacen("gcs://", "gs://", 1);
-            let mut b =
-                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(gs_url).with_client_options(client()).with_retry(retry());
-            for (k, v) in options {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
-            }
-            Arc::new(b.build().map_err(|e| io_err(url, e))?)
+            let b =
+                object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(gs_url).with_client_options(client()).with_retry(retry);
+            Arc::new(configure!(b, "GOOGLE_").build().map_err(|e| io_err(url, e))?)
         }
         "az" | "abfs" | "abfss" | "azure" | "adl" => {
-            let mut b =
-                object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).with_client_options(client()).with_retry(retry());
-            for (k, v) in options {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
-            }
-            Arc::new(b.build().map_err(|e| io_err(url, e))?)
+            let b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).with_client_options(client()).with_retry(retry);
+            Arc::new(configure!(b, "AZURE_").build().map_err(|e| io_err(url, e))?)
         }
         "http" | "https" => {
             // The store is the server; the object is the URL's path.
             let base = format!("{}://{}", parsed.scheme(), parsed.authority());
             // A plain-HTTP URL is the user's explicit choice of HTTP.
             let client = client().with_allow_http(parsed.scheme() == "http");
-            let mut b = object_store::http::HttpBuilder::new().with_url(base).with_client_options(client).with_retry(retry());
-            for (k, v) in options {
+            let mut b = object_store::http::HttpBuilder::new().with_url(base).with_client_options(client).with_retry(retry);
+            for (k, v) in &options {
                 b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| key(k, e))?, v);
             }
             let store = b.build().map_err(|e| io_err(url, e))?;

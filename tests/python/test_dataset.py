@@ -195,15 +195,15 @@ def test_schema_mismatches_name_the_file(tmp_path):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     np.savez(a, x=np.arange(3), y=np.arange(3.0))
     np.savez(b, x=np.arange(3.0), y=np.arange(3.0))
-    with pytest.raises(NpzError, match=r"b\.npz.*'x'.*Float64.*Int64"):
+    with pytest.raises(NpzError, match=r"b\.npz.*column x: incoming: Float64 != target: Int64"):
         scan_npz([a, b]).collect()
     np.savez(b, x=np.arange(2))
-    with pytest.raises(NpzError, match=r"b\.npz.*'y'.*missing"):
+    with pytest.raises(NpzError, match=r"b\.npz.*did not find column y"):
         scan_npz([a, b]).collect()
     got = scan_npz([a, b], missing_columns="insert").collect()
     assert got["y"].to_list() == [0.0, 1.0, 2.0, None, None]
     np.savez(b, x=np.arange(2), y=np.arange(2.0), z=np.arange(2))
-    with pytest.raises(NpzError, match=r"b\.npz.*'z'"):
+    with pytest.raises(NpzError, match=r"b\.npz.*extra column.*: z"):
         scan_npz([a, b]).collect()
     got = scan_npz([a, b], extra_columns="ignore").collect()
     assert got.columns == ["x", "y"] and got.height == 5
@@ -244,7 +244,7 @@ def test_groups_of_small_files_read_like_single_files(tmp_path, monkeypatch, eng
         lambda f: f.filter(pl.col("t") % 2 == 0).select("t", "w"),
     ]:
         assert_frame_equal(q(lf).collect(engine=engine), q(expected.lazy()).collect())
-    with pytest.raises(NpzError, match=r"g1\.npz.*'w'.*missing"):
+    with pytest.raises(NpzError, match=r"g1\.npz.*did not find column w"):
         scan_npz(tmp_path).collect(engine=engine)
 
 
@@ -261,12 +261,12 @@ def test_zero_d_members_broadcast_within_their_file(tmp_path):
 
 
 def test_no_match_and_empty_directory_are_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no files match"):
-        scan_npz(str(tmp_path / "*.npz"))
+    with pytest.raises(pl.exceptions.ComputeError, match="expanded paths were empty"):
+        scan_npz(str(tmp_path / "*.npz")).collect()
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "notes.txt").write_text("x")
-    with pytest.raises(FileNotFoundError, match="no .npz files"):
-        scan_npz(tmp_path / "d")
+    with pytest.raises(pl.exceptions.ComputeError, match="expanded paths were empty"):
+        scan_npz(tmp_path / "d").collect()
 
 
 def test_directory_ignores_other_files_and_reads_in_sorted_order(tmp_path):

@@ -181,8 +181,33 @@ def test_s3_dataset(s3):
     hive = scan_npz("s3://bucket/runs/", storage_options=opts).collect()
     assert hive.columns == ["t", "x", "site"]
     assert hive.filter(pl.col("site") == "a")["t"].to_list() == [0, 1, 2, 3, 4, 200, 201, 202, 203, 204, 205, 206]
-    with pytest.raises(FileNotFoundError):
-        scan_npz("s3://bucket/nothing/*.npz", storage_options=opts)
+    with pytest.raises(pl.exceptions.ComputeError, match="expanded paths were empty"):
+        scan_npz("s3://bucket/nothing/*.npz", storage_options=opts).collect()
+
+
+def test_s3_settings_from_the_environment_and_polars_retry_options(s3, monkeypatch):
+    """As for pl.scan_parquet: the store's settings come from the environment (AWS_ENDPOINT_URL,
+    AWS_ALLOW_HTTP, credentials, region) when no storage options are given, and Polars' own
+    retry options are accepted beside object_store's keys."""
+    opts, local = s3
+    for k, v in opts.items():
+        monkeypatch.setenv(k.upper(), str(v).lower() if isinstance(v, bool) else str(v))
+    want = read_npz(local / "site=a" / "part-0.npz")
+    assert_frame_equal(scan_npz("s3://bucket/runs/site=a/part-0.npz").collect(), want)
+    assert_frame_equal(read_npz("s3://bucket/runs/site=a/part-0.npz"), want)
+    polars_keys = {
+        "max_retries": 2,
+        "retry_timeout_ms": 5000,
+        "retry_init_backoff_ms": 10,
+        "retry_max_backoff_ms": 100,
+        "file_cache_ttl": 60,
+    }
+    for given in (polars_keys, {**opts, **polars_keys}):
+        assert_frame_equal(scan_npz("s3://bucket/runs/site=a/part-0.npz", storage_options=given).collect(), want)
+    with pytest.raises(NpzError, match="max_retries"):
+        scan_npz("s3://bucket/runs/site=a/part-0.npz", storage_options={**opts, "max_retries": "many"})
+    with pytest.raises(NpzError, match="no_such_key"):
+        scan_npz("s3://bucket/runs/site=a/part-0.npz", storage_options={**opts, "no_such_key": "1"})
 
 
 @needs_polars2  # hive columns of a prefix

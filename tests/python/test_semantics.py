@@ -203,8 +203,8 @@ def test_paths_as_polars_takes_them(tmp_path, monkeypatch):
     want = frame(0)
     for given in [f"file://{p}", f"file:{p}", f"file://{str(p).replace(' ', '%20')}", f"file://localhost{p}"]:
         assert_frame_equal(scan_npz(given).collect(), want)
-    with pytest.raises(ValueError, match="host"):
-        scan_npz(f"file://elsewhere{p}")
+    with pytest.raises(pl.exceptions.ComputeError, match="hostname"):
+        scan_npz(f"file://elsewhere{p}").collect()
     monkeypatch.setenv("HOME", str(tmp_path))
     assert_frame_equal(scan_npz("~/my dir/a.npz").collect(), want)
     assert_frame_equal(scan_npz(["~/my dir/a.npz"]).collect(), want)
@@ -258,7 +258,7 @@ def test_nothing_to_read_with_a_schema_is_an_empty_frame(tmp_path):
         got = scan_npz(source, schema=schema).collect()
         assert_frame_equal(got, pl.scan_parquet(source if source else [], schema=schema).collect())
         assert got.schema == pl.Schema(schema) and got.height == 0
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(pl.exceptions.ComputeError, match="expanded paths were empty"):
         scan_npz(str(tmp_path / "zz*.npz")).collect()
     with pytest.raises(FileNotFoundError):
         scan_npz(tmp_path / "missing.npz", schema=schema).collect()

@@ -60,6 +60,7 @@ def expand_sources(
     glob: bool = True,
     storage_options: Mapping[str, object] | None = None,
     hidden_file_prefix: str | Sequence[str] | None = None,
+    shown: list[str] | None = None,
 ) -> list[str]:
     """
     The archive files of `source`, in order, as Polars' scans expand paths: a path as it is
@@ -72,35 +73,23 @@ def expand_sources(
     """
     items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     out: list[str] = []
+    # How each file is named in a file-path column: as Polars names it, a `file://` URI
+    # without escapes keeps its scheme; other paths are the files' own.
+    uri: list[bool] = []
     for item in items:
         path = os.fspath(item)
-        if is_url(path):
-            # Object stores list their own prefixes (globs, or every .npz below a "/").
-            if not glob and not path.endswith("/"):
-                out.append(path)
-                continue
-            out.extend(_expand_url(path, storage_pairs(storage_options)))
-            continue
-        path = local_path(path)
-        if os.path.isdir(path):
-            found = sorted(
-                os.path.join(root, f)
-                for root, _, files in os.walk(path)
-                for f in files
-                if f.endswith(".npz") and _nonempty(os.path.join(root, f))
-            )
-            out.extend(found)
-        elif glob and is_glob(path) and not os.path.exists(path):
-            # As Polars' globs: `*` matches names starting with "." too, and a pattern such as
-            # `a/**/**/*.npz` matches a file along several routes: once each.
-            found = sorted({p for p in _glob.glob(path, recursive=True, include_hidden=True) if os.path.isfile(p) and _nonempty(p)})
-            out.extend(found)
-        else:
-            out.append(path)
+        before = len(out)
+        _expand_one(path, glob, storage_options, out)
+        keep = path.startswith("file://") and "%" not in path
+        uri.extend([keep] * (len(out) - before))
     if hidden_file_prefix is not None:
         # As Polars: files whose names start with one of these are left out, wherever found.
         hidden = (hidden_file_prefix,) if isinstance(hidden_file_prefix, str) else tuple(hidden_file_prefix)
-        out = [p for p in out if not p.rstrip("/").rpartition("/")[2].startswith(hidden)]
+        kept = [not p.rstrip("/").rpartition("/")[2].startswith(hidden) for p in out]
+        out = [p for p, k in zip(out, kept) if k]
+        uri = [u for u, k in zip(uri, kept) if k]
+    if shown is not None:
+        shown.extend("file://" + p if u else p for p, u in zip(out, uri))
     if not out:
         given = [os.fspath(i) for i in items]
         msg = (
@@ -110,6 +99,28 @@ def expand_sources(
         )
         raise NothingToScanError(msg)
     return out
+
+
+def _expand_one(path: str, glob: bool, storage_options: Mapping[str, object] | None, out: list[str]) -> None:
+    """The files of one source item (see `expand_sources`), appended to `out`."""
+    if is_url(path):
+        # Object stores list their own prefixes (globs, or every .npz below a "/").
+        if not glob and not path.endswith("/"):
+            out.append(path)
+        else:
+            out.extend(_expand_url(path, storage_pairs(storage_options)))
+        return
+    path = local_path(path)
+    if os.path.isdir(path):
+        out.extend(
+            sorted(os.path.join(root, f) for root, _, files in os.walk(path) for f in files if f.endswith(".npz") and _nonempty(os.path.join(root, f)))
+        )
+    elif glob and is_glob(path) and not os.path.exists(path):
+        # As Polars' globs: `*` matches names starting with "." too, and a pattern such as
+        # `a/**/**/*.npz` matches a file along several routes: once each.
+        out.extend(sorted({p for p in _glob.glob(path, recursive=True, include_hidden=True) if os.path.isfile(p) and _nonempty(p)}))
+    else:
+        out.append(path)
 
 
 class NothingToScanError(FileNotFoundError, pl.exceptions.ComputeError):
@@ -218,8 +229,10 @@ class Dataset:
         self.full_schema = dict(schema)
         self.missing_columns = missing_columns
         self.extra_columns = extra_columns
-        # The column of each row's file path (``include_file_paths``), filled by the readers.
+        # The column of each row's file path (``include_file_paths``), filled by the readers
+        # with each file's path as shown (see `expand_sources`).
         self.file_path_column: str | None = None
+        self.shown_paths: list[str] = self.paths
         # The first file's index when its schema is exactly the dataset's: files with the
         # same schema need no further check.
         self.reference = plan.indexed(0) if exact_first else None
@@ -309,7 +322,7 @@ class GroupReader:
         absent = [c for c in columns if c not in df.columns and c in schema]
         df = _with_nulls(df, absent, schema)
         if path_column is not None and path_column in columns:
-            df = df.with_columns(pl.lit(self.dataset.paths[self.start], dtype=pl.String()).alias(path_column))
+            df = df.with_columns(pl.lit(self.dataset.shown_paths[self.start], dtype=pl.String()).alias(path_column))
         return df.select(columns) if df.columns != list(columns) else df
 
     def n_rows_in_file(self, limit: int | None = None) -> int:

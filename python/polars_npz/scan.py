@@ -220,20 +220,22 @@ def scan_paths(
     task, whose rows the caller counted, reads each file once instead (index and data).
     `hive_start`: where hive parts start in the paths (default: as `source` gives it; a task
     reading part of a dataset passes the dataset's)."""
+    if hive_schema is not None and hive_partitioning is False:
+        msg = "a hive schema was given but hive_partitioning was disabled"
+        raise pl.exceptions.ComputeError(msg)
+    if hive_schema and hive_partitioning is None:
+        hive_partitioning = True  # as in Polars: a hive schema turns hive partitioning on
+    shown: list[str] = []
     try:
-        files = expand_sources(source, glob=glob, storage_options=storage_options, hidden_file_prefix=hidden_file_prefix)
+        files = expand_sources(source, glob=glob, storage_options=storage_options, hidden_file_prefix=hidden_file_prefix, shown=shown)
     except NothingToScanError:
         if schema is None:
             raise
         # As Polars: nothing to read, and a schema given: an empty frame of it.
-        return _empty(schema, row_index_name, include_file_paths), Plan([], memory_map, max_header_size, verify_checksums, [], 1)
+        columns = {**schema, **(hive_schema or {})} if hive_partitioning is not False else schema
+        return _empty(columns, row_index_name, include_file_paths), Plan([], memory_map, max_header_size, verify_checksums, [], 1)
     if hive_start is None:
         hive_start = dataset_hive_start(source, check_levels=bool(hive_partitioning))
-    if hive_schema and hive_partitioning is None:
-        hive_partitioning = True  # as in Polars: a hive schema turns hive partitioning on
-    elif hive_schema is not None and hive_partitioning is False:
-        msg = "a hive schema was given but hive_partitioning was disabled"
-        raise pl.exceptions.ComputeError(msg)
     if hive_partitioning is None:
         hive_partitioning = default_hive_partitioning(source)
     plan = Plan(files, memory_map, max_header_size, verify_checksums, storage_pairs(storage_options), _concurrency())
@@ -250,6 +252,8 @@ def scan_paths(
         exact_first=schema is None,
         use_statistics=use_statistics,
     )
+    if shown:
+        dataset.shown_paths = shown
     mfs = multi_file_scan()
     if mfs is not None:
         lf = scan_dataset(

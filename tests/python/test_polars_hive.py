@@ -611,9 +611,7 @@ def test_hive_predicate_dates_14712(tmp_path: Path, fmt: str, plmonkeypatch: PlM
 
 @pytest.mark.parametrize(
     "fmt",
-    fmt_params(
-        xfail="hive_schema= with hive_partitioning=False (empty directory, schema= given) does not raise ComputeError 'a hive schema was given but hive_partitioning was disabled'"
-    ),
+    fmt_params(),
 )
 def test_passing_hive_schema_with_hive_partitioning_disabled_raises(tmp_path: Path, fmt: str) -> None:
     with pytest.raises(ComputeError, match="a hive schema was given but hive_partitioning was disabled"):

@@ -1057,7 +1057,7 @@ def test_only_project_missing(tmp_path: Path, fmt: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "fmt", fmt_params(xfail="include_file_paths of a 'file:///x' source holds '/x', Polars keeps the source as given ('file:///x')")
+    "fmt", fmt_params()
 )
 def test_async_read_21945(tmp_path: Path, fmt: str) -> None:
     f1 = tmp_path / "f1"
@@ -1642,7 +1642,7 @@ def test_parquet_schema_arg(request: pytest.FixtureRequest, tmp_path: Path, fmt:
         lf.collect(engine=_engine(streaming))
 
 
-@pytest.mark.parametrize("fmt", fmt_params(xfail="an empty directory raises FileNotFoundError (not ComputeError), even with schema= given"))
+@pytest.mark.parametrize("fmt", fmt_params())
 def test_scan_parquet_empty_path_expansion(tmp_path: Path, fmt: str) -> None:
     with pytest.raises(
         pl.exceptions.ComputeError,

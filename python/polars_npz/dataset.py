@@ -113,7 +113,12 @@ def _expand_one(path: str, glob: bool, storage_options: Mapping[str, object] | N
     path = local_path(path)
     if os.path.isdir(path):
         out.extend(
-            sorted(os.path.join(root, f) for root, _, files in os.walk(path) for f in files if f.endswith(".npz") and _nonempty(os.path.join(root, f)))
+            sorted(
+                os.path.join(root, f)
+                for root, _, files in os.walk(path)
+                for f in files
+                if f.endswith(".npz") and _nonempty(os.path.join(root, f))
+            )
         )
     elif glob and is_glob(path) and not os.path.exists(path):
         # As Polars' globs: `*` matches names starting with "." too, and a pattern such as

@@ -269,7 +269,9 @@ def scan_paths(
             count_rows=count_rows,
         )
     elif len(files) == 1 and schema is None:
-        lf = _scan_one(plan.open([0])[0], files[0], n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics)
+        lf = _scan_one(
+            plan.open([0])[0], dataset.shown_paths[0], n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics
+        )
     else:
         lf = _concat_files(
             dataset,
@@ -338,7 +340,7 @@ def _concat_files(
     schema = dataset.schema
     archives = dataset.plan.open(list(range(len(dataset.paths))))
     frames = []
-    for i, (path, archive) in enumerate(zip(dataset.paths, archives)):
+    for i, (path, archive) in enumerate(zip(dataset.shown_paths, archives)):
         present = dataset.columns_of(i, archive)
         lf = _scan_one(archive, path, None, None, 0, include_file_paths, dataset.use_statistics)
         cols = [pl.col(c) if c in present else pl.lit(None, dtype=schema[c]).alias(c) for c in schema]

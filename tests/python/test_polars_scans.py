@@ -252,7 +252,8 @@ def test_multiscan_row_index(tmp_path: Path, fmt: str) -> None:
     "fmt",
     fmt_params(),
 )
-def test_schema_mismatch_type_mismatch(tmp_path: Path, fmt: str) -> None:
+def test_schema_mismatch_type_mismatch(request: pytest.FixtureRequest, tmp_path: Path, fmt: str) -> None:
+    npz_xfail(request, fmt, NPZ1 + "checks every file's schema when scanned, not when collected", when=not POLARS2)
     e = ext(fmt)
     a = pl.DataFrame({"xyz_col": [5, 10, 1996]})
     b = pl.DataFrame({"xyz_col": ["a", "b", "c"]})
@@ -1056,9 +1057,7 @@ def test_only_project_missing(tmp_path: Path, fmt: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "fmt", fmt_params()
-)
+@pytest.mark.parametrize("fmt", fmt_params())
 def test_async_read_21945(tmp_path: Path, fmt: str) -> None:
     f1 = tmp_path / "f1"
     f2 = tmp_path / "f2"
@@ -1135,6 +1134,7 @@ def test_scan_empty_paths_friendly_error(tmp_path: Path, fmt: str) -> None:
 @pytest.mark.parametrize("paths", [[], ["file:///non-existent"]])
 @fmts
 def test_scan_with_schema_skips_schema_inference(request: pytest.FixtureRequest, paths: list[str], fmt: str) -> None:
+    npz_xfail(request, fmt, NPZ1 + "opens every file when scanned", when=not POLARS2 and bool(paths))
     schema = {"A": pl.Int64}
 
     q = scan(paths, fmt, schema=schema).head(0)
@@ -1533,7 +1533,8 @@ def test_parquet_unaligned_schema_read(request: pytest.FixtureRequest, tmp_path:
     "fmt",
     fmt_params(),
 )
-def test_parquet_unaligned_schema_read_dtype_mismatch(tmp_path: Path, fmt: str, streaming: bool) -> None:
+def test_parquet_unaligned_schema_read_dtype_mismatch(request: pytest.FixtureRequest, tmp_path: Path, fmt: str, streaming: bool) -> None:
+    npz_xfail(request, fmt, NPZ1 + "checks every file's schema when scanned, not when collected", when=not POLARS2)
     dfs = [pl.DataFrame({"a": 1, "b": 10}), pl.DataFrame({"b": "11", "a": "2"})]
 
     paths = [tmp_path / "1", tmp_path / "2"]

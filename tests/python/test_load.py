@@ -433,3 +433,19 @@ def test_a_file_rewritten_after_load_is_refused(tmp_path, mode):
     np.savez(path, x=np.arange(20))  # rewritten in place: its index no longer describes it
     with pytest.raises(NpzError, match=r"w\.npz.*changed"):
         z["x"]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_bytes_and_file_objects_give_arrays_in_memory(tmp_path, compressed):
+    path = tmp_path / "b.npz"
+    arrays = {"x": np.arange(1000, dtype=">i8"), "f": TABLE["fortran_2d"], "r": TABLE["record"]}
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    with open(path, "rb") as f:
+        sources = [path.read_bytes(), f]
+        for source in sources:
+            for mode in MODES:
+                with load(source, mmap_mode=mode) as z:
+                    for name, want in arrays.items():
+                        got = z[name]
+                        assert type(got) is np.ndarray
+                        assert_same(got, want, name)

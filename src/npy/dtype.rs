@@ -114,6 +114,16 @@ impl NpyDtype {
         self.base_itemsize
     }
 
+    /// Whether the type holds Python objects (itself or a field): numpy then stores the array
+    /// as a pickle, not as elements of `itemsize` bytes.
+    pub fn has_object(&self) -> bool {
+        match &self.element {
+            Element::Object => true,
+            Element::Record(fields) => fields.iter().any(|f| f.dtype.has_object()),
+            _ => false,
+        }
+    }
+
     /// Whether bytes must be swapped to read this type natively.
     pub fn needs_swap(&self) -> bool {
         self.endian != Endian::NATIVE && self.base_size() > 1
@@ -350,6 +360,8 @@ mod tests {
         assert_eq!(dt("'<M8[10s]'").element, Element::Datetime { unit: TimeUnit::Second, mult: 10 });
         assert_eq!(arrow_type(&dt("'<u4'")).unwrap(), ArrowDataType::UInt32);
         assert!(arrow_type(&dt("'|O'")).unwrap_err().contains("pickle"));
+        assert!(dt("'|O'").has_object() && dt("[('a', '<i4'), ('b', [('c', '|O')])]").has_object());
+        assert!(!dt("[('a', '<i4')]").has_object() && !dt("'<f8'").has_object());
         assert!(arrow_type(&dt("'<f16'")).unwrap_err().contains("long double"));
         assert!(arrow_type(&dt("'<c32'")).unwrap_err().contains("long double"));
         assert!(arrow_type(&dt("'<m8[Y]'")).unwrap_err().contains("no fixed length"));

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use polars_core::prelude::CompatLevel;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyByteArray, PyDict};
 
 use super::arrow::{ArrowColumn, ArrowSchema};
 use super::stream::ArrowStream;
@@ -97,6 +97,7 @@ impl Archive {
                 d.set_item("compressed_size", m.entry.compressed_size)?;
                 d.set_item("size", m.entry.size)?;
                 d.set_item("data_offset", m.data_offset())?;
+                d.set_item("header_len", m.array.as_ref().map(|a| a.header.data_offset))?;
                 // The block index: how many blocks, and whether they carry statistics.
                 d.set_item("blocks", m.entry.blocks.as_ref().map(|b| b.len()))?;
                 d.set_item("statistics", m.entry.blocks.as_ref().is_some_and(|b| b.stats.is_some()))?;
@@ -129,6 +130,16 @@ impl Archive {
                 out.push(d);
             }
             Ok(out)
+        })
+    }
+
+    /// The whole of the zip member named `member` (`x.npy`: its `.npy` header and data), read
+    /// or inflated straight into a new `bytearray` (writable, so arrays over it are too).
+    fn member_bytes<'py>(&self, py: Python<'py>, member: &str) -> PyResult<Bound<'py, PyByteArray>> {
+        guarded(|| {
+            let size = self.inner.member_size(member).map_err(to_py)?;
+            let size = usize::try_from(size).map_err(|_| pyo3::exceptions::PyMemoryError::new_err(format!("{member}: {size} bytes")))?;
+            PyByteArray::new_with(py, size, |dst| py.detach(|| self.inner.read_member_into(member, dst)).map_err(to_py))
         })
     }
 

@@ -1,7 +1,8 @@
 //! The scan layer: an archive as Polars sees it ([`archive`]: members, schema, heights),
 //! readers of selected columns batch by batch ([`batches`]), and those batches as Arrow struct
 //! arrays (`arrow_out`, for the Python module's Arrow stream and for feature `arrow`) and as
-//! arrow-rs record batches (`arrow_rs`, feature `arrow`).
+//! arrow-rs record batches (`arrow_rs`, feature `arrow`); members read whole by their zip name
+//! ([`whole`], for the numpy-style loader).
 
 pub(crate) mod archive;
 #[cfg(any(feature = "python", feature = "arrow"))]
@@ -10,6 +11,7 @@ pub(crate) mod arrow_out;
 pub(crate) mod arrow_rs;
 pub(crate) mod batches;
 pub(crate) mod plan;
+pub(crate) mod whole;
 
 pub use archive::{Member, NpzArchive, OpenOptions};
 pub use batches::BatchReader;

@@ -472,9 +472,29 @@ fn inflate_blocks_into(source: &Source, entry: &ZipEntry, index: &BlockIndex, ds
 fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
     let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
     let mut out = vec![0u64; size.div_ceil(8)];
+    inflate_into(source, entry, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size])?;
+    Ok(Backing::Heap(Arc::new(out)))
+}
+
+/// The whole of a member's uncompressed bytes into `dst` (of exactly its size): a stored
+/// member read (in parallel pieces, or few requests from a store), a deflated one inflated
+/// straight into `dst` (its blocks in parallel when it was written in blocks); CRC-32 checked
+/// for deflated members.
+pub(crate) fn read_whole_into(source: &Source, entry: &ZipEntry, dst: &mut [u8]) -> Result<(), Invalid> {
+    if dst.len() as u64 != entry.size {
+        return Err(internal!("a buffer of {} bytes for a member of {}", dst.len(), entry.size));
+    }
+    match entry.compression {
+        Compression::Deflated if !entry.encrypted => inflate_into(source, entry, dst),
+        _ => MemberReader::new(source, entry)?.read_exact(dst),
+    }
+}
+
+/// Inflate a whole deflated member into `dst` (of exactly its size), CRC checked.
+fn inflate_into(source: &Source, entry: &ZipEntry, dst: &mut [u8]) -> Result<(), Invalid> {
+    let size = dst.len();
     if let Some(index) = entry.blocks.as_deref() {
-        inflate_blocks_into(source, entry, index, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size])?;
-        return Ok(Backing::Heap(Arc::new(out)));
+        return inflate_blocks_into(source, entry, index, dst);
     }
     let compressed_owned;
     let range = entry.data_range();
@@ -485,7 +505,6 @@ fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> 
             &compressed_owned
         }
     };
-    let dst = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size];
     let n = libdeflater::Decompressor::new().deflate_decompress(compressed, dst).map_err(|e| match e {
         libdeflater::DecompressionError::InsufficientSpace => ErrorKind::StreamTooLong { declared: entry.size },
         libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream"),
@@ -497,5 +516,5 @@ fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> 
     if computed != entry.crc32 {
         return Err(ErrorKind::Checksum { computed, expected: entry.crc32 });
     }
-    Ok(Backing::Heap(Arc::new(out)))
+    Ok(())
 }

@@ -9,4 +9,4 @@ pub(crate) mod member;
 pub(crate) mod writer;
 
 pub(crate) use index::{read_index, Compression, ZipEntry};
-pub(crate) use member::{header_prefix, header_prefix_range, verify_stored, MemberReader};
+pub(crate) use member::{header_prefix, header_prefix_range, read_whole_into, verify_stored, MemberReader};

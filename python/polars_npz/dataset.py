@@ -540,7 +540,10 @@ def scan_dataset(
     # Filters are handed to the readers to skip blocks by their statistics; Polars still
     # filters every row read ("partial").
     capabilities = mfs.ReaderCapabilities(pre_slice=True)
-    if dataset.use_statistics and hasattr(capabilities, "supported_filter"):
+    # Only where some file has block statistics (the first file, or every file of an indexed
+    # dataset): handing filters to a reader makes Polars convert them to pyarrow expressions,
+    # which imports pyarrow (and pandas) on a process's first filtered query, ~300 ms.
+    if dataset.use_statistics and hasattr(capabilities, "supported_filter") and plan.any_statistics():
         capabilities.supported_filter = "partial"
     builder = builder_type(dataset, groups, capabilities, reader)
     lf = mfs.scan(

@@ -93,6 +93,11 @@ impl Plan {
     }
 
     /// Each file's rows and bytes of array data once inflated, when every file is indexed.
+    /// Whether any file indexed so far carries block statistics.
+    fn any_statistics(&self) -> bool {
+        self.inner.any_statistics()
+    }
+
     fn counts(&self) -> Option<Vec<(u64, u64)>> {
         self.inner.counts()
     }

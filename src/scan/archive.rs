@@ -348,6 +348,12 @@ impl NpzArchive {
         common_rows(self.arrays().map(|(_, a)| a)).ok().flatten().unwrap_or(1)
     }
 
+    /// Whether any member carries block statistics (archives written by this package): only
+    /// then can a filter skip anything in it.
+    pub fn has_statistics(&self) -> bool {
+        self.index.members.iter().any(|m| m.entry.blocks.as_deref().is_some_and(|b| b.stats.is_some()))
+    }
+
     /// Whether the arrays' first-axis lengths differ (0-d arrays aside), as in scipy's sparse
     /// archives: the rows of a read then depend on the columns it selects.
     pub fn is_ragged(&self) -> bool {

@@ -253,6 +253,11 @@ impl DatasetPlan {
         }
     }
 
+    /// Whether any file indexed so far carries block statistics.
+    pub fn any_statistics(&self) -> bool {
+        self.files.iter().any(|f| f.archive.get().is_some_and(|(a, _)| a.has_statistics()))
+    }
+
     /// Each file's rows and bytes of array data once inflated, when every file is indexed and
     /// none is ragged (arrays of different lengths: its rows depend on the columns read).
     pub fn counts(&self) -> Option<Vec<(u64, u64)>> {

@@ -30,6 +30,9 @@
 //! - `write`: `.npy` encoding, archive writing, realignment;
 //! - `python` (feature `python`): the bindings.
 
+// All `unsafe` lives in `raw` (each block with a `// SAFETY:` line); the compiler refuses it
+// anywhere else.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod decode;
@@ -38,6 +41,7 @@ mod npy;
 mod pieces;
 #[cfg(feature = "python")]
 mod python;
+#[allow(unsafe_code)]
 mod raw;
 mod scan;
 mod source;

@@ -12,6 +12,7 @@ its own objects.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 from collections.abc import Sequence
@@ -22,31 +23,14 @@ import polars as pl
 
 from polars_npz._source import is_url, local_path, storage_pairs
 from polars_npz.dataset import expand_sources, hive_start
-from polars_npz.scan import default_hive_partitioning, scan_paths
+from polars_npz.scan import default_hive_partitioning, scan_npz, scan_paths
 
 __all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
 
 # The scan_npz options a distributed read accepts (`columns` is the readers' own argument).
-SCAN_OPTIONS = frozenset(
-    {
-        "n_rows",
-        "row_index_name",
-        "row_index_offset",
-        "glob",
-        "hidden_file_prefix",
-        "hive_partitioning",
-        "hive_schema",
-        "try_parse_hive_dates",
-        "include_file_paths",
-        "schema",
-        "missing_columns",
-        "extra_columns",
-        "memory_map",
-        "verify_checksums",
-        "max_header_size",
-        "storage_options",
-    }
-)
+# The options a distributed read takes: every keyword of scan_npz (one definition: its
+# signature), so a new scan option reaches Ray's and Dask's readers without a second list.
+SCAN_OPTIONS = frozenset(name for name, p in inspect.signature(scan_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 # Bytes per row assumed for a column that is not an array of the file (hive values, paths,
 # the row index) when estimating in-memory sizes.

@@ -93,7 +93,7 @@ def write_npz(
         has at most 1024 blocks, so they grow with it.
     """
     if isinstance(data, pl.LazyFrame):
-        sink_npz(data, path, compress=compress, align=align, fill=fill, storage_options=storage_options)
+        sink_npz(data, path, compress=compress, align=align, fill=fill, storage_options=storage_options, block_rows=block_rows)
         return
     if is_url(os.fspath(path)):
         # Written to a local file, then uploaded whole.

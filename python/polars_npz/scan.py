@@ -23,10 +23,6 @@ from polars_npz.dataset import hive_start as dataset_hive_start
 __all__ = ["read_npz", "scan_npz", "scan_paths"]
 
 
-def _frame(columns: Sequence[Any]) -> pl.DataFrame:
-    return pl.DataFrame([pl.Series(c) for c in columns])
-
-
 def scan_npz(
     source: Source | Sequence[str | os.PathLike[str]],
     *,
@@ -521,23 +517,13 @@ def read_npz(
     >>> read_npz("/tmp/doc2.npz")["a"].to_list()
     [0, 1, 2]
     """
-    if _is_paths(source) and not (isinstance(source, (str, os.PathLike)) and _single_file(os.fspath(source))):
-        # Several archives: the scan's dataset semantics, collected.
-        lf = scan_npz(
-            source,
-            n_rows=n_rows,
-            memory_map=memory_map,
-            verify_checksums=verify_checksums,
-            max_header_size=max_header_size,
-            storage_options=storage_options,
-        )
-        return lf.collect() if columns is None else lf.select(list(columns)).collect()
-    archive = _open(source, memory_map, max_header_size, verify_checksums, storage_options)
-    names = archive.column_names() if columns is None else list(columns)
-    reader = archive.batches(names, n_rows, None)
-    frames = []
-    while (cols := reader.next()) is not None:
-        frames.append(_frame(cols))
-    if not names:
-        return pl.DataFrame()
-    return pl.concat(frames) if len(frames) > 1 else frames[0]
+    # One road: the scan, collected (the same readers, the same schedule decided natively).
+    lf = scan_npz(
+        source,
+        n_rows=n_rows,
+        memory_map=memory_map,
+        verify_checksums=verify_checksums,
+        max_header_size=max_header_size,
+        storage_options=storage_options,
+    )
+    return lf.collect() if columns is None else lf.select(list(columns)).collect()

@@ -75,10 +75,11 @@ class _Spool:
     """One archive being written: a spill file per column, the rows so far, the widest value
     of each String/Binary column."""
 
-    def __init__(self, target: str, schema: pl.Schema, spill_dir: str, fill: Any) -> None:
+    def __init__(self, target: str, schema: pl.Schema, spill_dir: str, fill: Any, block_rows: int | None = None) -> None:
         self.target = target
         self.schema = schema
         self.fill = fill
+        self.block_rows = block_rows
         self.rows = 0
         self.widths = {name: 0 for name, t in schema.items() if not _fixed_width(t)}
         self.spills: dict[str, str] = {}
@@ -111,7 +112,7 @@ class _Spool:
                 else:
                     header, _ = series_parts(s, self.fill, self.target, self.rows)
                     members.append((name + ".npy", header, self.spills[name], "raw", 0))
-            _write_spilled(local, members, compress, align)
+            _write_spilled(local, members, compress, align, self.block_rows)
         finally:
             self.discard()
 
@@ -197,6 +198,7 @@ def sink_npz(
     max_rows_per_file: int | None = None,
     storage_options: Mapping[str, object] | None = None,
     chunk_size: int = _CHUNK_ROWS,
+    block_rows: int | None = None,
 ) -> None:
     """
     Write a LazyFrame to ``.npz`` as it streams: memory stays at a few batches, whatever the
@@ -235,12 +237,18 @@ def sink_npz(
         For object-store URLs: the options of :func:`scan_npz`.
     chunk_size
         Rows per batch asked of the streaming engine.
+    block_rows
+        Rows per block of each member (default: about 1 MiB of data), as for
+        :func:`write_npz`.
     """
     if not isinstance(lf, pl.LazyFrame):
         msg = f"sink_npz takes a LazyFrame, got {type(lf).__name__}"
         raise TypeError(msg)
     if max_rows_per_file is not None and max_rows_per_file < 1:
         msg = "max_rows_per_file must be at least 1"
+        raise ValueError(msg)
+    if block_rows is not None and block_rows < 1:
+        msg = "block_rows must be at least 1"
         raise ValueError(msg)
     keys = [partition_by] if isinstance(partition_by, str) else list(partition_by or [])
     schema = lf.collect_schema()
@@ -255,10 +263,10 @@ def sink_npz(
     dest = _Destination(os.fspath(path), storage_options)
     try:
         if keys or max_rows_per_file is not None:
-            _sink_parts(lf, dest, keys, schema, compress, align, fill, max_rows_per_file, chunk_size)
+            _sink_parts(lf, dest, keys, schema, compress, align, fill, max_rows_per_file, chunk_size, block_rows)
         else:
             target = dest.root
-            spool = _Spool(target, schema, dest.spill_dir(target), fill)
+            spool = _Spool(target, schema, dest.spill_dir(target), fill, block_rows)
             try:
                 _each_batch(lf, spool.add, chunk_size)
                 dest.write(spool, compress, align)
@@ -278,6 +286,7 @@ def _sink_parts(
     fill: Any,
     max_rows: int | None,
     chunk_size: int,
+    block_rows: int | None = None,
 ) -> None:
     """Partitioned (and/or size-limited) writes: one open spool per partition, a new part file
     once one holds `max_rows` rows."""
@@ -290,7 +299,7 @@ def _sink_parts(
         counters[key] = n + 1
         dirs = [f"{k}={_hive_value(v)}" for k, v in zip(keys, key)]
         target = dest.join(*dirs, f"part-{n:05d}.npz")
-        return _Spool(target, file_schema, dest.spill_dir(target), fill)
+        return _Spool(target, file_schema, dest.spill_dir(target), fill, block_rows)
 
     def take(batch: pl.DataFrame) -> None:
         if keys:

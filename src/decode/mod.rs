@@ -102,23 +102,24 @@ impl Decoder {
         }
     }
 
-    /// Decode the next `rows` rows from `reader`.
-    pub(crate) fn decode(&self, reader: &mut MemberReader, rows: usize) -> Result<ArrayRef, Invalid> {
+    /// Decode the next `rows` rows from `reader`, the first of them row `first_row` of the
+    /// member (errors name values by their place in the member).
+    pub(crate) fn decode(&self, reader: &mut MemberReader, rows: usize, first_row: usize) -> Result<ArrayRef, Invalid> {
         let n = rows.checked_mul(self.values_per_row).ok_or_else(|| invalid!("{rows} rows overflow the address space"))?;
-        let leaf = self.decode_leaf(reader, n)?;
+        let leaf = self.decode_leaf(reader, n, first_row.saturating_mul(self.values_per_row))?;
         Ok(wrap_rows(leaf, &self.arrow, rows, &self.inner_shape))
     }
 
     /// Decode `rows` rows from C-order bytes already in memory.
     pub(crate) fn decode_bytes(&self, bytes: &[u8], rows: usize) -> Result<ArrayRef, Invalid> {
         let n = rows.checked_mul(self.values_per_row).ok_or_else(|| invalid!("{rows} rows overflow the address space"))?;
-        let leaf = decode_elements(&self.dtype, bytes, n)?;
+        let leaf = decode_elements(&self.dtype, bytes, n, 0)?;
         Ok(wrap_rows(leaf, &self.arrow, rows, &self.inner_shape))
     }
 
     /// `n` elements from the reader: numeric and time values go straight into their Arrow
     /// buffer (a view of the mapping when possible); other types are decoded from bytes.
-    fn decode_leaf(&self, reader: &mut MemberReader, n: usize) -> Result<ArrayRef, Invalid> {
+    fn decode_leaf(&self, reader: &mut MemberReader, n: usize, first: usize) -> Result<ArrayRef, Invalid> {
         let d = &self.dtype;
         let swap = d.needs_swap();
         match &d.element {
@@ -131,7 +132,7 @@ impl Decoder {
             }
             _ => {
                 let nbytes = n.checked_mul(d.itemsize).ok_or_else(|| invalid!("{n} values overflow the address space"))?;
-                with_bytes(reader, nbytes, |raw| decode_elements(d, raw, n))
+                with_bytes(reader, nbytes, |raw| decode_elements(d, raw, n, first))
             }
         }
     }
@@ -198,9 +199,10 @@ fn time_array(values: Buffer<i64>, target: Target, datetime: bool) -> Result<Arr
     Ok(Box::new(PrimitiveArray::<i32>::new(arrow, days.into(), validity)))
 }
 
-/// Decode `n` elements of `d` (with its sub-array shape, if any) from bytes in memory.
+/// Decode `n` elements of `d` (with its sub-array shape, if any) from bytes in memory, the
+/// first of them element `first` of its member (for messages).
 /// One pass per field, no per-element allocation for fixed-width types.
-pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<ArrayRef, Invalid> {
+pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize, first: usize) -> Result<ArrayRef, Invalid> {
     if !d.shape.is_empty() {
         // A sub-array field: decode the base elements, then nest.
         // Elements per sub-array: from its shape (the sizes cannot tell when elements are
@@ -209,7 +211,7 @@ pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<Ar
             d.shape.iter().try_fold(1usize, |a, &x| a.checked_mul(usize::try_from(x).ok()?)).ok_or_else(|| invalid!("too many values"))?;
         let base = NpyDtype { shape: Vec::new(), itemsize: d.base_size(), ..d.clone() };
         let total = n.checked_mul(count).ok_or_else(|| invalid!("too many values"))?;
-        let leaf = decode_elements(&base, bytes, total)?;
+        let leaf = decode_elements(&base, bytes, total, first.saturating_mul(count))?;
         let arrow = dtype::arrow_type(d).map_err(ErrorKind::Unsupported)?;
         return Ok(wrap_rows(leaf, &arrow, n, &d.shape));
     }
@@ -225,14 +227,14 @@ pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize) -> Result<Ar
             let values = primitive_values::<i64>(Source::Bytes(bytes, swap))?;
             time_array(values, target, datetime)
         }
-        Element::Unicode => strings::utf32(bytes, n, d.itemsize / 4, d.endian),
+        Element::Unicode => strings::utf32(bytes, n, d.itemsize / 4, d.endian, first),
         Element::Bytes => strings::fixed_bytes(bytes, n, d.itemsize, true),
         Element::Void => strings::fixed_bytes(bytes, n, d.itemsize, false),
         Element::Record(fields) => {
             let arrow = dtype::arrow_type(d).map_err(ErrorKind::Unsupported)?;
             let field = |f: &dtype::RecordField| {
                 let gathered = gather_field(bytes, n, d.itemsize, f.offset, f.dtype.itemsize)?;
-                decode_elements(&f.dtype, &gathered, n)
+                decode_elements(&f.dtype, &gathered, n, first)
             };
             // Fields of a large member are gathered and decoded in parallel.
             let children = if bytes.len() < (1 << 20) {

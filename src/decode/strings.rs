@@ -12,15 +12,15 @@ use crate::npy::dtype::Endian;
 const PIECE_BYTES: usize = 1 << 20;
 
 /// Decode `n` UTF-32 strings of `chars` code units each, trailing NULs stripped as numpy
-/// does.
-pub(crate) fn utf32(bytes: &[u8], n: usize, chars: usize, endian: Endian) -> Result<Box<dyn Array>, Invalid> {
+/// does; `first`: the index of the first one in its member (errors name strings by it).
+pub(crate) fn utf32(bytes: &[u8], n: usize, chars: usize, endian: Endian, first: usize) -> Result<Box<dyn Array>, Invalid> {
     let data = rows(bytes, n, chars * 4, "string")?;
     if chars == 0 {
         let mut out = MutablePlString::with_capacity(n);
         (0..n).for_each(|_| out.push_value(""));
         return Ok(Box::new(out.freeze()));
     }
-    in_pieces(data, chars * 4, |piece, first| utf32_piece(piece, chars, endian, first))
+    in_pieces(data, chars * 4, |piece, k| utf32_piece(piece, chars, endian, first + k))
 }
 
 /// `n` byte strings of `width` bytes each; trailing NULs stripped when `strip` (`S`), kept

@@ -96,13 +96,14 @@ pub(crate) fn append_series(
 /// `members`: `(name, header, data_path, kind, width)`, kind `"raw"` (array data as written),
 /// `"utf32"` or `"bytes"` (length-prefixed values from `append_varlen`, written `width` wide).
 #[pyfunction]
-#[pyo3(signature = (path, members, compress=false, align=64))]
+#[pyo3(signature = (path, members, compress=false, align=64, block_rows=None))]
 pub(crate) fn write_spilled(
     py: Python<'_>,
     path: std::path::PathBuf,
     members: Vec<(String, Vec<u8>, std::path::PathBuf, String, usize)>,
     compress: bool,
     align: usize,
+    block_rows: Option<u64>,
 ) -> PyResult<()> {
     use crate::write::archive::{SpillKind, SpilledMember};
     guarded(|| {
@@ -116,7 +117,7 @@ pub(crate) fn write_spilled(
             };
             list.push(SpilledMember { name, header, data, kind });
         }
-        py.detach(|| crate::write::archive::write_spilled(&path, &list, compress, align)).map_err(to_py)
+        py.detach(|| crate::write::archive::write_spilled(&path, &list, compress, align, block_rows)).map_err(to_py)
     })
 }
 

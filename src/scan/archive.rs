@@ -480,12 +480,13 @@ impl NpzArchive {
             if self.verify_checksums {
                 zip::verify_stored(&*self.source, &m.entry).map_err(in_member)?;
             }
-            // A deflated member read whole in one batch is inflated at once, on the first read
-            // (faster, in parallel with the other columns, and its column then points into
-            // the inflated memory); otherwise it streams.
+            // A deflated member the read covers is inflated at once on the first batch (faster,
+            // in parallel with the other columns; its batches then point into the inflated
+            // memory) when it is at most `WHOLE_MEMBER` or read in one batch; else it streams.
             let member_rows = a.rows().unwrap_or(1);
-            let whole =
-                skip == 0 && batch_rows.is_none_or(|b| b == 0 || b as u64 >= member_rows) && n_rows.is_none_or(|n| n as u64 >= member_rows);
+            let whole = skip == 0
+                && n_rows.is_none_or(|n| n as u64 >= member_rows)
+                && (m.entry.size <= WHOLE_MEMBER || batch_rows.is_none_or(|b| b == 0 || b as u64 >= member_rows));
             let mut reader =
                 if whole { MemberReader::new_whole(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
                     .map_err(in_member)?;
@@ -519,7 +520,7 @@ impl NpzArchive {
                     Mode::Rows
                 }
             };
-            Ok(ColumnReader { name: a.name.clone(), member: m.entry.name.clone(), decoder, reader, mode })
+            Ok(ColumnReader { name: a.name.clone(), member: m.entry.name.clone(), decoder, reader, mode, row: skip })
         };
         // Skipping rows of deflated members inflates them: the columns do it in parallel.
         let cols = if skip > 0 && columns.len() > 1 {
@@ -550,6 +551,12 @@ fn common_rows<'a>(arrays: impl Iterator<Item = &'a ArrayMember>) -> std::result
     }
     Ok(height.map(|(h, _)| h))
 }
+
+/// The largest deflated member (inflated bytes) that a read in batches covering all of it
+/// inflates whole at once (libdeflate, blocks in parallel; its batches are then views of that
+/// memory); a larger one streams batch by batch, so a streaming query's memory stays bounded
+/// by the batches in flight, not by the members' sizes.
+const WHOLE_MEMBER: u64 = 64 << 20;
 
 /// Bytes read first from each member for its `.npy` header.
 const FIRST_HEADER_READ: usize = 256;

@@ -17,6 +17,8 @@ pub(crate) struct ColumnReader {
     pub(crate) decoder: Decoder,
     pub(crate) reader: MemberReader,
     pub(crate) mode: Mode,
+    /// The member's row that the next batch starts at.
+    pub(crate) row: usize,
 }
 
 /// How a column's rows are produced.
@@ -47,10 +49,14 @@ impl ColumnReader {
     fn next(&mut self, rows: usize, path: &Path) -> Result<ArrayRef> {
         let in_member = |e: Invalid| e.in_member(path, &self.member);
         let array = match &mut self.mode {
-            Mode::Rows => self.decoder.decode(&mut self.reader, rows).map_err(in_member)?,
+            Mode::Rows => {
+                let array = self.decoder.decode(&mut self.reader, rows, self.row).map_err(in_member)?;
+                self.row += rows;
+                array
+            }
             Mode::Constant(scalar) => {
                 if scalar.is_none() {
-                    let array = self.decoder.decode(&mut self.reader, 1).map_err(in_member)?;
+                    let array = self.decoder.decode(&mut self.reader, 1, 0).map_err(in_member)?;
                     *scalar = Some(to_series(&self.name, array).map_err(in_member)?);
                 }
                 // Repeated by Polars (the one place a Series is made here), as one chunk.

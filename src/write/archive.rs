@@ -141,7 +141,13 @@ fn spilled_data(file: &std::fs::File, kind: SpillKind, mut f: impl FnMut(&[u8]) 
 /// bounded whatever the archive's size: deflated members are compressed into a temporary file
 /// beside `path` first.
 #[cfg(feature = "python")]
-pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress: bool, align: usize) -> Result<()> {
+pub(crate) fn write_spilled(
+    path: &Path,
+    members: &[SpilledMember<'_>],
+    compress: bool,
+    align: usize,
+    block_rows: Option<u64>,
+) -> Result<()> {
     check_align(path, align)?;
     for m in members {
         check_member_name(path, m.name)?;
@@ -157,7 +163,7 @@ pub(crate) fn write_spilled(path: &Path, members: &[SpilledMember<'_>], compress
                 crate::write::blocks::data_len(m.header).ok_or_else(|| std::io::Error::other("a spilled member's header is malformed"))?;
             let size = m.header.len() as u64 + declared;
             let packed = if compress { Some(BufWriter::with_capacity(1 << 20, tempfile::tempfile_in(dir)?)) } else { None };
-            let mut member = StreamedMember::new(m.header, size, packed);
+            let mut member = StreamedMember::new(m.header, size, packed, block_rows);
             member.write(m.header)?;
             let len = spilled_data(&data, m.kind, |chunk| member.write(chunk))?;
             let (index, crc, packed) = member.finish()?;

@@ -166,9 +166,10 @@ pub(crate) struct StreamedMember<W: std::io::Write> {
 }
 
 impl<W: std::io::Write> StreamedMember<W> {
-    /// A member of `size` bytes whose `.npy` header is `header_bytes`.
-    pub(crate) fn new(header_bytes: &[u8], size: u64, out: Option<W>) -> StreamedMember<W> {
-        let layout = Layout::new(header_bytes, size.saturating_sub(header_bytes.len() as u64), None);
+    /// A member of `size` bytes whose `.npy` header is `header_bytes`, in blocks of
+    /// `block_rows` rows (by default about 1 MiB of data each).
+    pub(crate) fn new(header_bytes: &[u8], size: u64, out: Option<W>, block_rows: Option<u64>) -> StreamedMember<W> {
+        let layout = Layout::new(header_bytes, size.saturating_sub(header_bytes.len() as u64), block_rows);
         StreamedMember { layout, size, out, buf: Vec::new(), outs: Vec::new() }
     }
 
@@ -443,7 +444,7 @@ mod tests {
             assert_eq!(out, inflated[r.start as usize..r.end as usize]);
         }
         // The streaming writer makes the same bytes and index.
-        let mut s = StreamedMember::new(&head, inflated.len() as u64, Some(Vec::new()));
+        let mut s = StreamedMember::new(&head, inflated.len() as u64, Some(Vec::new()), None);
         for chunk in inflated.chunks(77_777) {
             s.write(chunk).unwrap();
         }

@@ -22,8 +22,6 @@
 //! the whole member); block `b >= 1` starts at `data_offset + (b - 1) * units_per_block *
 //! unit_bytes` of the inflated member.
 
-use super::index::ZipEntry;
-
 /// Extra-field id of the block index ("pn").
 pub(crate) const BLOCKS_ID: u16 = 0x6e70;
 const MAGIC: &[u8; 4] = b"NPZB";
@@ -113,9 +111,10 @@ impl BlockIndex {
         start..(start + self.units_per_block).min(self.units)
     }
 
-    /// Whether this index belongs to `entry` (written for its CRC-32 and sizes).
-    pub(crate) fn matches(&self, entry: &ZipEntry) -> bool {
-        self.crc32 == entry.crc32 && self.compressed_size == entry.compressed_size && self.size == entry.size
+    /// Whether this index belongs to a member of this CRC-32 and these sizes (compressed,
+    /// inflated): the index is written for them.
+    pub(crate) fn matches(&self, crc32: u32, compressed_size: u64, size: u64) -> bool {
+        self.crc32 == crc32 && self.compressed_size == compressed_size && self.size == size
     }
 
     /// The index as stored in its extra field.

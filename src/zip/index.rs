@@ -143,7 +143,10 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
         // An index is followed only when it was written for this member's bytes, and, for a
         // deflated member, says where its blocks start.
         entry.blocks = blocks
-            .filter(|b| b.matches(&entry) && (b.offsets.is_some() == (entry.compression == Compression::Deflated)))
+            .filter(|b| {
+                b.matches(entry.crc32, entry.compressed_size, entry.size)
+                    && (b.offsets.is_some() == (entry.compression == Compression::Deflated))
+            })
             .filter(|_| !entry.encrypted && matches!(entry.compression, Compression::Stored | Compression::Deflated))
             .map(std::sync::Arc::new);
         entries.push(entry);

@@ -223,3 +223,15 @@ def test_cli_write_streams_and_partitions(tmp_path):
     assert out.returncode == 0, out.stderr
     assert sorted(p.parent.name for p in (tmp_path / "out").rglob("*.npz")) == ["k=a", "k=b"]
     assert read_npz(tmp_path / "out" / "k=a" / "part-00000.npz")["v"].to_list() == list(range(0, 100, 2))
+
+
+def test_block_rows_reach_sink_npz_and_write_npz_of_a_lazy_frame(tmp_path):
+    """block_rows is taken by sink_npz and by write_npz of a LazyFrame (it was dropped there)."""
+    from polars_npz import npz_members, sink_npz, write_npz
+
+    lf = pl.LazyFrame({"x": np.arange(1000, dtype=np.int64)})
+    sink_npz(lf, tmp_path / "s.npz", compress=True, block_rows=100)
+    write_npz(lf, tmp_path / "w.npz", compress=True, block_rows=250)
+    blocks = {p: npz_members(tmp_path / p)["blocks"][0] for p in ("s.npz", "w.npz")}
+    assert blocks == {"s.npz": 11, "w.npz": 5}  # block 0 is the header
+    assert scan_npz(tmp_path / "s.npz").collect()["x"].to_list() == list(range(1000))

@@ -216,12 +216,10 @@ def test_errors_when_the_stream_is_made(tmp_path):
 def test_errors_inside_the_stream_name_file_and_member(tmp_path):
     payload = npy(np.arange(10_000, dtype=np.int64))
     e = Entry.deflated("x.npy", payload)
-    e.crc ^= 1  # found only once the member is wholly inflated: after some batches
+    e.crc ^= 1  # found once the member is wholly inflated: here at once, before any batch
     path = tmp_path / "crc.npz"
     path.write_bytes(zipcraft.build([e]))
     reader = pa.RecordBatchReader.from_stream(npz_stream(path, batch_rows=4000))
-    assert reader.read_next_batch().num_rows == 4000
-    assert reader.read_next_batch().num_rows == 4000
     with pytest.raises(Exception, match=r"NpzError.*crc\.npz.*x\.npy.*CRC-32 mismatch") as info:
         reader.read_next_batch()
     assert isinstance(info.value, OSError)

@@ -127,3 +127,21 @@ def test_a_task_error_is_not_its_own_cause(tmp_path):
         assert id(e) not in seen
         seen.add(id(e))
         e = e.__cause__ or e.__context__
+
+
+def test_distributed_reads_take_every_scan_option(tmp_path):
+    """One definition of the scan options: Ray's and Dask's readers take every keyword of
+    scan_npz (use_statistics and hidden_file_prefix were once refused), and scan_paths too."""
+    import inspect
+
+    import polars as pl
+    from polars_npz import scan_npz, write_npz
+    from polars_npz._tasks import SCAN_OPTIONS
+    from polars_npz.scan import scan_paths
+
+    keywords = {n for n, p in inspect.signature(scan_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert keywords == SCAN_OPTIONS
+    assert keywords <= set(inspect.signature(scan_paths).parameters)
+    write_npz(pl.DataFrame({"x": [1, 2, 3]}), tmp_path / "a.npz")
+    plan = make_plan(str(tmp_path / "a.npz"), None, {"use_statistics": False, "hidden_file_prefix": "_"})
+    assert read_task(plan.files, None, plan.options, None, None)["x"].to_list() == [1, 2, 3]

@@ -336,7 +336,7 @@ fn read_blocks(source: &Source, entry: &ZipEntry, cache: &mut BlockCache, pos: u
     let (first, last) = (index.block_at(pos), index.block_at(end - 1));
     // A read within the first part of one block (a `head`, small batches) inflates that block
     // only as far as needed, and goes on from there at the next read.
-    if first == last && cache.whole.as_ref().is_none_or(|(b, _)| *b != first) {
+    if first == last && !cache.ready.iter().any(|(b, _)| *b == first) {
         let r = index.inflated_range(first);
         let (need, len) = (end - r.start, r.end - r.start);
         if cache.partial.as_ref().is_some_and(|p| p.block == first) || need.saturating_mul(PARTIAL_SHARE) <= len {
@@ -350,37 +350,47 @@ fn read_blocks(source: &Source, entry: &ZipEntry, cache: &mut BlockCache, pos: u
             out.copy_from_slice(&partial.out[(pos - r.start) as usize..need as usize]);
             if partial.filled == partial.out.len() {
                 let done = cache.partial.take().ok_or_else(|| internal!("no partial block"))?;
-                cache.whole = Some((done.block, done.out));
+                cache.ready = vec![(done.block, done.out)];
             }
+            cache.last_end = Some(end);
             return Ok(());
         }
     }
-    let current = &mut cache.whole;
-    let kept = current.take().filter(|(b, _)| (first..=last).contains(b));
-    let needed: Vec<usize> = (first..=last).filter(|b| kept.as_ref().is_none_or(|(k, _)| k != b)).collect();
-    let lo = needed.first().copied().unwrap_or(first);
-    let hi = needed.last().map_or(lo, |&b| b + 1);
-    let compressed = compressed_blocks(source, entry, index, lo..hi)?;
-    let inflate = |b: usize| -> Result<(usize, Vec<u8>), Invalid> {
-        let r = index.inflated_range(b);
-        let mut buf = vec![0u8; (r.end - r.start) as usize];
-        let crc = index.offsets.as_ref().and_then(|o| o.get(b)).map_or(0, |o| o.1);
-        super::inflate::inflate_block(&compressed[b - lo], &mut buf, b + 1 == index.len(), crc)?;
-        Ok((b, buf))
-    };
-    let mut blocks = if needed.len() > 1 {
-        polars_core::runtime::THREAD_POOL.install(|| needed.par_iter().map(|&b| inflate(b)).collect::<Result<Vec<_>, _>>())?
-    } else {
-        needed.iter().map(|&b| inflate(b)).collect::<Result<Vec<_>, _>>()?
-    };
-    blocks.extend(kept);
+    // Reading on from where the last read ended (a member streamed batch by batch): the blocks
+    // after this read's are inflated now too, in parallel with its own, so every core works
+    // while the consumer takes the batch (at most `ahead` blocks held beyond the read's).
+    let streaming = cache.ready.iter().any(|(b, _)| *b + 1 >= first && *b <= last) || cache.last_end == Some(pos);
+    let ahead = if streaming { polars_core::runtime::THREAD_POOL.current_num_threads().max(2) } else { 0 };
+    let wanted_end = (last + 1 + ahead).min(index.len());
+    let ready = std::mem::take(&mut cache.ready);
+    let (kept, _): (Vec<_>, Vec<_>) = ready.into_iter().partition(|(b, _)| (first..wanted_end).contains(b));
+    let needed: Vec<usize> = (first..wanted_end).filter(|b| !kept.iter().any(|(k, _)| k == b)).collect();
+    let mut blocks = kept;
+    if let (Some(&lo), Some(&hi)) = (needed.first(), needed.last()) {
+        let compressed = compressed_blocks(source, entry, index, lo..hi + 1)?;
+        let inflate = |b: usize| -> Result<(usize, Vec<u8>), Invalid> {
+            let r = index.inflated_range(b);
+            let mut buf = vec![0u8; (r.end - r.start) as usize];
+            let crc = index.offsets.as_ref().and_then(|o| o.get(b)).map_or(0, |o| o.1);
+            super::inflate::inflate_block(&compressed[b - lo], &mut buf, b + 1 == index.len(), crc)?;
+            Ok((b, buf))
+        };
+        let fresh = if needed.len() > 1 {
+            polars_core::runtime::THREAD_POOL.install(|| needed.par_iter().map(|&b| inflate(b)).collect::<Result<Vec<_>, _>>())?
+        } else {
+            needed.iter().map(|&b| inflate(b)).collect::<Result<Vec<_>, _>>()?
+        };
+        blocks.extend(fresh);
+    }
     blocks.sort_unstable_by_key(|(b, _)| *b);
-    for (b, buf) in &blocks {
+    for (b, buf) in blocks.iter().filter(|(b, _)| *b <= last) {
         let r = index.inflated_range(*b);
         let (from, to) = (pos.max(r.start), end.min(r.end));
         out[(from - pos) as usize..(to - pos) as usize].copy_from_slice(&buf[(from - r.start) as usize..(to - r.start) as usize]);
     }
-    *current = blocks.pop();
+    // Kept for the next read: the last block read (it may go on in it) and those read ahead.
+    cache.ready = blocks.into_iter().filter(|(b, _)| *b >= last).collect();
+    cache.last_end = Some(end);
     Ok(())
 }
 
@@ -390,8 +400,11 @@ const PARTIAL_SHARE: u64 = 4;
 /// What a reader of a member written in blocks keeps between reads.
 #[derive(Default)]
 pub(crate) struct BlockCache {
-    /// The block last inflated whole.
-    whole: Option<(usize, Vec<u8>)>,
+    /// Blocks inflated whole and not read to their end yet: the last block read, and the
+    /// blocks after it inflated ahead.
+    ready: Vec<(usize, Vec<u8>)>,
+    /// Where the last read ended (a read starting there goes on streaming).
+    last_end: Option<u64>,
     /// A block inflated part of the way.
     partial: Option<Box<PartialBlock>>,
 }

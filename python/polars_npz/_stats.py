@@ -11,7 +11,7 @@ still applies the filter to every row read (the reader declares "partial" filter
 skipping never changes a result; it only avoids reading.
 
 The filters arrive as Polars expressions; their structure is read from Polars' JSON
-serialization, and literals are handed back to Polars as they are (deserialized), so the
+serialization (read in `_polars`, the one reader of it), and literals are handed back to Polars as they are (deserialized), so the
 statistics are compared with exactly the values, types and semantics the filter uses.
 """
 
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import io
-import json
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +28,7 @@ import polars as pl
 from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import Plan
 from polars_npz._internal import block_stats as _block_stats
+from polars_npz._polars import ExprNode, expr_tree
 
 __all__ = ["Skipper", "kept_ranges"]
 
@@ -43,13 +42,8 @@ def _stat(column: str, what: str) -> pl.Expr:
     return pl.col(f"\x00{what}\x00{column}")
 
 
-def _literal(node: Any) -> pl.Expr:
-    """A literal node of the filter as an expression of its own."""
-    return pl.Expr.deserialize(io.StringIO(json.dumps(node)), format="json")
-
-
 class _Judge:
-    """Turns a filter's JSON tree into an expression over the statistics of blocks: true when a
+    """Turns a filter's tree into an expression over the statistics of blocks: true when a
     block may hold a row where the filter is `want` (True, or False under a ``not``); ``None``
     when it cannot tell (then every block may). A column without statistics in a file has null
     statistics there: under Kleene logic, null is "cannot tell" too."""
@@ -57,28 +51,24 @@ class _Judge:
     def __init__(self) -> None:
         self.columns: set[str] = set()
 
-    def column(self, node: Any) -> str | None:
-        if not (isinstance(node, dict) and set(node) == {"Column"} and isinstance(node["Column"], str)):
-            return None
-        name: str = node["Column"]
-        self.columns.add(name)
+    def column(self, node: ExprNode) -> str | None:
+        name = node.column()
+        if name is not None:
+            self.columns.add(name)
         return name
 
-    def may(self, node: Any, want: bool) -> pl.Expr | None:
-        if not isinstance(node, dict) or len(node) != 1:
-            return None
-        ((kind, body),) = node.items()
-        if kind == "BinaryExpr":
-            return self.binary(body["left"], body["op"], body["right"], want)
-        if kind == "Function":
-            return self.function(body.get("input", []), body.get("function"), want)
-        if kind == "Column" and (c := self.column(node)) is not None:
+    def may(self, node: ExprNode, want: bool) -> pl.Expr | None:
+        if (binary := node.binary()) is not None:
+            return self.binary(*binary, want)
+        if (function := node.boolean_function()) is not None:
+            return self.function(*function, want)
+        if (c := self.column(node)) is not None:
             # A boolean column: true rows where its max is true, false ones where its min is
             # false (any other type fails to evaluate, and then nothing is skipped).
             return _valid(c) & (_stat(c, "max") if want else ~_stat(c, "min"))
         return None
 
-    def binary(self, left: Any, op: str, right: Any, want: bool) -> pl.Expr | None:
+    def binary(self, left: ExprNode, op: str, right: ExprNode, want: bool) -> pl.Expr | None:
         if op in ("And", "LogicalAnd", "Or", "LogicalOr"):
             a, b = self.may(left, want), self.may(right, want)
             # A row where `a and b` is true needs both true; where it is false, either false.
@@ -88,16 +78,15 @@ class _Judge:
             return None if a is None or b is None else a | b
         if op not in _FLIP:
             return None
-        if (c := self.column(left)) is not None and _is_literal(right):
-            return _compare(c, op, _literal(right), want)
-        if (c := self.column(right)) is not None and _is_literal(left):
-            return _compare(c, _FLIP[op], _literal(left), want)
+        if (c := self.column(left)) is not None and right.is_literal():
+            return _compare(c, op, right.literal(), want)
+        if (c := self.column(right)) is not None and left.is_literal():
+            return _compare(c, _FLIP[op], left.literal(), want)
         return None
 
-    def function(self, inputs: list[Any], function: Any, want: bool) -> pl.Expr | None:
-        if not (isinstance(function, dict) and "Boolean" in function) or not inputs:
+    def function(self, f: str, options: dict[str, Any], inputs: list[ExprNode], want: bool) -> pl.Expr | None:
+        if not inputs:
             return None
-        f = function["Boolean"]
         if f == "Not" and len(inputs) == 1:
             return self.may(inputs[0], not want)
         c = self.column(inputs[0])
@@ -109,17 +98,17 @@ class _Judge:
             return nulls if (f == "IsNull") == want else nonnull
         if f in ("IsNan", "IsNotNan") and len(inputs) == 1:
             return nans if (f == "IsNan") == want else valid
-        if isinstance(f, dict) and "IsBetween" in f and len(inputs) == 3 and all(map(_is_literal, inputs[1:])):
-            lo, hi = _literal(inputs[1]), _literal(inputs[2])
-            closed = (f["IsBetween"] or {}).get("closed", "both")
+        if f == "IsBetween" and len(inputs) == 3 and all(n.is_literal() for n in inputs[1:]):
+            lo, hi = inputs[1].literal(), inputs[2].literal()
+            closed = str(options.get("closed", "both"))
             mn, mx = _stat(c, "min"), _stat(c, "max")
             if want:
                 low = mx >= lo if closed.lower() in ("both", "left") else mx > lo
                 high = mn <= hi if closed.lower() in ("both", "right") else mn < hi
                 return (valid & low & high) | nans
             return (valid & ((mn <= lo) | (mx >= hi))) | nans
-        if isinstance(f, dict) and "IsIn" in f and len(inputs) == 2 and _is_literal(inputs[1]) and want:
-            values = pl.select(_literal(inputs[1])).to_series()
+        if f == "IsIn" and len(inputs) == 2 and inputs[1].is_literal() and want:
+            values = pl.select(inputs[1].literal()).to_series()
             if isinstance(values.dtype, (pl.List, pl.Array)):
                 values = values.explode()
             if values.null_count() > 0:
@@ -133,10 +122,6 @@ class _Judge:
             lo, hi = pl.lit(values.min(), dtype=values.dtype), pl.lit(values.max(), dtype=values.dtype)
             return (valid & (mx >= lo) & (mn <= hi)) | nans
         return None
-
-
-def _is_literal(node: Any) -> bool:
-    return isinstance(node, dict) and set(node) == {"Literal"}
 
 
 def _valid(c: str) -> pl.Expr:
@@ -169,10 +154,6 @@ def _compare(c: str, op: str, value: pl.Expr, want: bool) -> pl.Expr:
     return (_valid(c) & cond) | (_stat(c, "nans") > 0)
 
 
-def _tree(expr: pl.Expr) -> Any:
-    return json.loads(expr.meta.serialize(format="json"))
-
-
 class Skipper:
     """The filters of one query, judged once, then applied to the statistics of archives."""
 
@@ -181,7 +162,7 @@ class Skipper:
         self.parts: list[pl.Expr] = []
         for f in filters:
             try:
-                part = self.judge.may(_tree(f), True)
+                part = self.judge.may(expr_tree(f), True)
             except Exception:
                 part = None
             if part is not None:

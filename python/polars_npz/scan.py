@@ -14,7 +14,7 @@ from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError, Plan
 from polars_npz._internal import constant_column as _constant_column
 from polars_npz._internal import index_column as _index_column
-from polars_npz._polars import multi_file_scan
+from polars_npz._polars import io_source, multi_file_scan
 from polars_npz._source import Source, _open, _source_name, is_url, storage_pairs
 from polars_npz._stats import kept_ranges
 from polars_npz.dataset import Dataset, NothingToScanError, check_file, expand_sources, has_multi_file_scan, is_glob, scan_dataset
@@ -419,7 +419,7 @@ def _scan_one(
                     remaining -= df.height
                 yield df
 
-    return _register(generate, schema, path)
+    return io_source(generate, schema, "npz", path)
 
 
 def _matching_rows(archive: _Archive, selected: list[str], predicate: pl.Expr, n_rows: int | None) -> list[tuple[int, int]] | None:
@@ -435,25 +435,6 @@ def _matching_rows(archive: _Archive, selected: list[str], predicate: pl.Expr, n
         return None
     end = height if n_rows is None else min(height, n_rows)
     return [(lo, min(hi, end)) for lo, hi in kept if lo < end]
-
-
-def _register(generate: Any, schema: pl.Schema, path: str) -> pl.LazyFrame:
-    """The scan as a Polars IO source, named in ``explain()`` where Polars allows it (2.x).
-
-    Polars 1.x turns an exception raised while its source iterates into a ``ComputeError``
-    holding only the message, but lets one raised when the source is called through as it
-    is: there, the batches are read when the source is called, so errors reach the user as
-    ``NpzError`` (at the cost of holding one query's batches at once)."""
-    source = generate
-    if not has_multi_file_scan():
-
-        def source(*args: Any) -> Iterator[pl.DataFrame]:
-            return iter(list(generate(*args)))
-
-    try:
-        return register_io_source(source, schema=schema, validate_schema=True, explain_name="npz", explain_detail=path)
-    except TypeError:
-        return register_io_source(source, schema=schema, validate_schema=True)
 
 
 def default_hive_partitioning(source: object) -> bool:

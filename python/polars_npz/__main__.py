@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import polars as pl
 
+from polars_npz._align import align_npz
 from polars_npz._internal import NpzError
-from polars_npz.align import align_npz
-from polars_npz.members import npz_members
+from polars_npz._members import npz_members
+from polars_npz._sink import sink_npz
 from polars_npz.scan import scan_npz
-from polars_npz.sink import sink_npz
 
 TABLE = "npz"
 

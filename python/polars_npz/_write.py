@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 from polars_npz._errors import npz_error
 from polars_npz._internal import upload_file as _upload_file
 from polars_npz._internal import write_members as _write_members
+from polars_npz._sink import check_names, series_parts, sink_npz
 from polars_npz._source import is_url, storage_pairs
-from polars_npz.sink import check_names, series_parts, sink_npz
 
 
 def _npy_parts(arr: Any) -> tuple[bytes, memoryview]:

@@ -227,7 +227,7 @@ def test_lazyframe_batches_with_nulls_fail_cleanly(tmp_path):
 
 def _writers(tmp_path):
     """Each way the package writes a local archive: name -> function writing `path`."""
-    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+    import polars_npz._namespace  # noqa: F401  (registers df.npz)
     from polars_npz import align_npz, sink_npz
     from polars_npz.__main__ import main
 
@@ -306,7 +306,7 @@ def test_the_frame_namespace_takes_every_option_of_write_npz(tmp_path):
     """df.npz.write takes what write_npz takes (storage_options included: see test_remote)."""
     import inspect
 
-    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+    import polars_npz._namespace  # noqa: F401  (registers df.npz)
 
     df = pl.DataFrame({"a": [1, 2, 3]})
     df.npz.write(tmp_path / "a.npz", storage_options=None, block_rows=2)

@@ -4,12 +4,14 @@ environment variables Polars and polars-npz read, and a boto3 client."""
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from polars_npz._internal import clear_plan_cache
 
 
 @dataclass
@@ -47,9 +49,10 @@ def moto_s3(*buckets: str) -> Iterator[MotoS3]:
     boto3 = pytest.importorskip("boto3")
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        _reset(endpoint)
         client = boto3.client(
             "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
         )
@@ -57,4 +60,13 @@ def moto_s3(*buckets: str) -> Iterator[MotoS3]:
             client.create_bucket(Bucket=bucket)
         yield MotoS3(endpoint, client)
     finally:
+        _reset(endpoint)
         server.stop()
+
+
+def _reset(endpoint: str) -> None:
+    """Empty moto's store: every moto server of a process shares it, so buckets and objects a
+    test module leaves would appear in the next module's listings. What this process read of
+    them is forgotten too."""
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    clear_plan_cache()

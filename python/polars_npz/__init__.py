@@ -5,8 +5,8 @@ only the arrays a query touches are read. Stored members are memory-mapped and h
 Polars without a copy when their data is aligned; deflated members are inflated straight
 into Arrow buffers, and only as far as the query needs.
 
-The public API is ``__all__`` (and ``dir(polars_npz)`` lists nothing else). Modules, all
-private: ``_source`` (a path, bytes or file object to a native archive), ``scan``
+The public API is ``__all__`` (and ``dir(polars_npz)`` lists nothing else). The modules are
+implementation, not API: ``_source`` (a path, bytes or file object to a native archive), ``scan``
 (``scan_npz``, ``read_npz``) and ``dataset`` (many archives), ``_stream`` (``npz_stream``: an
 Arrow stream for any Arrow consumer), ``_members`` (``npz_members``), ``_align``
 (``align_npz``), ``_write`` (``write_npz``), ``_sink`` (``sink_npz``), ``_numpy_load``

@@ -4,9 +4,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 from polars_npz._internal import NpzError
 
-__all__ = ["npz_error"]
+__all__ = ["npz_error", "warn"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 _AS_POLARS: dict[str, type[NpzError]] = {}
 
@@ -31,3 +37,13 @@ def npz_error(
     err.path = path
     err.member = member
     return err
+
+
+def warn(message: str) -> None:
+    """A ``UserWarning`` pointing at the first caller outside this package (whichever public
+    function it went through)."""
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, UserWarning, stacklevel=level)

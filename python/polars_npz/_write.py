@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 from polars_npz._errors import npz_error
 from polars_npz._internal import upload_file as _upload_file
 from polars_npz._internal import write_members as _write_members
+from polars_npz._sink import check_names, series_parts, sink_npz, warn_dropped_zones
 from polars_npz._source import is_url, storage_pairs
-from polars_npz.sink import check_names, series_parts, sink_npz
 
 
 def _npy_parts(arr: Any) -> tuple[bytes, memoryview]:
@@ -91,17 +91,17 @@ def write_npz(
         blocks in parallel, starts slices at the right one and skips those a filter rules out
         by their min/max/null/NaN statistics). Default: about 1 MiB of data per block. A member
         has at most 1024 blocks, so they grow with it.
+
+    Warns
+    -----
+    UserWarning
+        For each Datetime column with a time zone (numpy's datetime64 has none): its values
+        are written in UTC.
     """
     if isinstance(data, pl.LazyFrame):
         sink_npz(data, path, compress=compress, align=align, fill=fill, storage_options=storage_options, block_rows=block_rows)
         return
-    if is_url(os.fspath(path)):
-        # Written to a local file, then uploaded whole.
-        with tempfile.TemporaryDirectory(prefix="polars-npz-write-") as staging:
-            local = os.path.join(staging, "upload.npz")
-            write_npz(data, local, compress=compress, align=align, fill=fill, block_rows=block_rows)
-            _upload_file(local, os.fspath(path), storage_pairs(storage_options))
-        return
+    target = os.fspath(path)
     if isinstance(data, pl.DataFrame):
         items: list[tuple[str, Any]] = [(s.name, s) for s in data.iter_columns()]
     elif isinstance(data, Mapping):
@@ -109,22 +109,35 @@ def write_npz(
     else:
         msg = f"data must be a DataFrame, LazyFrame or mapping, got {type(data).__name__}"
         raise TypeError(msg)
-    check_names([name for name, _ in items], os.fspath(path))
+    if block_rows is not None and block_rows < 1:
+        msg = "block_rows must be at least 1"
+        raise ValueError(msg)
+    check_names([name for name, _ in items], target)
+    warn_dropped_zones(((name, v.dtype) for name, v in items if isinstance(v, pl.Series)), target)
+    if is_url(target):
+        # Written to a local file, then uploaded whole.
+        with tempfile.TemporaryDirectory(prefix="polars-npz-write-") as staging:
+            local = os.path.join(staging, "upload.npz")
+            _write_items(items, local, compress, align, fill, block_rows)
+            _upload_file(local, target, storage_pairs(storage_options))
+        return
+    _write_items(items, target, compress, align, fill, block_rows)
+
+
+def _write_items(items: list[tuple[str, Any]], path: str, compress: bool, align: int, fill: Any, block_rows: int | None) -> None:
+    """Write (name, Series or array) pairs to the local archive `path`."""
     members: list[tuple[str, bytes, bytes | memoryview]] = []
     for name, value in items:
         body: bytes | memoryview
         if isinstance(value, pl.Series):
-            header, body = series_parts(value.alias(name), fill, os.fspath(path))
+            header, body = series_parts(value.alias(name), fill, path)
         else:
             import numpy as np
 
             arr = np.asarray(value)
             if arr.dtype.hasobject:
-                msg = f"{os.fspath(path)}: array '{name}' has dtype object; object arrays are never written (they would be pickles)"
-                raise npz_error(msg, kind="unsupported", path=os.fspath(path), member=name + ".npy")
+                msg = f"{path}: array '{name}' has dtype object; object arrays are never written (they would be pickles)"
+                raise npz_error(msg, kind="unsupported", path=path, member=name + ".npy")
             header, body = _npy_parts(arr)
         members.append((name + ".npy", header, body))
-    if block_rows is not None and block_rows < 1:
-        msg = "block_rows must be at least 1"
-        raise ValueError(msg)
-    _write_members(os.fspath(path), members, compress, align, block_rows)
+    _write_members(path, members, compress, align, block_rows)

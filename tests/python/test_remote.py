@@ -344,7 +344,7 @@ def test_a_body_cut_short_by_a_server_without_ranges_is_an_error(tmp_path):
 
 
 def test_the_frame_namespace_writes_to_object_stores(s3, tmp_path):
-    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+    import polars_npz._namespace  # noqa: F401  (registers df.npz)
 
     opts, _local = s3
     df = pl.DataFrame({"v": np.arange(1000), "s": [f"s{i}" for i in range(1000)]})

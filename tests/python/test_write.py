@@ -227,7 +227,7 @@ def test_lazyframe_batches_with_nulls_fail_cleanly(tmp_path):
 
 def _writers(tmp_path):
     """Each way the package writes a local archive: name -> function writing `path`."""
-    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+    import polars_npz._namespace  # noqa: F401  (registers df.npz)
     from polars_npz import align_npz, sink_npz
     from polars_npz.__main__ import main
 
@@ -306,10 +306,49 @@ def test_the_frame_namespace_takes_every_option_of_write_npz(tmp_path):
     """df.npz.write takes what write_npz takes (storage_options included: see test_remote)."""
     import inspect
 
-    import polars_npz.namespace  # noqa: F401  (registers df.npz)
+    import polars_npz._namespace  # noqa: F401  (registers df.npz)
 
     df = pl.DataFrame({"a": [1, 2, 3]})
     df.npz.write(tmp_path / "a.npz", storage_options=None, block_rows=2)
     assert read_npz(tmp_path / "a.npz").equals(df)
     ns = set(inspect.signature(type(df.npz).write).parameters) - {"self"}
     assert ns == set(inspect.signature(write_npz).parameters) - {"data"}
+
+
+def test_a_time_zone_dropped_on_write_is_warned_of(tmp_path):
+    """numpy's datetime64 has no zone: a zoned Datetime column is written in UTC, with a
+    UserWarning naming the column and the zone (write_npz of a frame, of a mapping of Series,
+    of a LazyFrame; sink_npz; df.npz.write), pointing at the caller's line. Nothing is said
+    of naive datetimes, and the values read back are the UTC instants."""
+    import warnings
+
+    import polars_npz._namespace  # noqa: F401  (registers df.npz)
+    from polars_npz import sink_npz
+
+    utc = pl.Series("ts", [dt.datetime(2024, 1, 1, 12), None], dtype=pl.Datetime("us"))
+    df = pl.DataFrame({"ts": utc.dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Paris"), "naive": utc, "x": [1, 2]})
+    path = tmp_path / "tz.npz"
+    writes = [
+        lambda: write_npz(df, path),
+        lambda: write_npz({"ts": df["ts"], "x": df["x"]}, path),
+        lambda: write_npz(df.lazy(), path),
+        lambda: sink_npz(df.lazy(), path),
+        lambda: df.npz.write(path),
+        lambda: sink_npz(df.lazy(), tmp_path / "parts", partition_by="x"),
+    ]
+    for write in writes:
+        with pytest.warns(UserWarning, match=r"column 'ts' has the time zone 'Europe/Paris'.*written in UTC") as caught:
+            write()
+        assert len(caught) == 1, [str(w.message) for w in caught]
+        assert caught[0].filename == __file__
+    assert read_npz(path)["ts"].to_list() == utc.to_list()
+    assert np.load(path)["ts"][0] == np.datetime64("2024-01-01T12:00:00", "us")
+    nested = pl.DataFrame({"s": [{"at": dt.datetime(2024, 1, 1)}]}).with_columns(
+        pl.col("s").struct.with_fields(pl.field("at").dt.replace_time_zone("Asia/Tokyo"))
+    )
+    with pytest.warns(UserWarning, match=r"column 's.at' has the time zone 'Asia/Tokyo'"):
+        write_npz(nested, tmp_path / "nested.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_npz(df.drop("ts"), path)  # naive datetimes: nothing to say
+        sink_npz(df.lazy(), tmp_path / "keyed", partition_by="ts")  # the zoned column is in the paths only

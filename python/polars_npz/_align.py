@@ -51,9 +51,9 @@ def align_npz(
     --------
     >>> import numpy as np
     >>> from polars_npz import npz_members
-    >>> np.savez("/tmp/doc3.npz", a=np.arange(5.0), bb=np.arange(5.0))
-    >>> align_npz("/tmp/doc3.npz", "/tmp/doc3_aligned.npz")
-    >>> npz_members("/tmp/doc3_aligned.npz")["zero_copy"].to_list()
+    >>> np.savez("aligned_doc.npz", a=np.arange(5.0), bb=np.arange(5.0))
+    >>> align_npz("aligned_doc.npz", "aligned_doc_out.npz")
+    >>> npz_members("aligned_doc_out.npz")["zero_copy"].to_list()
     [True, True]
     """
     if block_rows is not None and block_rows < 1:

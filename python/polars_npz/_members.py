@@ -11,9 +11,19 @@ from polars_npz._source import Source, _open
 __all__ = ["npz_members"]
 
 
-def npz_members(source: Source, *, storage_options: Mapping[str, object] | None = None) -> pl.DataFrame:
+def npz_members(source: Source, *, storage_options: Mapping[str, object] | None = None, max_header_size: int = 10_000) -> pl.DataFrame:
     """
     List the members of an ``.npz`` archive without reading any array data.
+
+    Parameters
+    ----------
+    source
+        A path, an object-store URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ...), the
+        archive's bytes, or a binary file object.
+    storage_options
+        For object-store URLs: the options of :func:`scan_npz`.
+    max_header_size
+        Largest ``.npy`` header accepted, in bytes.
 
     Returns
     -------
@@ -27,7 +37,7 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
         inflated on its own; null for a plain member) and ``statistics`` (whether its blocks
         carry min/max/null/NaN statistics, which let filters skip them).
     """
-    archive = _open(source, True, storage_options=storage_options)
+    archive = _open(source, True, max_header_size, storage_options=storage_options)
     rows = archive.members()
     return pl.DataFrame(
         {

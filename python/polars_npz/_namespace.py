@@ -4,13 +4,13 @@ module is imported."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
+from polars_npz._sink import _CHUNK_ROWS, sink_npz
 from polars_npz._write import write_npz
-from polars_npz.sink import sink_npz
 
 __all__ = ["NpzFrame", "NpzLazyFrame"]
 
@@ -28,7 +28,7 @@ class NpzFrame:
         *,
         compress: bool = False,
         align: int = 64,
-        fill: object = None,
+        fill: Any = None,
         storage_options: Mapping[str, object] | None = None,
         block_rows: int | None = None,
     ) -> None:
@@ -44,6 +44,29 @@ class NpzLazyFrame:
     def __init__(self, lf: pl.LazyFrame) -> None:
         self._lf = lf
 
-    def sink(self, path: str | os.PathLike[str], **options: Any) -> None:
+    def sink(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compress: bool = False,
+        align: int = 64,
+        fill: Any = None,
+        partition_by: str | Sequence[str] | None = None,
+        max_rows_per_file: int | None = None,
+        storage_options: Mapping[str, object] | None = None,
+        chunk_size: int = _CHUNK_ROWS,
+        block_rows: int | None = None,
+    ) -> None:
         """Write the frame to ``.npz`` as it streams; see :func:`sink_npz` for the options."""
-        sink_npz(self._lf, path, **options)
+        sink_npz(
+            self._lf,
+            path,
+            compress=compress,
+            align=align,
+            fill=fill,
+            partition_by=partition_by,
+            max_rows_per_file=max_rows_per_file,
+            storage_options=storage_options,
+            chunk_size=chunk_size,
+            block_rows=block_rows,
+        )

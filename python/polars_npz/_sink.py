@@ -16,12 +16,12 @@ import os
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
-from polars_npz._errors import npz_error
+from polars_npz._errors import npz_error, warn
 from polars_npz._internal import append_series as _append_series
 from polars_npz._internal import append_varlen as _append_varlen
 from polars_npz._internal import npy_header as _npy_header
@@ -36,6 +36,9 @@ __all__ = ["sink_npz"]
 _CHUNK_ROWS = 131072
 
 _TEMPORAL = (pl.Date, pl.Datetime, pl.Duration)
+
+# Called with each batch once it is spilled (the command line's progress line).
+OnBatch = Callable[[pl.DataFrame], None]
 
 
 def _prepared(s: pl.Series, fill: Any) -> pl.Series:
@@ -122,16 +125,22 @@ class _Spool:
                 os.unlink(p)
 
 
-def _each_batch(lf: pl.LazyFrame, take: Callable[[pl.DataFrame], None], chunk_rows: int) -> None:
+def _each_batch(lf: pl.LazyFrame, take: Callable[[pl.DataFrame], None], chunk_rows: int, on_batch: OnBatch | None = None) -> None:
     """Call `take` with each batch of the frame as the streaming engine makes them, inside
     the engine's pipeline (``sink_batches``: the engine waits for `take`, so batches do not
-    pile up ahead of a slow writer; ``collect_batches`` buffers them). A Polars without it
-    collects the frame first."""
+    pile up ahead of a slow writer; ``collect_batches`` buffers them), then `on_batch` (the
+    command line's progress). A Polars without it collects the frame first."""
+
+    def each(batch: pl.DataFrame) -> None:
+        take(batch)
+        if on_batch is not None:
+            on_batch(batch)
+
     sink_batches = getattr(lf, "sink_batches", None)
     if sink_batches is None:
-        take(lf.collect())
+        each(lf.collect())
         return
-    sink_batches(lambda batch: take(batch), chunk_size=chunk_rows)
+    sink_batches(each, chunk_size=chunk_rows)
 
 
 def _hive_value(v: object) -> str:
@@ -240,7 +249,30 @@ def sink_npz(
     block_rows
         Rows per block of each member (default: about 1 MiB of data), as for
         :func:`write_npz`.
+
+    Warns
+    -----
+    UserWarning
+        For each Datetime column with a time zone (numpy's datetime64 has none): its values
+        are written in UTC.
     """
+    sink(lf, path, compress, align, fill, partition_by, max_rows_per_file, storage_options, chunk_size, block_rows=block_rows)
+
+
+def sink(
+    lf: pl.LazyFrame,
+    path: str | os.PathLike[str],
+    compress: bool = False,
+    align: int = 64,
+    fill: Any = None,
+    partition_by: str | Sequence[str] | None = None,
+    max_rows_per_file: int | None = None,
+    storage_options: Mapping[str, object] | None = None,
+    chunk_size: int = _CHUNK_ROWS,
+    on_batch: OnBatch | None = None,
+    block_rows: int | None = None,
+) -> None:
+    """:func:`sink_npz`, calling `on_batch` with each batch once it is spilled."""
     if not isinstance(lf, pl.LazyFrame):
         msg = f"sink_npz takes a LazyFrame, got {type(lf).__name__}"
         raise TypeError(msg)
@@ -257,18 +289,19 @@ def sink_npz(
         msg = f"partition_by: no column(s) {missing} in the frame (it has {list(schema)})"
         raise pl.exceptions.ColumnNotFoundError(msg)
     check_names(list(schema), os.fspath(path))
+    warn_dropped_zones(((n, t) for n, t in schema.items() if n not in keys), os.fspath(path))
     if not streamable(schema):
         # Strings nested in Array/Struct columns: their width needs every row at once.
         lf = lf.collect(engine="streaming").lazy()
     dest = _Destination(os.fspath(path), storage_options)
     try:
         if keys or max_rows_per_file is not None:
-            _sink_parts(lf, dest, keys, schema, compress, align, fill, max_rows_per_file, chunk_size, block_rows)
+            _sink_parts(lf, dest, keys, schema, compress, align, fill, max_rows_per_file, chunk_size, on_batch, block_rows)
         else:
             target = dest.root
             spool = _Spool(target, schema, dest.spill_dir(target), fill, block_rows)
             try:
-                _each_batch(lf, spool.add, chunk_size)
+                _each_batch(lf, spool.add, chunk_size, on_batch)
                 dest.write(spool, compress, align)
             finally:
                 spool.discard()
@@ -286,6 +319,7 @@ def _sink_parts(
     fill: Any,
     max_rows: int | None,
     chunk_size: int,
+    on_batch: OnBatch | None = None,
     block_rows: int | None = None,
 ) -> None:
     """Partitioned (and/or size-limited) writes: one open spool per partition, a new part file
@@ -319,13 +353,40 @@ def _sink_parts(
                     dest.write(spools.pop(key), compress, align)
 
     try:
-        _each_batch(lf, take, chunk_size)
+        _each_batch(lf, take, chunk_size, on_batch)
         for key in list(spools):
             dest.write(spools.pop(key), compress, align)
     except BaseException:
         for spool in spools.values():
             spool.discard()
         raise
+
+
+def _zones(name: str, dtype: pl.DataType) -> list[tuple[str, str]]:
+    """The (column or field, time zone) of every zoned Datetime in `dtype`, nested ones included
+    (``name.field``, ``name[]``)."""
+    base = dtype.base_type()
+    if base is pl.Datetime:
+        tz = dtype.time_zone  # type: ignore[attr-defined]
+        return [] if tz is None else [(name, tz)]
+    if base in (pl.Array, pl.List):
+        return _zones(name + "[]", dtype.inner)  # type: ignore[attr-defined]
+    if base is pl.Struct:
+        return [z for f in dtype.fields for z in _zones(f"{name}.{f.name}", f.dtype)]  # type: ignore[attr-defined]
+    return []
+
+
+def warn_dropped_zones(columns: Iterable[tuple[str, pl.DataType]], path: str) -> None:
+    """Warn of each Datetime column with a time zone: numpy's datetime64 has none, so its
+    values are written as they are held, in UTC, and the zone is lost."""
+    for name, dtype in columns:
+        for where, tz in _zones(name, dtype):
+            msg = (
+                f"{path}: column '{where}' has the time zone '{tz}', which numpy's datetime64 cannot hold: "
+                "its values are written in UTC and the zone is dropped (.dt.replace_time_zone(None) first "
+                "writes the local wall-clock times instead)"
+            )
+            warn(msg)
 
 
 def check_names(names: Sequence[str], path: str) -> None:

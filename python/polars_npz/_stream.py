@@ -67,8 +67,8 @@ def npz_stream(
     Examples
     --------
     >>> import numpy as np, pyarrow as pa
-    >>> np.savez("/tmp/doc3.npz", x=np.arange(5), y=np.linspace(0, 1, 5))
-    >>> pa.table(npz_stream("/tmp/doc3.npz", columns=["y"], n_rows=2))["y"].to_pylist()
+    >>> np.savez("stream_doc.npz", x=np.arange(5), y=np.linspace(0, 1, 5))
+    >>> pa.table(npz_stream("stream_doc.npz", columns=["y"], n_rows=2))["y"].to_pylist()
     [0.0, 0.25]
     """
     if isinstance(columns, str):

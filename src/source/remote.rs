@@ -157,8 +157,13 @@ fn listed_objects() -> &'static std::sync::Mutex<Listed> {
 }
 
 /// The key of a store's options (credentials included: two stores may serve one URL).
+/// What decides which store a URL reaches and as whom: the options given, and the
+/// environment's store settings (a client, a listing or a cached index made under other
+/// settings, such as another `AWS_ENDPOINT_URL`, is not reused).
 fn options_key(options: &[(String, String)]) -> String {
-    options.iter().map(|(k, v)| format!("{k}={v}\0")).collect()
+    let mut env: Vec<(String, String)> = ["AWS_", "GOOGLE_", "AZURE_"].iter().flat_map(|p| env_options(p)).collect();
+    env.sort();
+    options.iter().chain(&env).map(|(k, v)| format!("{k}={v}\0")).collect()
 }
 
 /// The size and ETag the latest listing gave for `url` (under these store options).

@@ -60,6 +60,7 @@ impl Points {
         let ordered = points.windows(2).all(|w| w[0].out < w[1].out && w[0].in_byte < w[1].in_byte);
         let inside = points.iter().all(|p| {
             p.bits < 8
+                && p.bits % 2 == 0
                 && p.out < size.max(1)
                 && p.in_byte <= compressed_size
                 && (p.in_byte > 0 || p.bits == 0)
@@ -108,8 +109,95 @@ impl Points {
     }
 
     /// Inflate span `i` from `input` (its [`compressed_range`](Self::compressed_range)) into
-    /// `out` (exactly its length), checked as the module says.
+    /// `out` (exactly its length), checked as the module says. By libdeflate (faster than
+    /// zlib): the span made a deflate stream of its own, its window first as a stored block,
+    /// then its bits moved to a byte boundary, then an empty final block (the span ends at the
+    /// end of a block).
     pub(crate) fn inflate_span(&self, i: usize, input: &[u8], out: &mut [u8]) -> Result<(), Invalid> {
+        thread_local! {
+            static D: std::cell::RefCell<libdeflater::Decompressor> = std::cell::RefCell::new(libdeflater::Decompressor::new());
+        }
+        let p = &self.points[i];
+        let r = self.span(i);
+        if out.len() as u64 != r.end - r.start {
+            return Err(invalid!("internal error: span {i} of {} bytes into {}", r.end - r.start, out.len()));
+        }
+        let stream = self.span_stream(i, input).ok_or_else(|| does_not_hold(i, "its bits are not where it says"))?;
+        let mut buf = vec![0u8; p.window.len() + out.len()];
+        let n = D.with_borrow_mut(|d| d.deflate_decompress(&stream, &mut buf)).map_err(|_| does_not_hold(i, "corrupt from its point"))?;
+        if n != buf.len() {
+            return Err(does_not_hold(i, "it inflates to another length"));
+        }
+        out.copy_from_slice(&buf[p.window.len()..]);
+        if crc32fast::hash(out) != self.crcs[i] {
+            return Err(does_not_hold(i, "CRC-32 mismatch"));
+        }
+        Ok(())
+    }
+
+    /// Span `i` as a deflate stream of its own (see [`inflate_span`](Self::inflate_span)).
+    fn span_stream(&self, i: usize, input: &[u8]) -> Option<Vec<u8>> {
+        let p = &self.points[i];
+        let c = self.compressed_range(i);
+        if input.len() as u64 != c.end - c.start {
+            return None;
+        }
+        // The span's bits start at bit `phase` of `input`'s first byte. Stored blocks in it are
+        // aligned to bytes of the original stream, so the phase is kept: after the window (which
+        // ends on a byte boundary) come `phase / 2` empty blocks of 10 bits (points are taken
+        // where the phase is even), and the span's first byte with its bits before the span
+        // replaced by theirs.
+        let phase = (8 - u32::from(p.bits)) % 8;
+        if phase % 2 != 0 {
+            return None;
+        }
+        let len = match self.points.get(i + 1) {
+            Some(n) => (n.in_byte.checked_mul(8)? - u64::from(n.bits)).checked_sub(p.in_byte.checked_mul(8)? - u64::from(p.bits))?,
+            None => (input.len() as u64 * 8).checked_sub(u64::from(phase))?,
+        };
+        let len = usize::try_from(len).ok()?;
+        let window = u16::try_from(p.window.len()).ok()?;
+        let mut s = Vec::with_capacity(5 + p.window.len() + input.len() + 8);
+        if window > 0 {
+            // A stored block (not final): its header in one byte, its length and complement.
+            s.push(0);
+            s.extend(window.to_le_bytes());
+            s.extend((!window).to_le_bytes());
+            s.extend_from_slice(&p.window);
+        }
+        // Empty blocks of fixed codes, not final: BFINAL 0, BTYPE 01, the end-of-block code
+        // (seven 0 bits): 10 bits of value 2 each.
+        let empty = (0..phase / 2).fold(0u32, |acc, k| acc | 2 << (10 * k));
+        let at = s.len();
+        if phase == 0 {
+            s.extend_from_slice(input);
+        } else {
+            let bytes = (10 * phase / 2).div_ceil(8) as usize;
+            s.extend(&empty.to_le_bytes()[..bytes]);
+            let first = input.first()? & !((1u8 << phase) - 1);
+            *s.last_mut()? |= first;
+            s.extend_from_slice(&input[1..]);
+        }
+        // The span's end, as a bit offset in `s`.
+        let end = at * 8 + 10 * (phase / 2) as usize + len;
+        s.resize(end / 8 + 3, 0);
+        if self.points.get(i + 1).is_some() {
+            // Nothing after the span's bits, then an empty final block of fixed codes: BFINAL
+            // 1, BTYPE 01, the end-of-block code: value 3 in 10 bits.
+            let (byte, bit) = (end / 8, end % 8);
+            s[byte] &= (1u8 << bit).wrapping_sub(1);
+            s[byte + 1..].fill(0);
+            let v = 3u16 << bit;
+            s[byte] |= v as u8;
+            s[byte + 1] |= (v >> 8) as u8;
+        }
+        Some(s)
+    }
+
+    /// [`inflate_span`](Self::inflate_span) by zlib, resumed at the point: its end checked to
+    /// be the end of a deflate block at the next point's bit offset.
+    #[cfg(test)]
+    pub(crate) fn inflate_span_zlib(&self, i: usize, input: &[u8], out: &mut [u8]) -> Result<(), Invalid> {
         let p = &self.points[i];
         let r = self.span(i);
         if out.len() as u64 != r.end - r.start {
@@ -232,7 +320,8 @@ impl Recorder {
             self.out += step.produced as u64;
             self.ended = step.end;
             let last = self.points.last().map_or(0, |p| p.out);
-            if step.boundary && self.out - last >= self.every {
+            // Points where the bit phase is even: see `Points::span_stream`.
+            if step.boundary && step.unused_bits % 2 == 0 && self.out - last >= self.every {
                 let window = self.window(&out[..filled]);
                 let crc = std::mem::replace(&mut self.span_crc, crc32fast::Hasher::new()).finalize();
                 self.crcs.push(crc);
@@ -361,6 +450,9 @@ mod tests {
             let mut span = vec![0u8; (r.end - r.start) as usize];
             points.inflate_span(i, &packed[c.start as usize..c.end as usize], &mut span).unwrap();
             assert_eq!(span, &data[r.start as usize..r.end as usize], "span {i}");
+            span.fill(0);
+            points.inflate_span_zlib(i, &packed[c.start as usize..c.end as usize], &mut span).unwrap();
+            assert_eq!(span, &data[r.start as usize..r.end as usize], "span {i} by zlib");
         }
         let mut again = vec![0u8; data.len()];
         points.inflate_all(&packed, &mut again).unwrap();
@@ -368,11 +460,12 @@ mod tests {
         // A point moved by a bit, or to another output offset, does not hold.
         if points.spans() > 1 {
             let mut bad = points.clone();
-            bad.points[1].bits = (bad.points[1].bits + 1) % 8;
+            bad.points[1].bits = (bad.points[1].bits + 2) % 8;
             let c = bad.compressed_range(0);
             let r = bad.span(0);
             let mut span = vec![0u8; (r.end - r.start) as usize];
             assert!(bad.inflate_span(0, &packed[c.start as usize..c.end as usize], &mut span).is_err());
+            assert!(bad.inflate_span_zlib(0, &packed[c.start as usize..c.end as usize], &mut span).is_err());
             let mut bad = points.clone();
             bad.points[1].out += 1;
             let mut all = vec![0u8; data.len()];

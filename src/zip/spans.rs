@@ -20,8 +20,11 @@ pub(crate) struct SpanReader {
     entry: Box<ZipEntry>,
     key: Key,
     points: Arc<Points>,
-    /// The span last inflated.
-    kept: Option<(usize, Vec<u8>)>,
+    /// Spans inflated and not yet read past (the last read's, and those inflated ahead).
+    kept: Vec<(usize, Vec<u8>)>,
+    /// Where the last read ended: a read starting there reads on, so spans after it are
+    /// inflated at the same time (one per thread of the pool).
+    next: u64,
     /// After a span did not hold: the member as a plain stream, and its position.
     plain: Option<(Box<Inflater>, u64, crc32fast::Hasher)>,
 }
@@ -31,7 +34,7 @@ impl SpanReader {
     pub(crate) fn new(source: &Source, entry: &ZipEntry) -> Option<SpanReader> {
         let key = learned::key(source, entry)?;
         let points = learned::points(&key)?;
-        Some(SpanReader { source: source.clone(), entry: Box::new(entry.clone()), key, points, kept: None, plain: None })
+        Some(SpanReader { source: source.clone(), entry: Box::new(entry.clone()), key, points, kept: Vec::new(), next: 0, plain: None })
     }
 
     /// Fill `out` with the member's bytes from `pos` on.
@@ -57,8 +60,14 @@ impl SpanReader {
         let points = &*self.points;
         let end = pos + out.len() as u64;
         let (first, last) = (points.span_at(pos), points.span_at(end - 1));
-        let kept = self.kept.take().filter(|(s, _)| (first..=last).contains(s));
-        let needed: Vec<usize> = (first..=last).filter(|s| kept.as_ref().is_none_or(|(k, _)| k != s)).collect();
+        let mut kept: Vec<_> = std::mem::take(&mut self.kept).into_iter().filter(|(s, _)| *s >= first).collect();
+        let ahead = if pos == self.next && pos > 0 { polars_core::runtime::THREAD_POOL.current_num_threads().saturating_sub(1) } else { 0 };
+        let upto = last.saturating_add(ahead).min(points.spans() - 1);
+        let needed: Vec<usize> = if kept.iter().any(|(k, _)| *k == last) {
+            Vec::new()
+        } else {
+            (first..=upto).filter(|s| kept.iter().all(|(k, _)| k != s)).collect()
+        };
         let start = self.entry.data_start;
         let ranges: Vec<_> = needed.iter().map(|&s| points.compressed_range(s)).map(|r| start + r.start..start + r.end).collect();
         let compressed: Vec<std::borrow::Cow<'_, [u8]>> = match self.source.mapping() {
@@ -78,14 +87,15 @@ impl SpanReader {
         } else {
             (0..needed.len()).map(inflate).collect::<Result<Vec<_>, _>>()?
         };
-        spans.extend(kept);
+        spans.append(&mut kept);
         spans.sort_unstable_by_key(|(s, _)| *s);
-        for (s, buf) in &spans {
+        for (s, buf) in spans.iter().filter(|(s, _)| *s <= last) {
             let r = points.span(*s);
             let (from, to) = (pos.max(r.start), end.min(r.end));
             out[(from - pos) as usize..(to - pos) as usize].copy_from_slice(&buf[(from - r.start) as usize..(to - r.start) as usize]);
         }
-        self.kept = spans.pop();
+        self.kept = spans.into_iter().filter(|(s, _)| *s >= last).collect();
+        self.next = end;
         Ok(())
     }
 

@@ -206,7 +206,9 @@ impl ZInflate {
 
     /// Start mid-stream: `bits` (0 to 7) bits of `value` (its high bits, the rest of the byte
     /// before the next input) and the 32 KiB (or fewer, at the start) of output before this
-    /// point. Only before the first [`inflate`](Self::inflate).
+    /// point. Only before the first [`inflate`](Self::inflate). (Reads from a point go through
+    /// libdeflate; this checks them in tests.)
+    #[cfg(test)]
     pub(crate) fn resume(&mut self, bits: u8, value: u8, window: &[u8]) -> std::io::Result<()> {
         use libz_sys as z;
         let fail = |what: &str, code| std::io::Error::other(format!("zlib {what} failed ({code})"));

@@ -27,8 +27,7 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
         inflated on its own; null for a plain member) and ``statistics`` (whether its blocks
         carry min/max/null/NaN statistics, which let filters skip them), ``learned`` (the
         spans this process has learned seek points for in a plain deflated member, after
-        inflating it whole once; null when none) and ``learned_statistics`` (whether it has
-        learned statistics of those rows). Learned state lives for the process only.
+        inflating it whole once; null when none; learned state lives for the process only).
     """
     archive = _open(source, True, storage_options=storage_options)
     rows = archive.members()
@@ -48,7 +47,6 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "blocks": [r["blocks"] for r in rows],
             "statistics": [r["statistics"] for r in rows],
             "learned": [r["learned"] for r in rows],
-            "learned_statistics": [r["learned_statistics"] for r in rows],
             "error": [r["error"] for r in rows],
         },
         schema={
@@ -66,7 +64,6 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "blocks": pl.UInt32,
             "statistics": pl.Boolean,
             "learned": pl.UInt32,
-            "learned_statistics": pl.Boolean,
             "error": pl.String,
         },
     )

@@ -1,8 +1,7 @@
 //! What the process learns about deflated members written without blocks, kept while it runs:
 //! their seek points ([`super::seek`], recorded when such a member is first inflated from its
-//! start to its end) and statistics of their rows (recorded by the scan layer on a full
-//! read), so that later reads of the same member start at the point before the bytes they
-//! need, inflate a whole member span by span in parallel, and skip the spans a filter rules out.
+//! start to its end), so that later reads of the same member start at the point before the
+//! bytes they need, and inflate a whole member span by span in parallel.
 //!
 //! Keyed by the archive's identity (a file's device, inode, length and modification time; an
 //! object's URL, size and ETag: see `ByteSource::identity`) and the member's place, sizes and
@@ -15,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::blocks::BlockIndex;
 use super::index::{Compression, ZipEntry};
 use super::inflate::Inflater;
 use super::seek::{Points, SPAN};
@@ -67,7 +65,6 @@ pub(crate) fn key(source: &Source, entry: &ZipEntry) -> Option<Key> {
 #[derive(Default)]
 struct Learned {
     points: Option<Arc<Points>>,
-    stats: Option<Arc<BlockIndex>>,
     held: u64,
     used: u64,
 }
@@ -107,7 +104,7 @@ impl Cache {
         let l = self.members.entry(key).or_default();
         self.held -= l.held;
         f(l);
-        l.held = l.points.as_ref().map_or(0, |p| p.held_bytes()) + l.stats.as_ref().map_or(0, |s| s.encode().len() as u64);
+        l.held = l.points.as_ref().map_or(0, |p| p.held_bytes());
         l.used = clock;
         self.held += l.held;
         let budget = budget();
@@ -130,16 +127,6 @@ pub(crate) fn put_points(key: Key, points: Points) {
     cache().update(key, |l| l.points = Some(Arc::new(points)));
 }
 
-/// The learned statistics of a member (a block index without offsets: blocks of rows).
-pub(crate) fn stats(key: &Key) -> Option<Arc<BlockIndex>> {
-    cache().touch(key)?.stats.clone()
-}
-
-/// Learn a member's statistics.
-pub(crate) fn put_stats(key: Key, stats: BlockIndex) {
-    cache().update(key, |l| l.stats = Some(Arc::new(stats)));
-}
-
 /// Drop what is known of a member (a point that did not hold).
 pub(crate) fn forget(key: &Key) {
     let mut c = cache();
@@ -160,12 +147,11 @@ pub(crate) fn held_bytes() -> u64 {
     cache().held
 }
 
-/// The spans learned for `entry` of `source` and whether it has learned statistics, for
-/// listings.
-pub(crate) fn summary(source: &Source, entry: &ZipEntry) -> (Option<usize>, bool) {
-    let Some(key) = key(source, entry) else { return (None, false) };
+/// The spans learned for `entry` of `source`, for listings.
+pub(crate) fn summary(source: &Source, entry: &ZipEntry) -> Option<usize> {
+    let key = key(source, entry)?;
     let c = cache();
-    c.members.get(&key).map_or((None, false), |l| (l.points.as_ref().map(|p| p.spans()), l.stats.is_some()))
+    c.members.get(&key).and_then(|l| l.points.as_ref().map(|p| p.spans()))
 }
 
 /// Inflate a whole member written without blocks, `compressed` (its bytes), into `dst` (of its

@@ -128,31 +128,29 @@ pub(crate) fn array_to_arrow_rs(
     Ok(arrow_array::make_array(data))
 }
 
-/// `input` deflated by zlib (raw deflate, level 6: what Python's `zipfile`, so numpy's
-/// `savez_compressed`, writes), ended by a full flush, or, when `last`, by the stream's end.
-/// zlib (not zlib-rs, whose level 6 is another algorithm) keeps archives the size numpy's are.
-pub(crate) fn zlib_deflate(input: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
-    use libz_sys as z;
-    use std::ffi::{c_int, c_uint, c_void};
-    extern "C" {
-        fn calloc(n: usize, size: usize) -> *mut c_void;
-        fn free(p: *mut c_void);
-    }
-    unsafe extern "C" fn zalloc(_: *mut c_void, items: c_uint, size: c_uint) -> *mut c_void {
-        // SAFETY: the C allocator, called as zlib calls its allocator.
-        unsafe { calloc(items as usize, size as usize) }
-    }
-    unsafe extern "C" fn zfree(_: *mut c_void, p: *mut c_void) {
-        // SAFETY: `p` came from `zalloc` (zlib frees only what it allocated).
-        unsafe { free(p) }
-    }
-    let fail = |what: &str, code: c_int| std::io::Error::other(format!("zlib {what} failed ({code})"));
-    let mut out: Vec<u8> = Vec::with_capacity(input.len() + input.len() / 1000 + 64);
-    let mut strm = z::z_stream {
-        next_in: input.as_ptr().cast_mut(),
+extern "C" {
+    fn calloc(n: usize, size: usize) -> *mut std::ffi::c_void;
+    fn free(p: *mut std::ffi::c_void);
+}
+
+/// zlib's allocator: the C allocator.
+unsafe extern "C" fn zalloc(_: *mut std::ffi::c_void, items: std::ffi::c_uint, size: std::ffi::c_uint) -> *mut std::ffi::c_void {
+    // SAFETY: the C allocator, called as zlib calls its allocator.
+    unsafe { calloc(items as usize, size as usize) }
+}
+
+unsafe extern "C" fn zfree(_: *mut std::ffi::c_void, p: *mut std::ffi::c_void) {
+    // SAFETY: `p` came from `zalloc` (zlib frees only what it allocated).
+    unsafe { free(p) }
+}
+
+/// A z_stream with no input or output yet, its allocators set.
+fn empty_stream() -> libz_sys::z_stream {
+    libz_sys::z_stream {
+        next_in: std::ptr::null_mut(),
         avail_in: 0,
         total_in: 0,
-        next_out: out.as_mut_ptr(),
+        next_out: std::ptr::null_mut(),
         avail_out: 0,
         total_out: 0,
         msg: std::ptr::null_mut(),
@@ -163,7 +161,129 @@ pub(crate) fn zlib_deflate(input: &[u8], last: bool) -> std::io::Result<Vec<u8>>
         data_type: 0,
         adler: 0,
         reserved: 0,
-    };
+    }
+}
+
+/// zlib's raw inflate (no zlib or gzip wrapper), which can stop at the end of each deflate
+/// block and report where in the input it stands, and start mid-stream: at a block boundary
+/// from its bit offset and the 32 KiB of output before it (zlib's `zran` technique).
+pub(crate) struct ZInflate {
+    /// Boxed: zlib's state points back to the stream, which must not move.
+    strm: Box<libz_sys::z_stream>,
+}
+
+// SAFETY: the stream and the state zlib allocated for it are owned by this value alone (no
+// pointer into caller memory outlives a call of `inflate`), and zlib keeps no thread-local state.
+unsafe impl Send for ZInflate {}
+
+/// What one call of [`ZInflate::inflate`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ZStep {
+    /// Input bytes consumed and output bytes produced.
+    pub(crate) consumed: usize,
+    pub(crate) produced: usize,
+    /// The stream's end was reached.
+    pub(crate) end: bool,
+    /// It stopped just after the end of a deflate block that is not the stream's last.
+    pub(crate) boundary: bool,
+    /// Bits of the last input byte consumed that are not yet used (0 to 7).
+    pub(crate) unused_bits: u8,
+}
+
+impl ZInflate {
+    /// A raw inflater at the start of a deflate stream.
+    pub(crate) fn new() -> std::io::Result<ZInflate> {
+        use libz_sys as z;
+        let mut strm = Box::new(empty_stream());
+        // SAFETY: `strm` is initialised as zlib requires (allocators set, no input yet) and
+        // boxed, so it stays where zlib's state points; the version and size are this build's.
+        let code = unsafe { z::inflateInit2_(&mut *strm, -15, z::zlibVersion(), size_of::<z::z_stream>() as std::ffi::c_int) };
+        if code != z::Z_OK {
+            return Err(std::io::Error::other(format!("zlib inflateInit2 failed ({code})")));
+        }
+        Ok(ZInflate { strm })
+    }
+
+    /// Start mid-stream: `bits` (0 to 7) bits of `value` (its high bits, the rest of the byte
+    /// before the next input) and the 32 KiB (or fewer, at the start) of output before this
+    /// point. Only before the first [`inflate`](Self::inflate). (Reads from a point go through
+    /// libdeflate; this checks them in tests.)
+    #[cfg(test)]
+    pub(crate) fn resume(&mut self, bits: u8, value: u8, window: &[u8]) -> std::io::Result<()> {
+        use libz_sys as z;
+        let fail = |what: &str, code| std::io::Error::other(format!("zlib {what} failed ({code})"));
+        if bits > 0 {
+            // SAFETY: the stream was initialised by `new`; priming takes no pointers.
+            let code = unsafe { z::inflatePrime(&mut *self.strm, std::ffi::c_int::from(bits), std::ffi::c_int::from(value >> (8 - bits))) };
+            if code != z::Z_OK {
+                return Err(fail("inflatePrime", code));
+            }
+        }
+        if !window.is_empty() {
+            let len = u32::try_from(window.len()).map_err(|_| std::io::Error::other("window too large"))?;
+            // SAFETY: the stream was initialised by `new`; zlib copies `len` bytes from the
+            // live slice `window` during the call.
+            let code = unsafe { z::inflateSetDictionary(&mut *self.strm, window.as_ptr(), len) };
+            if code != z::Z_OK {
+                return Err(fail("inflateSetDictionary", code));
+            }
+        }
+        Ok(())
+    }
+
+    /// Inflate from `input` into `output` until the input is used up, the output full or the
+    /// stream ends; with `block`, also stop at the end of each deflate block.
+    pub(crate) fn inflate(&mut self, input: &[u8], output: &mut [u8], block: bool) -> std::io::Result<ZStep> {
+        use libz_sys as z;
+        let mut dummy = [0u8; 1];
+        let avail_in = input.len().min(u32::MAX as usize);
+        let avail_out = output.len().min(u32::MAX as usize);
+        // zlib refuses a null output pointer even when no room is given.
+        let out_ptr = if output.is_empty() { dummy.as_mut_ptr() } else { output.as_mut_ptr() };
+        self.strm.next_in = input.as_ptr().cast_mut();
+        self.strm.avail_in = avail_in as u32;
+        self.strm.next_out = out_ptr;
+        self.strm.avail_out = avail_out as u32;
+        // SAFETY: the stream was initialised by `new`; its input and output point into live
+        // buffers of the lengths given (zlib never writes through `next_in`).
+        let code = unsafe { z::inflate(&mut *self.strm, if block { z::Z_BLOCK } else { z::Z_NO_FLUSH }) };
+        let consumed = avail_in - self.strm.avail_in as usize;
+        let produced = avail_out - self.strm.avail_out as usize;
+        // No pointer into the caller's buffers is kept past this call.
+        self.strm.next_in = std::ptr::null_mut();
+        self.strm.avail_in = 0;
+        self.strm.next_out = std::ptr::null_mut();
+        self.strm.avail_out = 0;
+        let data_type = self.strm.data_type;
+        match code {
+            z::Z_OK | z::Z_BUF_ERROR | z::Z_STREAM_END => Ok(ZStep {
+                consumed,
+                produced,
+                end: code == z::Z_STREAM_END,
+                boundary: data_type & 128 != 0 && data_type & 64 == 0,
+                unused_bits: (data_type & 7) as u8,
+            }),
+            code => Err(std::io::Error::other(format!("corrupt deflate stream (zlib {code})"))),
+        }
+    }
+}
+
+impl Drop for ZInflate {
+    fn drop(&mut self) {
+        // SAFETY: the stream was initialised by `new` and is ended once.
+        unsafe { libz_sys::inflateEnd(&mut *self.strm) };
+    }
+}
+
+/// `input` deflated by zlib (raw deflate, level 6: what Python's `zipfile`, so numpy's
+/// `savez_compressed`, writes), ended by a full flush, or, when `last`, by the stream's end.
+/// zlib (not zlib-rs, whose level 6 is another algorithm) keeps archives the size numpy's are.
+pub(crate) fn zlib_deflate(input: &[u8], last: bool) -> std::io::Result<Vec<u8>> {
+    use libz_sys as z;
+    use std::ffi::{c_int, c_uint};
+    let fail = |what: &str, code: c_int| std::io::Error::other(format!("zlib {what} failed ({code})"));
+    let mut out: Vec<u8> = Vec::with_capacity(input.len() + input.len() / 1000 + 64);
+    let mut strm = empty_stream();
     // SAFETY: `strm` is initialised as zlib requires (allocators set, no input yet); the
     // version and size are this build's.
     let code = unsafe {

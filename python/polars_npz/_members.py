@@ -35,7 +35,9 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
         array data, for stored members), ``zero_copy`` (whether reading it maps the data
         without a copy), ``blocks`` (how many blocks a member written in blocks has, each
         inflated on its own; null for a plain member) and ``statistics`` (whether its blocks
-        carry min/max/null/NaN statistics, which let filters skip them).
+        carry min/max/null/NaN statistics, which let filters skip them), ``learned`` (the
+        spans this process has learned seek points for in a plain deflated member, after
+        inflating it whole once; null when none; learned state lives for the process only).
     """
     archive = _open(source, True, max_header_size, storage_options=storage_options)
     rows = archive.members()
@@ -54,6 +56,7 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "zero_copy": [r["zero_copy"] for r in rows],
             "blocks": [r["blocks"] for r in rows],
             "statistics": [r["statistics"] for r in rows],
+            "learned": [r["learned"] for r in rows],
             "error": [r["error"] for r in rows],
         },
         schema={
@@ -70,6 +73,7 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "zero_copy": pl.Boolean,
             "blocks": pl.UInt32,
             "statistics": pl.Boolean,
+            "learned": pl.UInt32,
             "error": pl.String,
         },
     )

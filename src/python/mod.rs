@@ -93,6 +93,28 @@ fn remote_requests() -> u64 {
     crate::source::REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Bytes inflated from deflated members by this process so far (tests check what a read
+/// inflates).
+#[pyfunction]
+fn inflated_bytes() -> u64 {
+    crate::zip::learned::INFLATED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Forget the seek points and statistics learned of plain deflated members; the bytes they
+/// held before.
+#[pyfunction]
+fn clear_learned() -> u64 {
+    let held = crate::zip::learned::held_bytes();
+    crate::zip::learned::clear();
+    held
+}
+
+/// Bytes of memory held by what this process learned of plain deflated members.
+#[pyfunction]
+fn learned_bytes() -> u64 {
+    crate::zip::learned::held_bytes()
+}
+
 /// Forget the object-store indexes kept across scans (for benchmarks of a first scan).
 #[pyfunction]
 fn clear_plan_cache() {
@@ -117,6 +139,9 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remote_bytes_fetched, m)?)?;
     m.add_function(wrap_pyfunction!(remote_requests, m)?)?;
     m.add_function(wrap_pyfunction!(clear_plan_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(inflated_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_learned, m)?)?;
+    m.add_function(wrap_pyfunction!(learned_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_members, m)?)?;
     m.add_function(wrap_pyfunction!(write::series_to_npy, m)?)?;

@@ -40,6 +40,10 @@ impl ByteSource for MappedFile {
     fn check_unchanged(&self) -> std::io::Result<()> {
         unchanged(&self.file, self.len, self.modified)
     }
+
+    fn identity(&self) -> Option<String> {
+        identity(&self.file, self.len, self.modified)
+    }
 }
 
 /// A file read with positioned reads into owned memory (`memory_map=False`).
@@ -68,6 +72,10 @@ impl ByteSource for PlainFile {
     fn check_unchanged(&self) -> std::io::Result<()> {
         unchanged(&self.file, self.len, self.modified)
     }
+
+    fn identity(&self) -> Option<String> {
+        identity(&self.file, self.len, self.modified)
+    }
 }
 
 /// An error when the open file (the same inode: a file replaced by a rename is still the old
@@ -80,6 +88,15 @@ fn unchanged(file: &File, len: u64, modified: Option<SystemTime>) -> std::io::Re
         return Err(std::io::Error::other(msg));
     }
     Ok(())
+}
+
+/// The open file's device and inode with the length and modification time it had when opened
+/// (a file rewritten since has another time, and reads of it are refused anyway).
+fn identity(file: &File, len: u64, modified: Option<SystemTime>) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    let t = modified?.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    Some(format!("file:{}:{}:{len}:{}.{:09}", meta.dev(), meta.ino(), t.as_secs(), t.subsec_nanos()))
 }
 
 /// A positioned read that refuses ranges past the length seen at open (a file that shrank

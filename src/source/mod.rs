@@ -73,6 +73,14 @@ pub(crate) trait ByteSource: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// What identifies these bytes for as long as they stay the same (a local file's device,
+    /// inode, length and modification time; an object's URL, size and ETag), for what is
+    /// learned about them while the process runs; `None` when nothing does (bytes in memory,
+    /// an object without an ETag).
+    fn identity(&self) -> Option<String> {
+        None
+    }
+
     /// An error when the source's bytes may no longer be those it had when it was opened (a
     /// local file rewritten in place); reads check it before they start.
     fn check_unchanged(&self) -> std::io::Result<()> {

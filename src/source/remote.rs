@@ -540,6 +540,10 @@ impl ByteSource for Remote {
         Some((self.len, self.e_tag.clone()))
     }
 
+    fn identity(&self) -> Option<String> {
+        Some(format!("{}:{}:{}", self.url, self.len, self.e_tag.as_ref()?))
+    }
+
     fn prefetch(&self, ranges: &[Range<u64>]) -> std::io::Result<()> {
         // Ranges held already (read at open) need no request; the rest are merged as the batch
         // read merges them, and kept as merged.

@@ -5,6 +5,8 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
+use super::learned::Key;
+use super::seek::Recorder;
 use crate::error::{invalid, ErrorKind, Invalid};
 use crate::source::Source;
 
@@ -20,6 +22,7 @@ pub(crate) struct Inflater {
     source: Source,
     /// Next compressed byte to fetch from the source.
     pos: u64,
+    start: u64,
     end: u64,
     /// The member's declared inflated size (for messages).
     declared: u64,
@@ -30,6 +33,9 @@ pub(crate) struct Inflater {
     chunk: usize,
     z: Decompress,
     finished: bool,
+    /// Seek points being recorded (zlib, stopping at each deflate block), for the member with
+    /// this key and CRC-32 (see [`super::learned`]).
+    learning: Option<(Box<Recorder>, Key, u32)>,
 }
 
 impl Inflater {
@@ -40,6 +46,7 @@ impl Inflater {
         Inflater {
             source,
             pos: start,
+            start,
             end: start + len,
             declared,
             buf: Vec::new(),
@@ -47,6 +54,32 @@ impl Inflater {
             chunk,
             z: Decompress::new(false),
             finished: false,
+            learning: None,
+        }
+    }
+
+    /// This inflater, recording seek points (by zlib) for the member of `key`, kept if the
+    /// stream is read to its end and its CRC-32 is `crc`. As it was when zlib cannot start.
+    pub(crate) fn learning(mut self, key: Key, crc: u32) -> Inflater {
+        if let Ok(rec) = Recorder::new(super::seek::SPAN) {
+            self.learning = Some((Box::new(rec), key, crc));
+        }
+        self
+    }
+
+    /// One step of the recording inflater: (consumed, produced, ended).
+    fn step_learning(&mut self, out: &mut [u8]) -> Option<Result<(usize, usize, bool), Invalid>> {
+        let (rec, _, _) = self.learning.as_mut()?;
+        Some(rec.inflate(&self.buf[self.buf_pos..], out).map(|(c, p)| (c, p, rec.ended())))
+    }
+
+    /// The stream has ended: keep the points recorded.
+    fn learned(&mut self) {
+        if let Some((rec, key, crc)) = self.learning.take() {
+            let compressed = self.end - self.start;
+            if let Some(points) = rec.finish(self.declared, compressed, crc) {
+                super::learned::put_points(key, points);
+            }
         }
     }
 
@@ -68,18 +101,29 @@ impl Inflater {
     pub(crate) fn inflate(&mut self, out: &mut [u8]) -> Result<usize, Invalid> {
         let mut written = 0;
         while written < out.len() && !self.finished {
-            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
             let input_left = self.input_available()?;
-            let status = self
-                .z
-                .decompress(&self.buf[self.buf_pos..], &mut out[written..], FlushDecompress::None)
-                .map_err(|e| invalid!("corrupt deflate stream: {e}"))?;
-            let consumed = (self.z.total_in() - in_before) as usize;
-            let produced = (self.z.total_out() - out_before) as usize;
+            let (consumed, produced, status) = match self.step_learning(&mut out[written..]) {
+                Some(step) => {
+                    let (c, p, ended) = step?;
+                    (c, p, if ended { Status::StreamEnd } else { Status::Ok })
+                }
+                None => {
+                    let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
+                    let status = self
+                        .z
+                        .decompress(&self.buf[self.buf_pos..], &mut out[written..], FlushDecompress::None)
+                        .map_err(|e| invalid!("corrupt deflate stream: {e}"))?;
+                    ((self.z.total_in() - in_before) as usize, (self.z.total_out() - out_before) as usize, status)
+                }
+            };
             self.buf_pos += consumed;
             written += produced;
+            super::learned::count_inflated(produced);
             match status {
-                Status::StreamEnd => self.finished = true,
+                Status::StreamEnd => {
+                    self.finished = true;
+                    self.learned();
+                }
                 Status::Ok | Status::BufError if consumed == 0 && produced == 0 => {
                     return Err(if input_left {
                         invalid!("corrupt deflate stream: no progress")

@@ -90,6 +90,9 @@ enum ReaderKind {
         source: Source,
         entry: Box<ZipEntry>,
     },
+    /// A deflated member written without blocks whose seek points were learned (see
+    /// [`super::spans`]).
+    Spans(Box<super::spans::SpanReader>),
     Deflated {
         inflater: Box<Inflater>,
         crc: crc32fast::Hasher,
@@ -117,10 +120,13 @@ impl MemberReader {
             Compression::Deflated if entry.blocks.is_some() => {
                 ReaderKind::Blocks { source: source.clone(), entry: Box::new(entry.clone()), cache: BlockCache::default() }
             }
-            Compression::Deflated => ReaderKind::Deflated {
-                inflater: Box::new(Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size)),
-                crc: crc32fast::Hasher::new(),
-                expected_crc: entry.crc32,
+            Compression::Deflated => match super::spans::SpanReader::new(source, entry) {
+                Some(spans) => ReaderKind::Spans(Box::new(spans)),
+                None => ReaderKind::Deflated {
+                    inflater: Box::new(super::learned::inflater(source, entry)),
+                    crc: crc32fast::Hasher::new(),
+                    expected_crc: entry.crc32,
+                },
             },
             Compression::Other(m) => {
                 return Err(invalid!("compression method {m} is not supported (numpy writes only stored and deflated members)"))
@@ -263,6 +269,10 @@ impl MemberReader {
                 read_blocks(source, entry, cache, pos, out)?;
                 for_each_piece(out, COPY_PIECE, |_, piece| then(piece));
             }
+            ReaderKind::Spans(spans) => {
+                spans.read(pos, out)?;
+                for_each_piece(out, COPY_PIECE, |_, piece| then(piece));
+            }
         }
         self.pos += out.len() as u64;
         if self.pos == self.size {
@@ -274,8 +284,11 @@ impl MemberReader {
     /// Skip `len` bytes (inflating and discarding them for a deflated member).
     pub(crate) fn skip(&mut self, len: u64) -> Result<(), Invalid> {
         self.check_len(usize::try_from(len).unwrap_or(usize::MAX))?;
-        if let ReaderKind::Stored { .. } | ReaderKind::Inflated { .. } | ReaderKind::PendingWhole { .. } | ReaderKind::Blocks { .. } =
-            self.kind
+        if let ReaderKind::Stored { .. }
+        | ReaderKind::Inflated { .. }
+        | ReaderKind::PendingWhole { .. }
+        | ReaderKind::Blocks { .. }
+        | ReaderKind::Spans(_) = self.kind
         {
             self.pos += len;
             return Ok(());
@@ -518,6 +531,10 @@ fn inflate_into(source: &Source, entry: &ZipEntry, dst: &mut [u8]) -> Result<(),
             &compressed_owned
         }
     };
+    // Learned seek points inflate it span by span in parallel; a large member is learned.
+    if let Some(done) = super::learned::inflate_whole(source, entry, compressed, dst) {
+        return done;
+    }
     let n = libdeflater::Decompressor::new().deflate_decompress(compressed, dst).map_err(|e| match e {
         libdeflater::DecompressionError::InsufficientSpace => ErrorKind::StreamTooLong { declared: entry.size },
         libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream"),

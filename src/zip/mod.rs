@@ -5,7 +5,10 @@
 pub(crate) mod blocks;
 pub(crate) mod index;
 pub(crate) mod inflate;
+pub(crate) mod learned;
 pub(crate) mod member;
+pub(crate) mod seek;
+pub(crate) mod spans;
 pub(crate) mod writer;
 
 pub(crate) use index::{read_index, Compression, ZipEntry};

@@ -1,0 +1,190 @@
+//! What the process learns about deflated members written without blocks, kept while it runs:
+//! their seek points ([`super::seek`], recorded when such a member is first inflated from its
+//! start to its end), so that later reads of the same member start at the point before the
+//! bytes they need, and inflate a whole member span by span in parallel.
+//!
+//! Keyed by the archive's identity (a file's device, inode, length and modification time; an
+//! object's URL, size and ETag: see `ByteSource::identity`) and the member's place, sizes and
+//! CRC-32: an archive changed on disk has another identity, so its old points are never used
+//! (they are dropped when the memory budget needs room). Bounded in memory: at most
+//! `POLARS_NPZ_LEARNED_BUDGET` bytes (default 64 MiB; 0 turns learning off), least recently
+//! used first out; the points of a member hold under 1 % of its size.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::index::{Compression, ZipEntry};
+use super::inflate::Inflater;
+use super::seek::{Points, SPAN};
+use crate::error::Invalid;
+use crate::source::Source;
+
+/// Members smaller than this are not learned (inflating them whole is quick, and zlib with
+/// block stops inflates more slowly than libdeflate).
+pub(crate) const MIN_SIZE: u64 = 8 << 20;
+/// The default memory budget.
+const DEFAULT_BUDGET: u64 = 64 << 20;
+
+/// Inflated bytes produced by every reader of deflated members (tests check what a read
+/// inflates).
+pub(crate) static INFLATED: AtomicU64 = AtomicU64::new(0);
+
+/// Count `n` bytes inflated.
+pub(crate) fn count_inflated(n: usize) {
+    INFLATED.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// One member of one archive as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    identity: String,
+    data_start: u64,
+    compressed_size: u64,
+    size: u64,
+    crc32: u32,
+}
+
+/// The key of `entry` of `source`, when it is a member worth learning (deflated, no block
+/// index, at least [`MIN_SIZE`]) of a source that has an identity, and learning is on.
+pub(crate) fn key(source: &Source, entry: &ZipEntry) -> Option<Key> {
+    let learnable = entry.compression == Compression::Deflated && !entry.encrypted && entry.blocks.is_none() && entry.size >= MIN_SIZE;
+    if !learnable || budget() == 0 {
+        return None;
+    }
+    Some(Key {
+        identity: source.identity()?,
+        data_start: entry.data_start,
+        compressed_size: entry.compressed_size,
+        size: entry.size,
+        crc32: entry.crc32,
+    })
+}
+
+/// What is known of one member.
+#[derive(Default)]
+struct Learned {
+    points: Option<Arc<Points>>,
+    held: u64,
+    used: u64,
+}
+
+#[derive(Default)]
+struct Cache {
+    members: HashMap<Key, Learned>,
+    held: u64,
+    clock: u64,
+}
+
+fn cache() -> std::sync::MutexGuard<'static, Cache> {
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The memory budget in bytes: `POLARS_NPZ_LEARNED_BUDGET` (read once).
+pub(crate) fn budget() -> u64 {
+    static BUDGET: OnceLock<u64> = OnceLock::new();
+    *BUDGET.get_or_init(|| std::env::var("POLARS_NPZ_LEARNED_BUDGET").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_BUDGET))
+}
+
+impl Cache {
+    fn touch(&mut self, key: &Key) -> Option<&mut Learned> {
+        self.clock += 1;
+        let clock = self.clock;
+        let l = self.members.get_mut(key)?;
+        l.used = clock;
+        Some(l)
+    }
+
+    /// Update `key`'s entry with `f`, then drop the least recently used entries while over
+    /// the budget (the one just updated too, if it alone is over).
+    fn update(&mut self, key: Key, f: impl FnOnce(&mut Learned)) {
+        self.clock += 1;
+        let clock = self.clock;
+        let l = self.members.entry(key).or_default();
+        self.held -= l.held;
+        f(l);
+        l.held = l.points.as_ref().map_or(0, |p| p.held_bytes());
+        l.used = clock;
+        self.held += l.held;
+        let budget = budget();
+        while self.held > budget {
+            let Some(oldest) = self.members.iter().min_by_key(|(_, l)| l.used).map(|(k, _)| k.clone()) else { break };
+            if let Some(l) = self.members.remove(&oldest) {
+                self.held -= l.held;
+            }
+        }
+    }
+}
+
+/// The learned points of a member.
+pub(crate) fn points(key: &Key) -> Option<Arc<Points>> {
+    cache().touch(key)?.points.clone()
+}
+
+/// Learn a member's points.
+pub(crate) fn put_points(key: Key, points: Points) {
+    cache().update(key, |l| l.points = Some(Arc::new(points)));
+}
+
+/// Drop what is known of a member (a point that did not hold).
+pub(crate) fn forget(key: &Key) {
+    let mut c = cache();
+    if let Some(l) = c.members.remove(key) {
+        c.held -= l.held;
+    }
+}
+
+/// Drop everything learned.
+pub(crate) fn clear() {
+    let mut c = cache();
+    c.members.clear();
+    c.held = 0;
+}
+
+/// Bytes held by what is learned.
+pub(crate) fn held_bytes() -> u64 {
+    cache().held
+}
+
+/// The spans learned for `entry` of `source`, for listings.
+pub(crate) fn summary(source: &Source, entry: &ZipEntry) -> Option<usize> {
+    let key = key(source, entry)?;
+    let c = cache();
+    c.members.get(&key).and_then(|l| l.points.as_ref().map(|p| p.spans()))
+}
+
+/// Inflate a whole member written without blocks, `compressed` (its bytes), into `dst` (of its
+/// size): from learned points, span by span in parallel; else, for a member worth learning,
+/// by zlib recording points. `None` when neither applies, or the points did not hold (they are
+/// then dropped) or recording failed: the caller inflates as usual (and reports what is wrong).
+pub(crate) fn inflate_whole(source: &Source, entry: &ZipEntry, compressed: &[u8], dst: &mut [u8]) -> Option<Result<(), Invalid>> {
+    let key = key(source, entry)?;
+    if let Some(points) = points(&key) {
+        return match points.inflate_all(compressed, dst) {
+            Ok(()) => {
+                count_inflated(dst.len());
+                Some(Ok(()))
+            }
+            Err(_) => {
+                forget(&key);
+                None
+            }
+        };
+    }
+    let points = super::seek::inflate_recording(compressed, dst, SPAN, entry.crc32).ok()?;
+    count_inflated(dst.len());
+    put_points(key, points);
+    Some(Ok(()))
+}
+
+/// The streaming inflater of a member written without blocks, from its start: recording
+/// points on the way when the member is worth learning (they are kept if it is read to its
+/// end and its CRC-32 matches).
+pub(crate) fn inflater(source: &Source, entry: &ZipEntry) -> Inflater {
+    let inflater = Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size);
+    match key(source, entry) {
+        Some(key) => inflater.learning(key, entry.crc32),
+        None => inflater,
+    }
+}

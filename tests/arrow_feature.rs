@@ -106,7 +106,7 @@ fn errors_are_npz_errors() {
     let e = archive.record_batches(&["nope"], None, None).err().unwrap();
     assert!(matches!(e.kind(), ErrorKind::Request(_)), "{e}");
     // Flip the CRC-32 of `y.npy` in its local header and its central directory entry: the
-    // member is checked once inflated whole, in its last batch.
+    // member is checked once inflated whole, here at once (it is small), before any batch.
     let mut bytes = std::fs::read(&path).unwrap();
     let local = header_of(&bytes, b"PK\x03\x04", 26, 30, b"y.npy");
     let central = header_of(&bytes, b"PK\x01\x02", 28, 46, b"y.npy");
@@ -115,8 +115,6 @@ fn errors_are_npz_errors() {
     std::fs::write(&path, &bytes).unwrap();
     let archive = NpzArchive::open(&path).unwrap();
     let mut reader = archive.record_batches(&["y"], None, Some(4_000)).unwrap();
-    assert_eq!(reader.next().unwrap().unwrap().num_rows(), 4_000);
-    assert_eq!(reader.next().unwrap().unwrap().num_rows(), 4_000);
     let e = reader.next().unwrap().unwrap_err();
     let ArrowError::ExternalError(inner) = &e else { panic!("{e:?}") };
     let npz = inner.downcast_ref::<NpzError>().unwrap();

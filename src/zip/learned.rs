@@ -23,6 +23,15 @@ use crate::source::Source;
 /// Members smaller than this are not learned (inflating them whole is quick, and zlib with
 /// block stops inflates more slowly than libdeflate).
 pub(crate) const MIN_SIZE: u64 = 8 << 20;
+/// Members read whole at once are learned from this size on (default; see `inflate_whole`).
+const WHOLE_MIN_SIZE: u64 = 64 << 20;
+
+/// The least size of a member that a whole read learns: `POLARS_NPZ_LEARN_WHOLE_MIN` (bytes),
+/// else [`WHOLE_MIN_SIZE`].
+fn whole_min_size() -> u64 {
+    std::env::var("POLARS_NPZ_LEARN_WHOLE_MIN").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(WHOLE_MIN_SIZE)
+}
+
 /// The default memory budget.
 const DEFAULT_BUDGET: u64 = 64 << 20;
 
@@ -160,7 +169,14 @@ pub(crate) fn summary(source: &Source, entry: &ZipEntry) -> Option<usize> {
 /// then dropped) or recording failed: the caller inflates as usual (and reports what is wrong).
 pub(crate) fn inflate_whole(source: &Source, entry: &ZipEntry, compressed: &[u8], dst: &mut [u8]) -> Option<Result<(), Invalid>> {
     let key = key(source, entry)?;
-    if let Some(points) = points(&key) {
+    let points = points(&key);
+    if points.is_none() && entry.size < whole_min_size() {
+        // A member read whole is inflated by libdeflate, about twice as fast as recording
+        // through zlib: only members this large are worth that once (streamed reads, which
+        // inflate through a streaming inflater anyway, learn from `MIN_SIZE` on).
+        return None;
+    }
+    if let Some(points) = points {
         return match points.inflate_all(compressed, dst) {
             Ok(()) => {
                 count_inflated(dst.len());

@@ -25,7 +25,9 @@ def arrays():
 
 
 @pytest.fixture
-def archive(tmp_path, arrays):
+def archive(tmp_path, arrays, monkeypatch):
+    # Whole reads learn members from 64 MiB on by default; these are 32 MiB.
+    monkeypatch.setenv("POLARS_NPZ_LEARN_WHOLE_MIN", str(8 << 20))
     path = tmp_path / "numpy.npz"
     np.savez_compressed(path, **arrays)
     clear_learned()
@@ -110,7 +112,8 @@ def test_small_members_are_not_learned(tmp_path):
 
 
 @needs_polars2
-def test_remote_reads_only_the_spans_needed(tmp_path, arrays):
+def test_remote_reads_only_the_spans_needed(tmp_path, arrays, monkeypatch):
+    monkeypatch.setenv("POLARS_NPZ_LEARN_WHOLE_MIN", str(8 << 20))
     np.savez_compressed(tmp_path / "r.npz", **arrays)
     clear_learned()
     with RangeServer(tmp_path) as server:

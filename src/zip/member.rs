@@ -372,9 +372,17 @@ fn read_blocks(source: &Source, entry: &ZipEntry, cache: &mut BlockCache, pos: u
     // Reading on from where the last read ended (a member streamed batch by batch): the blocks
     // after this read's are inflated now too, in parallel with its own, so every core works
     // while the consumer takes the batch (at most `ahead` blocks held beyond the read's).
+    // Ahead blocks are inflated a group at a time (two per thread), when those of the last
+    // group are used up, so that each group's blocks inflate side by side.
     let streaming = cache.ready.iter().any(|(b, _)| *b + 1 >= first && *b <= last) || cache.last_end == Some(pos);
-    let ahead = if streaming { polars_core::runtime::THREAD_POOL.current_num_threads().max(2) } else { 0 };
-    let wanted_end = (last + 1 + ahead).min(index.len());
+    let group = 2 * polars_core::runtime::THREAD_POOL.current_num_threads().max(1);
+    // The end of the blocks read ahead before that are still to come (kept).
+    let ahead_end = cache.ready.iter().map(|(b, _)| *b).filter(|&b| b > last && b <= last + group).max().map(|b| b + 1);
+    let wanted_end = match ahead_end {
+        Some(end) => end,
+        None if streaming => (last + 1 + group).min(index.len()),
+        None => last + 1,
+    };
     let ready = std::mem::take(&mut cache.ready);
     let (kept, _): (Vec<_>, Vec<_>) = ready.into_iter().partition(|(b, _)| (first..wanted_end).contains(b));
     let needed: Vec<usize> = (first..wanted_end).filter(|b| !kept.iter().any(|(k, _)| k == b)).collect();

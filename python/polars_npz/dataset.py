@@ -247,6 +247,7 @@ class Dataset:
         self._kept: dict[tuple[str, ...], list[list[tuple[int, int]] | None]] = {}
         self._kept_lock = threading.Lock()
         self._checked: dict[tuple[str, ...], NpzError | None] = {}
+        self._uniform: bool | None = None
 
     def kept(self, filters: list[pl.Expr]) -> list[list[tuple[int, int]] | None] | None:
         """For every file of an indexed dataset, the row ranges that may match `filters` (see
@@ -264,6 +265,11 @@ class Dataset:
         per selection; raises the first file's error, in the dataset's order."""
         key = tuple(columns)
         with self._kept_lock:
+            if self._uniform is None:
+                # Every file with the first file's schema, which is the dataset's: nothing to check.
+                self._uniform = self.reference is not None and self.plan.uniform_schema()
+            if self._uniform:
+                return
             if key not in self._checked:
                 try:
                     for i in range(len(self.paths)):

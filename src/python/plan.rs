@@ -93,6 +93,11 @@ impl Plan {
     }
 
     /// Each file's rows and bytes of array data once inflated, when every file is indexed.
+    /// Whether every file is indexed and has the first file's schema.
+    fn uniform_schema(&self) -> bool {
+        self.inner.uniform_schema()
+    }
+
     /// Whether any file indexed so far carries block statistics.
     fn any_statistics(&self) -> bool {
         self.inner.any_statistics()

@@ -253,6 +253,13 @@ impl DatasetPlan {
         }
     }
 
+    /// Whether every file is indexed and has file 0's schema (columns, types, order).
+    pub fn uniform_schema(&self) -> bool {
+        let Some(first) = self.indexed(0) else { return false };
+        let schema = first.schema();
+        self.files.iter().all(|f| f.archive.get().is_some_and(|(a, _)| a.schema() == schema))
+    }
+
     /// Whether any file indexed so far carries block statistics.
     pub fn any_statistics(&self) -> bool {
         self.files.iter().any(|f| f.archive.get().is_some_and(|(a, _)| a.has_statistics()))

@@ -58,6 +58,17 @@ impl Inflater {
         }
     }
 
+    /// The streaming inflater of a member written without blocks, from its start: recording
+    /// seek points on the way when the member is worth learning (see [`super::learned`]; they
+    /// are kept if it is read to its end and its CRC-32 matches).
+    pub(crate) fn for_member(source: &Source, entry: &super::index::ZipEntry) -> Inflater {
+        let inflater = Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size);
+        match super::learned::key(source, entry) {
+            Some(key) => inflater.learning(key, entry.crc32),
+            None => inflater,
+        }
+    }
+
     /// This inflater, recording seek points (by zlib) for the member of `key`, kept if the
     /// stream is read to its end and its CRC-32 is `crc`. As it was when zlib cannot start.
     pub(crate) fn learning(mut self, key: Key, crc: u32) -> Inflater {

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::index::{Compression, ZipEntry};
-use super::inflate::Inflater;
 use super::seek::{Points, SPAN};
 use crate::error::Invalid;
 use crate::source::Source;
@@ -192,15 +191,4 @@ pub(crate) fn inflate_whole(source: &Source, entry: &ZipEntry, compressed: &[u8]
     count_inflated(dst.len());
     put_points(key, points);
     Some(Ok(()))
-}
-
-/// The streaming inflater of a member written without blocks, from its start: recording
-/// points on the way when the member is worth learning (they are kept if it is read to its
-/// end and its CRC-32 matches).
-pub(crate) fn inflater(source: &Source, entry: &ZipEntry) -> Inflater {
-    let inflater = Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size);
-    match key(source, entry) {
-        Some(key) => inflater.learning(key, entry.crc32),
-        None => inflater,
-    }
 }

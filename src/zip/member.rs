@@ -123,7 +123,7 @@ impl MemberReader {
             Compression::Deflated => match super::spans::SpanReader::new(source, entry) {
                 Some(spans) => ReaderKind::Spans(Box::new(spans)),
                 None => ReaderKind::Deflated {
-                    inflater: Box::new(super::learned::inflater(source, entry)),
+                    inflater: Box::new(Inflater::for_member(source, entry)),
                     crc: crc32fast::Hasher::new(),
                     expected_crc: entry.crc32,
                 },

@@ -6,8 +6,8 @@ Polars without a copy when their data is aligned; deflated members are inflated 
 into Arrow buffers, and only as far as the query needs.
 
 The public API is ``__all__`` (and ``dir(polars_npz)`` lists nothing else). The modules are
-implementation, not API: ``_source`` (a path, bytes or file object to a native archive), ``scan``
-(``scan_npz``, ``read_npz``) and ``dataset`` (many archives), ``_stream`` (``npz_stream``: an
+implementation, not API: ``_source`` (a path, bytes or file object to a native archive), ``_scan``
+(``scan_npz``, ``read_npz``) and ``_dataset`` (many archives), ``_stream`` (``npz_stream``: an
 Arrow stream for any Arrow consumer), ``_members`` (``npz_members``), ``_align``
 (``align_npz``), ``_write`` (``write_npz``), ``_sink`` (``sink_npz``), ``_numpy_load``
 (``load``: ``np.load`` for archives, stored members memory-mapped), ``_namespace`` (the
@@ -24,11 +24,11 @@ from polars_npz._align import align_npz
 from polars_npz._internal import ArrowStream, NpzError
 from polars_npz._members import npz_members
 from polars_npz._numpy_load import NpzFile, load
+from polars_npz._scan import read_npz, scan_npz
 from polars_npz._sink import sink_npz
 from polars_npz._source import Source
 from polars_npz._stream import npz_stream
 from polars_npz._write import write_npz
-from polars_npz.scan import read_npz, scan_npz
 
 __all__ = [
     "ArrowStream",
@@ -52,7 +52,7 @@ _INTEGRATIONS = ("ray", "dask")
 
 def __dir__() -> list[str]:
     """The public API: ``__all__``, the module's dunder attributes, and the optional
-    integrations that were imported. The private modules (``_sink``, ``scan``, ...) are
+    integrations that were imported. The private modules (``_sink``, ``_scan``, ...) are
     implementation; their names stay out."""
     dunders = [n for n in globals() if n.startswith("__") and n.endswith("__")]
     loaded = [n for n in _INTEGRATIONS if f"{__name__}.{n}" in _sys.modules]

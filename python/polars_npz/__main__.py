@@ -30,9 +30,9 @@ from polars_npz._align import align_npz
 from polars_npz._internal import NpzError
 from polars_npz._internal import upload_file as _upload_file
 from polars_npz._members import npz_members
+from polars_npz._scan import scan_npz
 from polars_npz._sink import sink
 from polars_npz._source import _open, is_url, storage_pairs
-from polars_npz.scan import scan_npz
 
 TABLE = "npz"
 

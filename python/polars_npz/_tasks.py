@@ -21,9 +21,9 @@ from typing import Any
 
 import polars as pl
 
+from polars_npz._dataset import expand_sources, hive_start
+from polars_npz._scan import default_hive_partitioning, scan_npz, scan_paths
 from polars_npz._source import is_url, local_path, storage_pairs
-from polars_npz.dataset import expand_sources, hive_start
-from polars_npz.scan import default_hive_partitioning, scan_npz, scan_paths
 
 __all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
 

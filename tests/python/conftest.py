@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from polars_npz.dataset import has_multi_file_scan
+from polars_npz._dataset import has_multi_file_scan
 
 # Features that need Polars' multi-file scan for external readers (Polars 2.x): hive columns,
 # counts from headers, explain names; on Polars 1.x the other paths are tested.

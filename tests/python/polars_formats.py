@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 from polars_npz import scan_npz, write_npz
-from polars_npz.dataset import has_multi_file_scan
+from polars_npz._dataset import has_multi_file_scan
 
 FORMATS = ("parquet", "npz-stored", "npz-deflated")
 

@@ -147,7 +147,7 @@ def test_count_from_the_scan_or_from_the_readers(tmp_path, monkeypatch, counted_
     len() without creating a reader (proof: the files are gone by then); past the file limit
     the readers count, reading headers only. Both give the counts of pl.scan_parquet, also
     with n_rows, slices and hive filters."""
-    import polars_npz.dataset as dataset
+    import polars_npz._dataset as dataset
 
     if not counted_at_scan:
         monkeypatch.setattr(dataset, "_COUNT_AT_SCAN_MAX", 2)
@@ -218,7 +218,7 @@ def test_groups_of_small_files_read_like_single_files(tmp_path, monkeypatch, eng
     """Small files of one directory are read in groups (here of at most 3): columns missing
     from some files of a group are nulls, slices and row indexes cross group and file
     boundaries, and every value equals reading the files one by one."""
-    import polars_npz.dataset as dataset
+    import polars_npz._dataset as dataset
 
     monkeypatch.setattr(dataset, "_GROUP_FILES", 3)
     files, frames = [], []

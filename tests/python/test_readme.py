@@ -21,7 +21,7 @@ import polars_npz
 import pytest
 from motoserver import MotoS3, moto_s3
 from polars_npz import sink_npz
-from polars_npz.dataset import has_multi_file_scan
+from polars_npz._dataset import has_multi_file_scan
 from rangeserver import RangeServer
 
 README = Path(__file__).resolve().parents[2] / "README.md"

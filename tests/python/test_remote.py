@@ -13,8 +13,8 @@ import pytest
 from conftest import needs_polars2
 from polars.testing import assert_frame_equal
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
+from polars_npz._dataset import has_multi_file_scan
 from polars_npz._internal import clear_plan_cache, remote_requests
-from polars_npz.dataset import has_multi_file_scan
 from rangeserver import RangeServer
 
 ROWS = 500_000  # 4 MB per float64 column

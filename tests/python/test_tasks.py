@@ -136,8 +136,8 @@ def test_distributed_reads_take_every_scan_option(tmp_path):
 
     import polars as pl
     from polars_npz import scan_npz, write_npz
+    from polars_npz._scan import scan_paths
     from polars_npz._tasks import SCAN_OPTIONS
-    from polars_npz.scan import scan_paths
 
     keywords = {n for n, p in inspect.signature(scan_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
     assert keywords == SCAN_OPTIONS

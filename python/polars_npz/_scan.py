@@ -9,6 +9,8 @@ from typing import Any, Literal, cast
 import polars as pl
 from polars.io.plugins import register_io_source
 
+from polars_npz._dataset import Dataset, NothingToScanError, check_file, expand_sources, has_multi_file_scan, is_glob, scan_dataset
+from polars_npz._dataset import hive_start as dataset_hive_start
 from polars_npz._errors import npz_error
 from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError, Plan
@@ -17,8 +19,6 @@ from polars_npz._internal import index_column as _index_column
 from polars_npz._polars import io_source, multi_file_scan
 from polars_npz._source import Source, _open, _source_name, is_url, storage_pairs
 from polars_npz._stats import kept_ranges
-from polars_npz.dataset import Dataset, NothingToScanError, check_file, expand_sources, has_multi_file_scan, is_glob, scan_dataset
-from polars_npz.dataset import hive_start as dataset_hive_start
 
 __all__ = ["read_npz", "scan_npz", "scan_paths"]
 

@@ -168,11 +168,7 @@ def scan_npz(
     one = cast(Source, source)
     path = _source_name(one)
     archive = _open(one, memory_map, max_header_size, verify_checksums)
-    # A path; an open file ("open-file"); bytes in memory (False).
-    in_file: bool | str = (
-        True if isinstance(one, (str, os.PathLike)) else ("open-file" if hasattr(one, "fileno") and _has_fileno(one) else False)
-    )
-    lf = _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics, in_file)
+    lf = _scan_one(archive, path, n_rows, row_index_name, row_index_offset, include_file_paths, use_statistics, _shown_path(one, path))
     if schema is None:
         return lf
     # The archive's columns checked against the schema given, and read in its order and types,
@@ -280,12 +276,16 @@ def scan_paths(
     return lf, plan
 
 
-def _has_fileno(f: Any) -> bool:
+def _shown_path(source: Source, path: str) -> str:
+    """A source's file-path column value, as Polars' scans give it: the path; ``open-file`` for
+    a file object with a descriptor; ``in-mem`` for bytes and other objects."""
+    if isinstance(source, (str, os.PathLike)):
+        return path
     try:
-        f.fileno()
+        source.fileno()  # type: ignore[union-attr]
     except (OSError, ValueError, AttributeError):
-        return False
-    return True
+        return "in-mem"
+    return "open-file"
 
 
 def _deferred(error: Exception) -> pl.LazyFrame:
@@ -357,10 +357,11 @@ def _scan_one(
     row_index_offset: int,
     include_file_paths: str | None,
     use_statistics: bool = True,
-    in_file: bool | str = True,
+    shown_path: str | None = None,
 ) -> pl.LazyFrame:
     """One archive as a Polars IO source (bytes, file objects, or any source on Polars 1.x).
-    With `use_statistics`, a predicate skips the blocks whose statistics rule it out."""
+    With `use_statistics`, a predicate skips the blocks whose statistics rule it out.
+    `shown_path`: the file-path column's value (default: `path`)."""
     arrays = pl.Schema(archive.schema())
     fields: list[tuple[str, Any]] = []
     if row_index_name is not None:
@@ -374,8 +375,7 @@ def _scan_one(
         raise npz_error(msg, kind="request", path=path)
     schema = pl.Schema(fields)
     wide_index = pl.get_index_type() == pl.UInt64
-    # The file-path column of a source that is not a path says what it is, as Polars' does.
-    shown_path = path if in_file is True else ("open-file" if in_file else "in-mem")
+    shown = path if shown_path is None else shown_path
 
     def generate(
         with_columns: list[str] | None,
@@ -407,7 +407,7 @@ def _scan_one(
                 if row_index_name is not None and row_index_name in wanted:
                     by_name[row_index_name] = pl.Series(_index_column(row_index_name, offset, height, wide_index))
                 if include_file_paths is not None and include_file_paths in wanted:
-                    by_name[include_file_paths] = pl.Series(_constant_column(include_file_paths, shown_path, height))
+                    by_name[include_file_paths] = pl.Series(_constant_column(include_file_paths, shown, height))
                 offset += height
                 # Built directly in the wanted order: an eager `select` would run a query on
                 # Polars' engine from inside its own source, which costs milliseconds.

@@ -21,7 +21,8 @@
 //!
 //! Layers, lowest first; data flows one way and no module imports one that imports it back:
 //! - foundations: `error` (the error type), `raw` (every `unsafe` block of the crate),
-//!   `pieces` (work in pieces on Polars' pool);
+//!   `pieces` (work in pieces on Polars' pool), `row_stats` (statistics of a column's blocks of
+//!   rows, the form filters are judged by);
 //! - `source`: byte sources (mapped file, plain file, bytes in memory) behind one trait;
 //! - `zip`: the central directory, a member's bytes (inflating), the aligned zip writer;
 //! - `npy`: `.npy` headers, the numpy type table, time units (bytes and text only);
@@ -43,6 +44,7 @@ mod pieces;
 mod python;
 #[allow(unsafe_code)]
 mod raw;
+mod row_stats;
 mod scan;
 mod source;
 mod write;

@@ -37,7 +37,10 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
         inflated on its own; null for a plain member) and ``statistics`` (whether its blocks
         carry min/max/null/NaN statistics, which let filters skip them), ``learned`` (the
         spans this process has learned seek points for in a plain deflated member, after
-        inflating it whole once; null when none; learned state lives for the process only).
+        inflating it whole once; null when none) and ``learned_statistics`` (the blocks of rows
+        whose min/max/null/NaN statistics this process learned while reading all of a 1-D
+        column that has none, which let later filters skip them; null when none). Learned state
+        lives for the process only.
     """
     archive = _open(source, True, max_header_size, storage_options=storage_options)
     rows = archive.members()
@@ -57,6 +60,7 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "blocks": [r["blocks"] for r in rows],
             "statistics": [r["statistics"] for r in rows],
             "learned": [r["learned"] for r in rows],
+            "learned_statistics": [r["learned_statistics"] for r in rows],
             "error": [r["error"] for r in rows],
         },
         schema={
@@ -74,6 +78,7 @@ def npz_members(source: Source, *, storage_options: Mapping[str, object] | None 
             "blocks": pl.UInt32,
             "statistics": pl.Boolean,
             "learned": pl.UInt32,
+            "learned_statistics": pl.UInt32,
             "error": pl.String,
         },
     )

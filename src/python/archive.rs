@@ -101,8 +101,11 @@ impl Archive {
                 // The block index: how many blocks, and whether they carry statistics.
                 d.set_item("blocks", m.entry.blocks.as_ref().map(|b| b.len()))?;
                 d.set_item("statistics", m.entry.blocks.as_ref().is_some_and(|b| b.stats.is_some()))?;
-                // The spans this process learned seek points for in a plain deflated member.
-                d.set_item("learned", crate::zip::learned::summary(self.inner.source(), &m.entry))?;
+                // What this process learned of a member without a block index: the spans of
+                // its seek points (plain deflated members) and its blocks of statistics.
+                let (spans, blocks) = crate::zip::learned::summary(self.inner.source(), &m.entry);
+                d.set_item("learned", spans)?;
+                d.set_item("learned_statistics", blocks)?;
                 match &m.array {
                     Some(a) => {
                         d.set_item("name", &a.name)?;

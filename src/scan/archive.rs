@@ -11,10 +11,12 @@ use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
 use super::batches::{BatchReader, ColumnReader, Mode};
+use super::learn_stats::StatsLearner;
 use crate::decode::Decoder;
 use crate::error::{invalid, ErrorKind, Invalid, NpzError, Result};
 use crate::npy::dtype::{Element, NpyDtype};
 use crate::npy::header::{self, NpyHeader, DEFAULT_MAX_HEADER_SIZE};
+use crate::row_stats::ColumnStats;
 use crate::source::{self, Source};
 use crate::zip::{self, Compression, MemberReader, ZipEntry};
 
@@ -125,17 +127,6 @@ impl Member {
             _ => None,
         }
     }
-}
-
-/// Statistics of a column's blocks: block `b` holds rows `starts[b]..starts[b + 1]`, of which
-/// `nulls[b]` are null and `nans[b]` NaN; `min` and `max` hold its extremes among the others
-/// (meaningless for a block without others).
-pub(crate) struct ColumnStats {
-    pub(crate) starts: Vec<u64>,
-    pub(crate) nulls: Vec<u32>,
-    pub(crate) nans: Vec<u32>,
-    pub(crate) min: crate::decode::ArrayRef,
-    pub(crate) max: crate::decode::ArrayRef,
 }
 
 /// An open `.npz` archive.
@@ -348,10 +339,12 @@ impl NpzArchive {
         common_rows(self.arrays().map(|(_, a)| a)).ok().flatten().unwrap_or(1)
     }
 
-    /// Whether any member carries block statistics (archives written by this package): only
-    /// then can a filter skip anything in it.
+    /// Whether any member carries block statistics (archives written by this package), or has
+    /// statistics learned by this process: only then can a filter skip anything in it.
     pub fn has_statistics(&self) -> bool {
+        let learned = |m: &Member| zip::learned::stats_key(&self.source, &m.entry).is_some_and(|k| zip::learned::has_stats(&k));
         self.index.members.iter().any(|m| m.entry.blocks.as_deref().is_some_and(|b| b.stats.is_some()))
+            || (zip::learned::any_stats() && self.index.members.iter().any(learned))
     }
 
     /// Whether the arrays' first-axis lengths differ (0-d arrays aside), as in scipy's sparse
@@ -372,11 +365,17 @@ impl NpzArchive {
     }
 
     /// The statistics of a column's blocks (see [`crate::zip::blocks`]), decoded as the column
-    /// is: `None` when its member has none, or has an index that does not describe the array
-    /// its header declares (a 1-D array, rows of its element size after the header).
+    /// is, or those learned by this process for a member without them (see `learn_stats`):
+    /// `None` when its member has none, or has an index that does not describe the array its
+    /// header declares (a 1-D array, rows of its element size after the header).
     pub(crate) fn column_stats(&self, column: &str) -> Option<ColumnStats> {
         let (m, a) = self.find(column).ok()?;
-        let index = m.entry.blocks.as_deref()?;
+        let learned = || {
+            let stats = zip::learned::stats(&zip::learned::stats_key(&self.source, &m.entry)?)?;
+            let fits = a.header.shape.len() == 1 && stats.holds(a.header.shape[0]);
+            fits.then(|| ColumnStats::clone(&stats))
+        };
+        let Some(index) = m.entry.blocks.as_deref().filter(|b| b.stats.is_some()) else { return learned() };
         let stats = index.stats.as_ref()?;
         let decoder = a.decoder.as_ref().ok()?;
         let fits = index.rows
@@ -520,7 +519,14 @@ impl NpzArchive {
                     Mode::Rows
                 }
             };
-            Ok(ColumnReader { name: a.name.clone(), member: m.entry.name.clone(), decoder, reader, mode, row: skip })
+            // A read of all of a 1-D column learns its statistics, when it has none.
+            let learn = match mode {
+                Mode::Rows if skip == 0 && total as u64 == member_rows => {
+                    StatsLearner::new(&self.source, &m.entry, &decoder, &a.header.shape)
+                }
+                _ => None,
+            };
+            Ok(ColumnReader { name: a.name.clone(), member: m.entry.name.clone(), decoder, reader, mode, row: skip, learn })
         };
         // Skipping rows of deflated members inflates them: the columns do it in parallel.
         let cols = if skip > 0 && columns.len() > 1 {

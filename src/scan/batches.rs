@@ -7,6 +7,7 @@ use polars_core::prelude::{Column as PlColumn, CompatLevel, DataFrame, Series};
 use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
+use super::learn_stats::StatsLearner;
 use crate::decode::{self, fortran, ArrayRef, Decoder};
 use crate::error::{internal, Invalid, NpzError, Result};
 use crate::zip::MemberReader;
@@ -19,6 +20,8 @@ pub(crate) struct ColumnReader {
     pub(crate) mode: Mode,
     /// The member's row that the next batch starts at.
     pub(crate) row: usize,
+    /// Statistics of the member's rows, learned while a read decodes all of them.
+    pub(crate) learn: Option<StatsLearner>,
 }
 
 /// How a column's rows are produced.
@@ -51,6 +54,15 @@ impl ColumnReader {
         let array = match &mut self.mode {
             Mode::Rows => {
                 let array = self.decoder.decode(&mut self.reader, rows, self.row).map_err(in_member)?;
+                if let Some(mut learn) = self.learn.take() {
+                    if learn.observe(self.row as u64, &array) {
+                        if learn.is_done() {
+                            learn.finish();
+                        } else {
+                            self.learn = Some(learn);
+                        }
+                    }
+                }
                 self.row += rows;
                 array
             }

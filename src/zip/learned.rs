@@ -1,14 +1,17 @@
-//! What the process learns about deflated members written without blocks, kept while it runs:
-//! their seek points ([`super::seek`], recorded when such a member is first inflated from its
-//! start to its end), so that later reads of the same member start at the point before the
-//! bytes they need, and inflate a whole member span by span in parallel.
+//! What the process learns about members written without a block index, kept while it runs:
+//! the seek points of a deflated member ([`super::seek`], recorded when it is first inflated
+//! from its start to its end), so that later reads of it start at the point before the bytes
+//! they need and inflate it whole span by span in parallel; and the statistics of a column's
+//! blocks of rows (computed by the scan layer while a read decodes all of it), so that later
+//! filters skip blocks and files as they do in archives written with statistics.
 //!
 //! Keyed by the archive's identity (a file's device, inode, length and modification time; an
 //! object's URL, size and ETag: see `ByteSource::identity`) and the member's place, sizes and
 //! CRC-32: an archive changed on disk has another identity, so its old points are never used
 //! (they are dropped when the memory budget needs room). Bounded in memory: at most
 //! `POLARS_NPZ_LEARNED_BUDGET` bytes (default 64 MiB; 0 turns learning off), least recently
-//! used first out; the points of a member hold under 1 % of its size.
+//! used first out; the points of a member hold under 1 % of its size, its statistics about
+//! 0.01 % (a block per MiB of values).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::index::{Compression, ZipEntry};
 use super::seek::{Points, SPAN};
 use crate::error::Invalid;
+use crate::row_stats::ColumnStats;
 use crate::source::Source;
 
 /// Members smaller than this are not learned (inflating them whole is quick, and zlib with
@@ -57,7 +61,27 @@ pub(crate) struct Key {
 /// index, at least [`MIN_SIZE`]) of a source that has an identity, and learning is on.
 pub(crate) fn key(source: &Source, entry: &ZipEntry) -> Option<Key> {
     let learnable = entry.compression == Compression::Deflated && !entry.encrypted && entry.blocks.is_none() && entry.size >= MIN_SIZE;
-    if !learnable || budget() == 0 {
+    if !learnable {
+        return None;
+    }
+    identify(source, entry)
+}
+
+/// The key under which the statistics of `entry`'s rows are learned: a deflated member
+/// without statistics in a block index, of a source that has an identity, while learning is
+/// on. (Not stored members: a read of them may hand out views of pages it never touches,
+/// which learning would read; and filtering them costs no inflating to skip.)
+pub(crate) fn stats_key(source: &Source, entry: &ZipEntry) -> Option<Key> {
+    let learnable =
+        entry.compression == Compression::Deflated && !entry.encrypted && entry.blocks.as_ref().is_none_or(|b| b.stats.is_none());
+    if !learnable {
+        return None;
+    }
+    identify(source, entry)
+}
+
+fn identify(source: &Source, entry: &ZipEntry) -> Option<Key> {
+    if budget() == 0 {
         return None;
     }
     Some(Key {
@@ -73,6 +97,7 @@ pub(crate) fn key(source: &Source, entry: &ZipEntry) -> Option<Key> {
 #[derive(Default)]
 struct Learned {
     points: Option<Arc<Points>>,
+    stats: Option<Arc<ColumnStats>>,
     held: u64,
     used: u64,
 }
@@ -82,6 +107,8 @@ struct Cache {
     members: HashMap<Key, Learned>,
     held: u64,
     clock: u64,
+    /// Members with statistics learned.
+    with_stats: usize,
 }
 
 fn cache() -> std::sync::MutexGuard<'static, Cache> {
@@ -111,16 +138,23 @@ impl Cache {
         let clock = self.clock;
         let l = self.members.entry(key).or_default();
         self.held -= l.held;
+        self.with_stats -= usize::from(l.stats.is_some());
         f(l);
-        l.held = l.points.as_ref().map_or(0, |p| p.held_bytes());
+        l.held = l.points.as_ref().map_or(0, |p| p.held_bytes()) + l.stats.as_ref().map_or(0, |s| s.held_bytes());
         l.used = clock;
         self.held += l.held;
+        self.with_stats += usize::from(l.stats.is_some());
         let budget = budget();
         while self.held > budget {
             let Some(oldest) = self.members.iter().min_by_key(|(_, l)| l.used).map(|(k, _)| k.clone()) else { break };
-            if let Some(l) = self.members.remove(&oldest) {
-                self.held -= l.held;
-            }
+            self.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(l) = self.members.remove(key) {
+            self.held -= l.held;
+            self.with_stats -= usize::from(l.stats.is_some());
         }
     }
 }
@@ -135,12 +169,29 @@ pub(crate) fn put_points(key: Key, points: Points) {
     cache().update(key, |l| l.points = Some(Arc::new(points)));
 }
 
+/// The learned statistics of a member's rows.
+pub(crate) fn stats(key: &Key) -> Option<Arc<ColumnStats>> {
+    cache().touch(key)?.stats.clone()
+}
+
+/// Whether the statistics of a member's rows are learned (without counting as a use).
+pub(crate) fn has_stats(key: &Key) -> bool {
+    cache().members.get(key).is_some_and(|l| l.stats.is_some())
+}
+
+/// Whether the statistics of any member are learned.
+pub(crate) fn any_stats() -> bool {
+    cache().with_stats > 0
+}
+
+/// Learn the statistics of a member's rows.
+pub(crate) fn put_stats(key: Key, stats: ColumnStats) {
+    cache().update(key, |l| l.stats = Some(Arc::new(stats)));
+}
+
 /// Drop what is known of a member (a point that did not hold).
 pub(crate) fn forget(key: &Key) {
-    let mut c = cache();
-    if let Some(l) = c.members.remove(key) {
-        c.held -= l.held;
-    }
+    cache().remove(key);
 }
 
 /// Drop everything learned.
@@ -148,6 +199,7 @@ pub(crate) fn clear() {
     let mut c = cache();
     c.members.clear();
     c.held = 0;
+    c.with_stats = 0;
 }
 
 /// Bytes held by what is learned.
@@ -155,11 +207,14 @@ pub(crate) fn held_bytes() -> u64 {
     cache().held
 }
 
-/// The spans learned for `entry` of `source`, for listings.
-pub(crate) fn summary(source: &Source, entry: &ZipEntry) -> Option<usize> {
-    let key = key(source, entry)?;
+/// The spans learned for `entry` of `source`, and the blocks of rows whose statistics are
+/// learned, for listings.
+pub(crate) fn summary(source: &Source, entry: &ZipEntry) -> (Option<usize>, Option<usize>) {
     let c = cache();
-    c.members.get(&key).and_then(|l| l.points.as_ref().map(|p| p.spans()))
+    let learned = |key: Option<Key>| key.and_then(|k| c.members.get(&k));
+    let spans = learned(key(source, entry)).and_then(|l| l.points.as_ref().map(|p| p.spans()));
+    let blocks = learned(stats_key(source, entry)).and_then(|l| l.stats.as_ref().map(|s| s.len()));
+    (spans, blocks)
 }
 
 /// Inflate a whole member written without blocks, `compressed` (its bytes), into `dst` (of its

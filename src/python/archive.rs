@@ -263,7 +263,7 @@ impl Batches {
 }
 
 /// Per block: the archive's position, its rows `[start, end)`, its null and NaN counts, and
-/// min and max (columns of the column's type).
+/// min and max (columns of the column's type): see [`crate::scan::many::StatsTable`].
 pub(crate) type StatsTable = (Vec<u32>, Vec<u64>, Vec<u64>, Vec<u32>, Vec<u32>, ArrowColumn, ArrowColumn);
 
 /// The statistics of `column`'s blocks in each of `archives` (of `heights` rows) that has them
@@ -275,35 +275,7 @@ pub(crate) fn block_stats(archives: Vec<PyRef<'_, Archive>>, heights: Vec<u64>, 
 
 /// [`block_stats`] of archives given with their positions and heights.
 pub(crate) fn stats_table<'a>(archives: impl Iterator<Item = (usize, &'a NpzArchive, u64)>, column: &str) -> PyResult<Option<StatsTable>> {
-    let (mut at, mut start, mut end): (Vec<u32>, Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut nulls, mut nans): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
-    let (mut mins, mut maxs): (Vec<crate::decode::ArrayRef>, Vec<crate::decode::ArrayRef>) = (Vec::new(), Vec::new());
-    for (i, archive, height) in archives {
-        let Some(s) = archive.column_stats(column) else { continue };
-        if s.starts.last() != Some(&height) || mins.first().is_some_and(|m| m.dtype() != s.min.dtype()) {
-            continue;
-        }
-        for w in s.starts.windows(2) {
-            at.push(i as u32);
-            start.push(w[0]);
-            end.push(w[1]);
-        }
-        nulls.extend(&s.nulls);
-        nans.extend(&s.nans);
-        mins.push(s.min);
-        maxs.push(s.max);
-    }
-    if mins.is_empty() {
-        return Ok(None);
-    }
-    let concat = |parts: &[crate::decode::ArrayRef]| {
-        let refs: Vec<&dyn polars_arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
-        polars_arrow::compute::concatenate::concatenate(&refs).map_err(|e| {
-            let message = format!("internal error (please report it): concatenating the statistics of '{column}': {e}");
-            super::npz_error("internal", "", None, message)
-        })
-    };
-    let (min, max) = (concat(&mins)?, concat(&maxs)?);
-    let (min, max) = (ArrowColumn { name: "min".into(), array: min }, ArrowColumn { name: "max".into(), array: max });
-    Ok(Some((at, start, end, nulls, nans, min, max)))
+    let Some(t) = crate::scan::many::stats_table(archives, column).map_err(to_py)? else { return Ok(None) };
+    let (min, max) = (ArrowColumn { name: "min".into(), array: t.min }, ArrowColumn { name: "max".into(), array: t.max });
+    Ok(Some((t.at, t.start, t.end, t.nulls, t.nans, min, max)))
 }

@@ -1,14 +1,13 @@
 //! Columns of several archives read in one call, for a dataset reader that serves a group of
 //! small files: Polars' per-file reader costs (a Python reader object, a DataFrame made per
-//! file) are paid once per group instead of once per file.
+//! file) are paid once per group instead of once per file. The reading is the scan layer's
+//! (`scan::many`); this hands its arrays to Python.
 
 use std::sync::Arc;
 
 use polars_arrow::datatypes::Field;
-use polars_core::runtime::THREAD_POOL;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
-use rayon::prelude::*;
 
 use super::archive::Archive;
 use super::arrow::importable;
@@ -43,9 +42,8 @@ impl ChunkedColumn {
 }
 
 /// `columns` of each archive of `parts` (archive, rows to skip, at most this many rows),
-/// one archive after the other: the rows in all, and one chunked column per name. Archives
-/// are read in parallel on Polars' thread pool with the GIL released; the first error names
-/// its file and member.
+/// one archive after the other (see [`crate::scan::many::read_chain`]), with the GIL
+/// released: the rows in all, and one chunked column per name.
 #[pyfunction]
 pub(crate) fn read_chain(
     py: Python<'_>,
@@ -56,22 +54,9 @@ pub(crate) fn read_chain(
         let archives: Vec<(Arc<NpzArchive>, usize, Option<usize>)> =
             parts.iter().map(|(a, skip, n)| (a.get().inner.clone(), *skip, *n)).collect();
         let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-        let read_one = |(archive, skip, n_rows): &(Arc<NpzArchive>, usize, Option<usize>)| -> crate::Result<(usize, Vec<Vec<ArrayRef>>)> {
-            let mut reader = archive.batches_from(&names, *skip, *n_rows, None)?;
-            let mut cols: Vec<Vec<ArrayRef>> = vec![Vec::new(); names.len()];
-            let mut rows = 0;
-            while let Some((height, arrays)) = reader.next_arrays()? {
-                rows += height;
-                cols.iter_mut().zip(arrays).for_each(|(c, a)| c.push(a));
-            }
-            Ok((rows, cols))
-        };
-        let read =
-            py.detach(|| THREAD_POOL.install(|| archives.par_iter().map(read_one).collect::<crate::Result<Vec<_>>>())).map_err(to_py)?;
-        let rows = read.iter().map(|(r, _)| r).sum();
+        let (rows, read) = py.detach(|| crate::scan::many::read_chain(&archives, &names)).map_err(to_py)?;
         let mut out = Vec::with_capacity(names.len());
-        for (k, name) in columns.iter().enumerate() {
-            let chunks: Vec<ArrayRef> = read.iter().flat_map(|(_, cols)| cols[k].iter().cloned()).collect();
+        for (name, chunks) in columns.iter().zip(read) {
             let Some(first) = chunks.first() else {
                 return Err(npz_error(
                     "internal",

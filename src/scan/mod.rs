@@ -1,6 +1,7 @@
 //! The scan layer: an archive as Polars sees it ([`archive`]: members, schema, heights),
 //! readers of selected columns batch by batch ([`batches`]), statistics learned while they
-//! read all of a column (`learn_stats`), and those batches as Arrow struct
+//! read all of a column (`learn_stats`), several archives read as one (`many`: statistics
+//! across files, a group of files read in one call), and those batches as Arrow struct
 //! arrays (`arrow_out`, for the Python module's Arrow stream and for feature `arrow`) and as
 //! arrow-rs record batches (`arrow_rs`, feature `arrow`); members read whole by their zip name
 //! ([`whole`], for the numpy-style loader).
@@ -12,6 +13,7 @@ pub(crate) mod arrow_out;
 pub(crate) mod arrow_rs;
 pub(crate) mod batches;
 mod learn_stats;
+pub(crate) mod many;
 pub(crate) mod plan;
 pub(crate) mod whole;
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, cast
@@ -132,6 +133,8 @@ def scan_npz(
     │ 4   ┆ 1.0  │
     └─────┴──────┘
     """
+    # The options as given (this signature defines them: see SCAN_DEFAULTS).
+    options = {name: value for name, value in locals().items() if name != "source"}
     if n_rows is not None and n_rows < 0:
         msg = "n_rows must be non-negative"
         raise ValueError(msg)
@@ -140,26 +143,7 @@ def scan_npz(
         raise ValueError(msg)
     if _is_paths(source):
         try:
-            lf, _ = scan_paths(
-                source,  # type: ignore[arg-type]
-                n_rows=n_rows,
-                row_index_name=row_index_name,
-                row_index_offset=row_index_offset,
-                glob=glob,
-                hidden_file_prefix=hidden_file_prefix,
-                hive_partitioning=hive_partitioning,
-                hive_schema=hive_schema,
-                try_parse_hive_dates=try_parse_hive_dates,
-                include_file_paths=include_file_paths,
-                schema=schema,
-                missing_columns=missing_columns,
-                extra_columns=extra_columns,
-                memory_map=memory_map,
-                verify_checksums=verify_checksums,
-                max_header_size=max_header_size,
-                storage_options=storage_options,
-                use_statistics=use_statistics,
-            )
+            lf, _ = scan_paths(source, **options)  # type: ignore[arg-type]
         except pl.exceptions.ComputeError as e:
             # Raised when the query runs, as Polars' scans do (nothing matched, a URI naming
             # another host, a hive schema with hive partitioning off).
@@ -183,35 +167,47 @@ def scan_npz(
     return lf.select(cols)
 
 
+# The scan options and their defaults: scan_npz's keyword arguments, defined once by its
+# signature (the API); scan_paths and the distributed readers (Ray, Dask) take them from here.
+SCAN_DEFAULTS: dict[str, Any] = {
+    name: p.default for name, p in inspect.signature(scan_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+}
+
+
+def complete_scan_options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Options given by name, completed with scan_npz's defaults; unknown names refused."""
+    unknown = set(given) - SCAN_DEFAULTS.keys()
+    if unknown:
+        msg = f"unexpected scan options: {', '.join(sorted(unknown))} (accepted: {', '.join(sorted(SCAN_DEFAULTS))})"
+        raise TypeError(msg)
+    return {**SCAN_DEFAULTS, **given}
+
+
 def scan_paths(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
-    n_rows: int | None = None,
-    row_index_name: str | None = None,
-    row_index_offset: int = 0,
-    glob: bool = True,
-    hidden_file_prefix: str | Sequence[str] | None = None,
-    hive_partitioning: bool | None = None,
-    hive_schema: Mapping[str, pl.DataType] | None = None,
-    try_parse_hive_dates: bool = True,
-    include_file_paths: str | None = None,
-    schema: Mapping[str, pl.DataType] | None = None,
-    missing_columns: str = "raise",
-    extra_columns: str = "raise",
-    memory_map: bool = True,
-    verify_checksums: bool = False,
-    max_header_size: int = 10_000,
-    storage_options: Mapping[str, object] | None = None,
     count_rows: bool = True,
-    use_statistics: bool = True,
     hive_start: int | None = None,
+    **given: Any,
 ) -> tuple[pl.LazyFrame, Plan]:
     """`scan_npz` of paths, with its plan: the files, each archive's index and headers read
     once and shared by every reader of the scan (a single archive is a dataset of one).
     `count_rows`: count every file's rows now (so ``len()`` needs no reader); a distributed
     task, whose rows the caller counted, reads each file once instead (index and data).
     `hive_start`: where hive parts start in the paths (default: as `source` gives it; a task
-    reading part of a dataset passes the dataset's)."""
+    reading part of a dataset passes the dataset's). `given`: the options of scan_npz."""
+    o = complete_scan_options(given)
+    n_rows, row_index_name, row_index_offset = o["n_rows"], o["row_index_name"], o["row_index_offset"]
+    hive_partitioning, hive_schema, try_parse_hive_dates = o["hive_partitioning"], o["hive_schema"], o["try_parse_hive_dates"]
+    include_file_paths, schema, missing_columns, extra_columns = (
+        o["include_file_paths"],
+        o["schema"],
+        o["missing_columns"],
+        o["extra_columns"],
+    )
+    memory_map, verify_checksums, max_header_size = o["memory_map"], o["verify_checksums"], o["max_header_size"]
+    storage_options, use_statistics = o["storage_options"], o["use_statistics"]
+    glob, hidden_file_prefix = o["glob"], o["hidden_file_prefix"]
     if hive_schema is not None and hive_partitioning is False:
         msg = "a hive schema was given but hive_partitioning was disabled"
         raise pl.exceptions.ComputeError(msg)

@@ -12,7 +12,6 @@ its own objects.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import os
 from collections.abc import Sequence
@@ -22,15 +21,15 @@ from typing import Any
 import polars as pl
 
 from polars_npz._dataset import expand_sources, hive_start
-from polars_npz._scan import default_hive_partitioning, scan_npz, scan_paths
+from polars_npz._scan import SCAN_DEFAULTS, complete_scan_options, default_hive_partitioning, scan_paths
 from polars_npz._source import is_url, local_path, storage_pairs
 
 __all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
 
-# The scan_npz options a distributed read accepts (`columns` is the readers' own argument).
-# The options a distributed read takes: every keyword of scan_npz (one definition: its
-# signature), so a new scan option reaches Ray's and Dask's readers without a second list.
-SCAN_OPTIONS = frozenset(name for name, p in inspect.signature(scan_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+# The options a distributed read takes: every keyword of scan_npz (`columns` is the readers'
+# own argument), from their one definition, so a new scan option reaches Ray's and Dask's
+# readers without a second list.
+SCAN_OPTIONS = frozenset(SCAN_DEFAULTS)
 
 # Bytes per row assumed for a column that is not an array of the file (hive values, paths,
 # the row index) when estimating in-memory sizes.
@@ -207,10 +206,7 @@ def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str
     """Expand `source`, resolve the options every task must share (hive columns and their
     types, the dataset's schema) and check `columns` against the schema; opens the first
     file's index and headers only."""
-    unknown = set(scan_options) - SCAN_OPTIONS
-    if unknown:
-        msg = f"unexpected scan options: {', '.join(sorted(unknown))} (accepted: {', '.join(sorted(SCAN_OPTIONS))})"
-        raise TypeError(msg)
+    complete_scan_options(scan_options)  # unknown names refused
     if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
         msg = "a distributed read takes paths (a path, directory, glob or list of paths), not bytes or file objects"
         raise TypeError(msg)

@@ -131,17 +131,20 @@ def test_a_task_error_is_not_its_own_cause(tmp_path):
 
 def test_distributed_reads_take_every_scan_option(tmp_path):
     """One definition of the scan options: Ray's and Dask's readers take every keyword of
-    scan_npz (use_statistics and hidden_file_prefix were once refused), and scan_paths too."""
+    scan_npz (use_statistics and hidden_file_prefix were once refused), and scan_paths takes
+    them with scan_npz's defaults."""
     import inspect
 
     import polars as pl
     from polars_npz import scan_npz, write_npz
-    from polars_npz._scan import scan_paths
+    from polars_npz._scan import complete_scan_options
     from polars_npz._tasks import SCAN_OPTIONS
 
-    keywords = {n for n, p in inspect.signature(scan_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    assert keywords == SCAN_OPTIONS
-    assert keywords <= set(inspect.signature(scan_paths).parameters)
+    params = {n: p.default for n, p in inspect.signature(scan_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert set(params) == SCAN_OPTIONS
+    assert complete_scan_options({}) == params
+    with pytest.raises(TypeError, match="unexpected scan options: nrows"):
+        complete_scan_options({"nrows": 1})
     write_npz(pl.DataFrame({"x": [1, 2, 3]}), tmp_path / "a.npz")
     plan = make_plan(str(tmp_path / "a.npz"), None, {"use_statistics": False, "hidden_file_prefix": "_"})
     assert read_task(plan.files, None, plan.options, None, None)["x"].to_list() == [1, 2, 3]

@@ -57,16 +57,6 @@ class NpzLazyFrame:
         chunk_size: int = _CHUNK_ROWS,
         block_rows: int | None = None,
     ) -> None:
-        """Write the frame to ``.npz`` as it streams; see :func:`sink_npz` for the options."""
-        sink_npz(
-            self._lf,
-            path,
-            compress=compress,
-            align=align,
-            fill=fill,
-            partition_by=partition_by,
-            max_rows_per_file=max_rows_per_file,
-            storage_options=storage_options,
-            chunk_size=chunk_size,
-            block_rows=block_rows,
-        )
+        """Write the frame to ``.npz`` as it streams; see :func:`sink_npz` for the options (a
+        test holds this signature to sink_npz's)."""
+        sink_npz(self._lf, path, **{name: value for name, value in locals().items() if name not in ("self", "path")})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import os
 import shutil
 import tempfile
@@ -256,23 +257,31 @@ def sink_npz(
         For each Datetime column with a time zone (numpy's datetime64 has none): its values
         are written in UTC.
     """
-    sink(lf, path, compress, align, fill, partition_by, max_rows_per_file, storage_options, chunk_size, block_rows=block_rows)
+    sink(lf, path, **{name: value for name, value in locals().items() if name not in ("lf", "path")})
 
 
-def sink(
-    lf: pl.LazyFrame,
-    path: str | os.PathLike[str],
-    compress: bool = False,
-    align: int = 64,
-    fill: Any = None,
-    partition_by: str | Sequence[str] | None = None,
-    max_rows_per_file: int | None = None,
-    storage_options: Mapping[str, object] | None = None,
-    chunk_size: int = _CHUNK_ROWS,
-    on_batch: OnBatch | None = None,
-    block_rows: int | None = None,
-) -> None:
-    """:func:`sink_npz`, calling `on_batch` with each batch once it is spilled."""
+# The sink options and their defaults: sink_npz's keyword arguments, defined once by its
+# signature (the API); the CLI's writer and ``lf.npz.sink`` pass them on.
+SINK_DEFAULTS: dict[str, Any] = {
+    name: p.default for name, p in inspect.signature(sink_npz).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+}
+
+
+def sink(lf: pl.LazyFrame, path: str | os.PathLike[str], *, on_batch: OnBatch | None = None, **given: Any) -> None:
+    """:func:`sink_npz` with its options `given` by name, calling `on_batch` with each batch
+    once it is spilled."""
+    unknown = set(given) - SINK_DEFAULTS.keys()
+    if unknown:
+        msg = f"unexpected sink options: {', '.join(sorted(unknown))} (accepted: {', '.join(sorted(SINK_DEFAULTS))})"
+        raise TypeError(msg)
+    o = {**SINK_DEFAULTS, **given}
+    compress, align, fill, partition_by = o["compress"], o["align"], o["fill"], o["partition_by"]
+    max_rows_per_file, storage_options, chunk_size, block_rows = (
+        o["max_rows_per_file"],
+        o["storage_options"],
+        o["chunk_size"],
+        o["block_rows"],
+    )
     if not isinstance(lf, pl.LazyFrame):
         msg = f"sink_npz takes a LazyFrame, got {type(lf).__name__}"
         raise TypeError(msg)

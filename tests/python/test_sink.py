@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from conftest import needs_polars2
 from polars.testing import assert_frame_equal
-from polars_npz import NpzError, read_npz, scan_npz, sink_npz, write_npz
+from polars_npz import NpzError, npz_members, read_npz, scan_npz, sink_npz, write_npz
 
 
 def frame(n: int) -> pl.DataFrame:
@@ -235,3 +235,21 @@ def test_block_rows_reach_sink_npz_and_write_npz_of_a_lazy_frame(tmp_path):
     blocks = {p: npz_members(tmp_path / p)["blocks"][0] for p in ("s.npz", "w.npz")}
     assert blocks == {"s.npz": 11, "w.npz": 5}  # block 0 is the header
     assert scan_npz(tmp_path / "s.npz").collect()["x"].to_list() == list(range(1000))
+
+
+def test_one_definition_of_the_sink_options(tmp_path):
+    """sink_npz's signature defines the options: lf.npz.sink has the same (names, defaults),
+    and the writer behind both (and the CLI) refuses others."""
+    import inspect
+
+    from polars_npz._namespace import NpzLazyFrame
+    from polars_npz._sink import SINK_DEFAULTS, sink
+
+    def options(f) -> dict[str, object]:
+        return {n: p.default for n, p in inspect.signature(f).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    assert options(NpzLazyFrame.sink) == options(sink_npz) == SINK_DEFAULTS
+    with pytest.raises(TypeError, match="unexpected sink options: compression"):
+        sink(pl.LazyFrame({"x": [1]}), tmp_path / "a.npz", compression=True)
+    pl.LazyFrame({"x": [1, 2]}).npz.sink(tmp_path / "b.npz", compress=True, block_rows=1)
+    assert npz_members(tmp_path / "b.npz")["blocks"].to_list() == [3]

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import polars as pl
 import pytest
-from conftest import needs_polars2
+from conftest import has_multi_file_scan, needs_polars2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -51,10 +51,12 @@ def sorted_archive(tmp_path, monkeypatch):
 def test_a_full_read_learns_statistics(sorted_archive):
     path, df = sorted_archive
     assert learned_statistics(path) == {"x": None, "y": None}
-    # A read of part of a column learns nothing.
-    scan_npz(path).head(10).collect()
-    scan_npz(path).slice(1000, 10).collect()
-    assert learned_statistics(path) == {"x": None, "y": None}
+    if has_multi_file_scan():
+        # A read of part of a column learns nothing (Polars 1.x hands a scan no slice: it
+        # reads every row, and learns).
+        scan_npz(path).head(10).collect()
+        scan_npz(path).slice(1000, 10).collect()
+        assert learned_statistics(path) == {"x": None, "y": None}
     assert_frame_equal(read_npz(path), df)
     blocks = learned_statistics(path)
     # A block per MiB of values (32), more where the read's batches end inside one.

@@ -6,7 +6,7 @@
 //! later scans judge filters by them as by the statistics of the archives this package writes
 //! (`NpzArchive::column_stats`). A read that does not see every row in order learns nothing.
 
-use polars_arrow::array::ArrayRef;
+use polars_arrow::array::{ArrayRef, PrimitiveArray};
 use polars_arrow::datatypes::ArrowDataType;
 use polars_core::prelude::{AnyValue, ChunkAgg, ChunkedArray, CompatLevel, DataType, PolarsNumericType, Series};
 use polars_core::runtime::THREAD_POOL;
@@ -144,9 +144,18 @@ impl StatsLearner {
     }
 }
 
-/// Null and NaN counts, min and max (of the column's physical type) of one block's rows, in
-/// one pass of Polars' min/max kernel (and one counting NaNs, for floats).
+/// Null and NaN counts, min and max (of the column's physical type) of one block's rows: in
+/// one pass of eight lanes for floats without nulls, else with Polars' min/max kernel.
 fn piece_stats(piece: ArrayRef) -> Option<(u32, u32, AnyValue<'static>, AnyValue<'static>)> {
+    if piece.null_count() == 0 {
+        let any = piece.as_any();
+        if let Some(a) = any.downcast_ref::<PrimitiveArray<f64>>().filter(|_| piece.dtype() == &ArrowDataType::Float64) {
+            return Some(float_stats(a.values()));
+        }
+        if let Some(a) = any.downcast_ref::<PrimitiveArray<f32>>().filter(|_| piece.dtype() == &ArrowDataType::Float32) {
+            return Some(float_stats(a.values()));
+        }
+    }
     let s = Series::from_arrow("".into(), piece).ok()?;
     let nulls = u32::try_from(s.null_count()).ok()?;
     let s = s.to_physical_repr();
@@ -183,4 +192,87 @@ where
 {
     let (lo, hi) = ca.min_max().unzip();
     (lo.map_or(AnyValue::Null, Into::into), hi.map_or(AnyValue::Null, Into::into))
+}
+
+/// A float type, for [`float_stats`].
+trait Float: Copy + PartialOrd + Into<AnyValue<'static>> {
+    const INFINITY: Self;
+    const NEG_INFINITY: Self;
+    fn is_nan(self) -> bool;
+}
+
+impl Float for f32 {
+    const INFINITY: Self = f32::INFINITY;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+}
+
+impl Float for f64 {
+    const INFINITY: Self = f64::INFINITY;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+}
+
+/// No nulls, the NaN count, and min and max ignoring NaN (null when every value is NaN), in
+/// one pass of eight independent lanes (which the compiler vectorizes). A comparison with NaN
+/// is false, so NaN never replaces an extreme.
+fn float_stats<F: Float>(values: &[F]) -> (u32, u32, AnyValue<'static>, AnyValue<'static>) {
+    const LANES: usize = 8;
+    let (mut lo, mut hi, mut nans) = ([F::INFINITY; LANES], [F::NEG_INFINITY; LANES], [0u32; LANES]);
+    let mut step = |i: usize, v: F| {
+        nans[i] += u32::from(v.is_nan());
+        lo[i] = if v < lo[i] { v } else { lo[i] };
+        hi[i] = if v > hi[i] { v } else { hi[i] };
+    };
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (i, &v) in c.iter().enumerate() {
+            step(i, v);
+        }
+    }
+    for &v in rest {
+        step(0, v);
+    }
+    let nans: u32 = nans.iter().sum();
+    if nans as usize == values.len() {
+        return (0, nans, AnyValue::Null, AnyValue::Null);
+    }
+    let min = lo.into_iter().fold(F::INFINITY, |a, v| if v < a { v } else { a });
+    let max = hi.into_iter().fold(F::NEG_INFINITY, |a, v| if v > a { v } else { a });
+    (0, nans, min.into(), max.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f64s(v: AnyValue<'static>) -> Option<f64> {
+        v.extract::<f64>()
+    }
+
+    #[test]
+    fn float_stats_ignore_nan_and_keep_infinities() {
+        let nan = f64::NAN;
+        for (values, want) in [
+            (vec![3.0, nan, -1.5, 2.0, nan, 7.25, 0.0, -0.0, 1.0, nan], (3, Some(-1.5), Some(7.25))),
+            (vec![nan; 11], (11, None, None)),
+            (vec![f64::INFINITY; 9], (0, Some(f64::INFINITY), Some(f64::INFINITY))),
+            (vec![f64::NEG_INFINITY, nan], (1, Some(f64::NEG_INFINITY), Some(f64::NEG_INFINITY))),
+            (vec![5.0], (0, Some(5.0), Some(5.0))),
+        ] {
+            let (nulls, nans, min, max) = float_stats(&values);
+            assert_eq!((nulls, nans, f64s(min), f64s(max)), (0, want.0, want.1, want.2), "{values:?}");
+        }
+        // Each lane's extreme is found, wherever it sits.
+        let mut v: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        v[517] = -3.0;
+        v[998] = 5000.0;
+        let (_, nans, min, max) = float_stats(&v);
+        assert_eq!((nans, min.extract::<f32>(), max.extract::<f32>()), (0, Some(-3.0), Some(5000.0)));
+    }
 }

@@ -179,7 +179,7 @@ impl NpzArchive {
     /// object_store configuration keys (`aws_region`, `aws_endpoint_url`, ...).
     #[cfg(feature = "cloud")]
     pub fn open_url(url: &str, storage: &[(String, String)], options: &OpenOptions) -> Result<NpzArchive> {
-        Self::open_url_within(url, storage, options, &|_| false)
+        Self::open_url_within(url, &source::StoreOptions::new(storage), options, &|_| false)
     }
 
     /// As [`open_url`](Self::open_url); a small object whose size a listing gave is read whole
@@ -187,7 +187,7 @@ impl NpzArchive {
     #[cfg(feature = "cloud")]
     pub(crate) fn open_url_within(
         url: &str,
-        storage: &[(String, String)],
+        storage: &source::StoreOptions,
         options: &OpenOptions,
         take_whole: &dyn Fn(u64) -> bool,
     ) -> Result<NpzArchive> {

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::error::{invalid, ErrorKind, Invalid};
 use crate::npy::dtype::{self, Element, NpyDtype};
 use crate::pieces::for_each_piece;
-use crate::source::MappedRange;
+use crate::source::BackedRange;
 use crate::zip::MemberReader;
 
 use crate::npy::time::{Target, NAT};
@@ -29,15 +29,16 @@ use crate::npy::time::{Target, NAT};
 /// An Arrow array, as Polars takes it.
 pub(crate) type ArrayRef = Box<dyn Array>;
 
-/// Values of type `T` that live in the shared mapping; the owner of a zero-copy buffer.
-struct MappedValues<T> {
-    range: MappedRange,
+/// Values of type `T` that live in the shared mapping or in a member inflated whole; the owner
+/// of a zero-copy buffer.
+struct BackedValues<T> {
+    range: BackedRange,
     _t: PhantomData<T>,
 }
 
-impl<T: Pod> AsRef<[T]> for MappedValues<T> {
+impl<T: Pod> AsRef<[T]> for BackedValues<T> {
     fn as_ref(&self) -> &[T] {
-        // Alignment and length were checked when this owner was made, and the mapping's address
+        // Alignment and length were checked when this owner was made, and the memory's address
         // never changes, so this cast cannot fail.
         bytemuck::cast_slice(self.range.bytes())
     }
@@ -302,8 +303,8 @@ fn primitive_values<T: NativeType + Pod>(from: Values<'_>) -> Result<Buffer<T>, 
         Values::Reader(reader, n, swap) => {
             let nbytes = n.checked_mul(size_of::<T>()).ok_or_else(|| invalid!("{n} values overflow the address space"))?;
             if !swap {
-                if let Some(range) = reader.next_mapped_aligned(nbytes, align_of::<T>())? {
-                    return Ok(Buffer::from_owner(MappedValues::<T> { range, _t: PhantomData }));
+                if let Some(range) = reader.next_in_memory_aligned(nbytes, align_of::<T>())? {
+                    return Ok(Buffer::from_owner(BackedValues::<T> { range, _t: PhantomData }));
                 }
             }
             // Byte swaps are done piece by piece as the copy fills them, while in cache.
@@ -349,10 +350,11 @@ fn swap_in_place(bytes: &mut [u8], width: usize) {
     }
 }
 
-/// Call `f` with the next `n` bytes of the member: a slice of the mapping when mapped,
-/// otherwise read (or inflated) into a temporary buffer.
+/// Call `f` with the next `n` bytes of the member: a slice of the memory holding them (the
+/// mapping, or the member inflated whole) when there is one, otherwise read (or inflated)
+/// into a temporary buffer.
 pub(crate) fn with_bytes<R>(reader: &mut MemberReader, n: usize, f: impl FnOnce(&[u8]) -> Result<R, Invalid>) -> Result<R, Invalid> {
-    if let Some(range) = reader.next_mapped(n)? {
+    if let Some(range) = reader.next_in_memory(n)? {
         return f(range.bytes());
     }
     let mut v = vec![0u8; n];

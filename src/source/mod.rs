@@ -23,7 +23,7 @@ pub(crate) use remote::upload_file;
 pub(crate) use remote::{expand as expand_url, listed, Remote, StoreOptions};
 #[cfg(all(feature = "cloud", feature = "python"))]
 pub(crate) use remote::{BYTES_FETCHED, REQUESTS};
-pub(crate) use view::{Backing, MappedRange};
+pub(crate) use view::{BackedRange, Backing};
 pub(crate) use window::WindowReader;
 
 /// A memory mapping shared by every column that borrows from it.

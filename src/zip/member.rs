@@ -14,7 +14,7 @@ use super::inflate::{crc, known, Inflater};
 use super::learned;
 use crate::error::{internal, invalid, ErrorKind, Invalid};
 use crate::pieces::{for_each_piece, try_for_each_piece};
-use crate::source::{Backing, ByteSource, MappedRange, Source};
+use crate::source::{BackedRange, Backing, ByteSource, Source};
 
 /// Compressed bytes fetched up front for a deflated member's `.npy` header (usually far more
 /// than its first few hundred inflated bytes need).
@@ -160,7 +160,7 @@ impl MemberReader {
 
     /// The memory holding this member's bytes (the shared mapping, or the wholly inflated
     /// member) and the offset of its next byte there; `None` when its bytes must be read.
-    fn mapped_position(&mut self) -> Result<Option<(Backing, usize)>, Invalid> {
+    fn memory_position(&mut self) -> Result<Option<(Backing, usize)>, Invalid> {
         self.materialize()?;
         Ok(match &self.kind {
             ReaderKind::Stored { source, data_start } => {
@@ -180,20 +180,21 @@ impl MemberReader {
         }
     }
 
-    /// The next `len` bytes as a range of the shared mapping, if this member is stored and
-    /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
-    pub(crate) fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
-        let Some((backing, start)) = self.mapped_position()? else { return Ok(None) };
+    /// The next `len` bytes as a range of the memory holding them: the shared mapping, if this
+    /// member is stored and the archive is mapped, or the member inflated whole (see
+    /// [`MemberReader::new_whole`]); `None` otherwise (then use [`MemberReader::read_exact`]).
+    pub(crate) fn next_in_memory(&mut self, len: usize) -> Result<Option<BackedRange>, Invalid> {
+        let Some((backing, start)) = self.memory_position()? else { return Ok(None) };
         self.check_len(len)?;
         self.pos += len as u64;
-        Ok(Some(MappedRange { backing, start, len }))
+        Ok(Some(BackedRange { backing, start, len }))
     }
 
-    /// Like [`MemberReader::next_mapped`], but only when the bytes start at an address that
-    /// is a multiple of `align`; otherwise `None`, and nothing is consumed.
-    pub(crate) fn next_mapped_aligned(&mut self, len: usize, align: usize) -> Result<Option<MappedRange>, Invalid> {
-        match self.mapped_position()? {
-            Some((backing, start)) if (backing.bytes().as_ptr() as usize + start) % align.max(1) == 0 => self.next_mapped(len),
+    /// Like [`MemberReader::next_in_memory`], but only when the bytes start at an address
+    /// that is a multiple of `align`; otherwise `None`, and nothing is consumed.
+    pub(crate) fn next_in_memory_aligned(&mut self, len: usize, align: usize) -> Result<Option<BackedRange>, Invalid> {
+        match self.memory_position()? {
+            Some((backing, start)) if (backing.bytes().as_ptr() as usize + start) % align.max(1) == 0 => self.next_in_memory(len),
             _ => Ok(None),
         }
     }

@@ -510,9 +510,13 @@ impl NpzArchive {
                     }
                     Mode::Constant(None)
                 }
-                Some(_) if transposed => {
-                    Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, keep: skip + total, array: None, offset: skip }
-                }
+                Some(_) if transposed => Mode::Transposed {
+                    shape: a.header.shape.clone(),
+                    itemsize: a.dtype.itemsize,
+                    keep: skip + total,
+                    array: None,
+                    offset: skip,
+                },
                 Some(_) => {
                     let skipped =
                         (skip as u64).checked_mul(decoder.row_bytes() as u64).ok_or_else(|| in_member(invalid!("row offset too large")))?;

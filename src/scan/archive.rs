@@ -484,11 +484,11 @@ impl NpzArchive {
             // in parallel with the other columns; its batches then point into the inflated
             // memory) when it is at most `WHOLE_MEMBER` or read in one batch; else it streams.
             let member_rows = a.rows().unwrap_or(1);
-            let whole = skip == 0
+            let at_once = skip == 0
                 && n_rows.is_none_or(|n| n as u64 >= member_rows)
                 && (m.entry.size <= WHOLE_MEMBER || batch_rows.is_none_or(|b| b == 0 || b as u64 >= member_rows));
             let mut reader =
-                if whole { MemberReader::new_whole(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
+                if at_once { MemberReader::new_at_once(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
                     .map_err(in_member)?;
             reader.skip(a.header.data_offset as u64).map_err(in_member)?;
             let transposed = a.header.fortran_order && a.header.shape.len() > 1;

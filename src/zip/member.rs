@@ -133,10 +133,10 @@ impl MemberReader {
         Ok(MemberReader { kind, pos: 0, size: entry.size })
     }
 
-    /// A reader over the whole member, inflated at once on its first read (libdeflate, output
-    /// size known; the blocks of a member written in blocks in parallel) into aligned memory that the columns then point into; for stored members,
-    /// the usual reader.
-    pub(crate) fn new_whole(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
+    /// A reader of a deflated member inflated whole at once on its first read (libdeflate,
+    /// output size known; the blocks of a member written in blocks in parallel) into aligned
+    /// heap memory that the columns then point into; for stored members, the usual reader.
+    pub(crate) fn new_at_once(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
         if entry.compression != Compression::Deflated || entry.encrypted {
             return Self::new(source, entry);
         }
@@ -147,7 +147,7 @@ impl MemberReader {
     /// Inflate a pending whole member now.
     fn materialize(&mut self) -> Result<(), Invalid> {
         if let ReaderKind::PendingWhole { source, entry } = &self.kind {
-            let buf = inflate_whole(source, entry)?;
+            let buf = inflate_to_heap(source, entry)?;
             self.kind = ReaderKind::Inflated { buf };
         }
         Ok(())
@@ -182,7 +182,7 @@ impl MemberReader {
 
     /// The next `len` bytes as a range of the memory holding them: the shared mapping, if this
     /// member is stored and the archive is mapped, or the member inflated whole (see
-    /// [`MemberReader::new_whole`]); `None` otherwise (then use [`MemberReader::read_exact`]).
+    /// [`MemberReader::new_at_once`]); `None` otherwise (then use [`MemberReader::read_exact`]).
     pub(crate) fn next_in_memory(&mut self, len: usize) -> Result<Option<BackedRange>, Invalid> {
         let Some((backing, start)) = self.memory_position()? else { return Ok(None) };
         self.check_len(len)?;
@@ -485,7 +485,7 @@ fn inflate_blocks_into(source: &Source, entry: &ZipEntry, index: &BlockIndex, ds
 }
 
 /// Inflate a whole deflated member (libdeflate) into 8-aligned memory, CRC checked.
-fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
+fn inflate_to_heap(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
     let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
     let mut out = vec![0u64; size.div_ceil(8)];
     inflate_into(source, entry, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size])?;

@@ -1,8 +1,8 @@
 //! The scan layer: an archive as Polars sees it ([`archive`]: members, schema, heights),
 //! readers of selected columns batch by batch ([`batches`]), and those batches as Arrow struct
 //! arrays (`arrow_out`, for the Python module's Arrow stream and for feature `arrow`) and as
-//! arrow-rs record batches (`arrow_rs`, feature `arrow`); members read whole by their zip name
-//! ([`whole`], for the numpy-style loader).
+//! arrow-rs record batches (`arrow_rs`, feature `arrow`); a member's bytes read whole by its
+//! zip name ([`member_bytes`], for the numpy-style loader).
 
 pub(crate) mod archive;
 #[cfg(any(feature = "python", feature = "arrow"))]
@@ -10,8 +10,8 @@ pub(crate) mod arrow_out;
 #[cfg(feature = "arrow")]
 pub(crate) mod arrow_rs;
 pub(crate) mod batches;
+pub(crate) mod member_bytes;
 pub(crate) mod plan;
-pub(crate) mod whole;
 
 pub use archive::{Member, NpzArchive, OpenOptions};
 pub use batches::BatchReader;

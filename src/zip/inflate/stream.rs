@@ -205,3 +205,31 @@ pub(crate) fn inflate_prefix(raw: &[u8], max_out: usize) -> Option<Vec<u8>> {
         Some(out)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block at hand (ended by a full flush, as blocks are written) inflates piece by piece
+    /// to its bytes; asking past them ends early, and a corrupt block fails, never loops.
+    #[test]
+    fn a_block_at_hand_inflates_in_pieces() {
+        let data: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 1000).to_le_bytes()).collect();
+        let block = crate::raw::zlib_deflate(&data, false).unwrap();
+        let mut inflater = Inflater::of_block(block.clone(), data.len() as u64);
+        let mut out = vec![0u8; data.len()];
+        let (a, b) = out.split_at_mut(1000);
+        inflater.fill(a).unwrap();
+        inflater.fill(b).unwrap();
+        assert_eq!(out, data);
+        assert!(!inflater.finished());
+        assert!(matches!(inflater.fill(&mut [0u8; 1]), Err(ErrorKind::StreamEndsEarly { .. })));
+        // Cut short: ends early.
+        let mut short = Inflater::of_block(block[..block.len() / 2].to_vec(), data.len() as u64);
+        assert!(matches!(short.fill(&mut out), Err(ErrorKind::StreamEndsEarly { .. })));
+        // A reserved block type (BTYPE 11) is corrupt.
+        let mut bad = Inflater::of_block(vec![0x07; 64], data.len() as u64);
+        let err = bad.fill(&mut out).unwrap_err();
+        assert!(err.to_string().contains("corrupt deflate stream in a block"), "{err}");
+    }
+}

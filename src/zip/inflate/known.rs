@@ -64,14 +64,10 @@ pub(crate) fn inflate_blocks<C: AsRef<[u8]> + Sync>(
     dst: &mut [u8],
     crc: u32,
 ) -> Result<(), Invalid> {
-    if compressed.len() != blocks.len() || blocks.iter().map(|b| b.0).sum::<u64>() != dst.len() as u64 {
-        return Err(invalid!(
-            "internal error: {} blocks of {} bytes for {} blocks of a member of {}",
-            compressed.len(),
-            dst.len(),
-            blocks.len(),
-            dst.len()
-        ));
+    let sum = blocks.iter().map(|b| b.0).sum::<u64>();
+    if compressed.len() != blocks.len() || sum != dst.len() as u64 {
+        let (n, m) = (compressed.len(), blocks.len());
+        return Err(invalid!("internal error: {n} compressed blocks, {m} blocks of {sum} bytes in all, for a member of {}", dst.len()));
     }
     let mut pieces = Vec::with_capacity(blocks.len());
     let mut rest = dst;

@@ -60,7 +60,7 @@ pub use write::npy::write_npz;
 /// sorted. `storage`: object_store configuration keys.
 #[cfg(feature = "cloud")]
 pub fn expand_url(url: &str, storage: &[(String, String)]) -> Result<Vec<String>> {
-    source::expand_url(url, storage).map_err(|e| NpzError::io(std::path::Path::new(url), e))
+    source::expand_url(url, &source::StoreOptions::new(storage)).map_err(|e| NpzError::io(std::path::Path::new(url), e))
 }
 
 /// Entry points for the fuzz targets (not part of the API).

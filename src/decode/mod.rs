@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::error::{invalid, ErrorKind, Invalid};
 use crate::npy::dtype::{self, Element, NpyDtype};
 use crate::pieces::for_each_piece;
-use crate::source::MappedRange;
+use crate::source::BackedRange;
 use crate::zip::MemberReader;
 
 use crate::npy::time::{Target, NAT};
@@ -29,15 +29,16 @@ use crate::npy::time::{Target, NAT};
 /// An Arrow array, as Polars takes it.
 pub(crate) type ArrayRef = Box<dyn Array>;
 
-/// Values of type `T` that live in the shared mapping; the owner of a zero-copy buffer.
-struct MappedValues<T> {
-    range: MappedRange,
+/// Values of type `T` that live in the shared mapping or in a member inflated whole; the owner
+/// of a zero-copy buffer.
+struct BackedValues<T> {
+    range: BackedRange,
     _t: PhantomData<T>,
 }
 
-impl<T: Pod> AsRef<[T]> for MappedValues<T> {
+impl<T: Pod> AsRef<[T]> for BackedValues<T> {
     fn as_ref(&self) -> &[T] {
-        // Alignment and length were checked when this owner was made, and the mapping's address
+        // Alignment and length were checked when this owner was made, and the memory's address
         // never changes, so this cast cannot fail.
         bytemuck::cast_slice(self.range.bytes())
     }
@@ -123,9 +124,9 @@ impl Decoder {
         let d = &self.dtype;
         let swap = d.needs_swap();
         match &d.element {
-            Element::Int { .. } | Element::Float | Element::Complex => numeric(d, n, |lanes| Source::Reader(reader, lanes, swap)),
+            Element::Int { .. } | Element::Float | Element::Complex => numeric(d, n, |lanes| Values::Reader(reader, lanes, swap)),
             Element::Datetime { .. } | Element::Timedelta { .. } => {
-                let values = primitive_values::<i64>(Source::Reader(reader, n, swap))?;
+                let values = primitive_values::<i64>(Values::Reader(reader, n, swap))?;
                 let datetime = matches!(d.element, Element::Datetime { .. });
                 let target = self.time_target().ok_or_else(|| invalid!("unsupported time type '{}'", d.text))?;
                 time_array(values, target, datetime)
@@ -138,8 +139,8 @@ impl Decoder {
     }
 }
 
-/// Where the values of a primitive array come from.
-enum Source<'a> {
+/// The values of a primitive array, by where they come from.
+enum Values<'a> {
     /// The next `.1` values of a member (`.2`: swap bytes).
     Reader(&'a mut MemberReader, usize, bool),
     /// Bytes in memory, `.1`: swap bytes.
@@ -147,12 +148,12 @@ enum Source<'a> {
 }
 
 /// An array of `n` numeric elements of `d` (ints, floats, complex as [re, im] pairs).
-fn numeric<'a>(d: &NpyDtype, n: usize, source: impl FnOnce(usize) -> Source<'a>) -> Result<ArrayRef, Invalid> {
+fn numeric<'a>(d: &NpyDtype, n: usize, from: impl FnOnce(usize) -> Values<'a>) -> Result<ArrayRef, Invalid> {
     let lane = if d.element == Element::Complex { d.base_size() / 2 } else { d.base_size() };
     let lanes = if d.element == Element::Complex { n.checked_mul(2).ok_or_else(|| invalid!("too many values"))? } else { n };
     macro_rules! prim {
         ($t:ty, $arrow:expr) => {{
-            let values = primitive_values::<$t>(source(lanes))?;
+            let values = primitive_values::<$t>(from(lanes))?;
             Box::new(PrimitiveArray::<$t>::new($arrow, values, None)) as ArrayRef
         }};
     }
@@ -220,11 +221,11 @@ pub(crate) fn decode_elements(d: &NpyDtype, bytes: &[u8], n: usize, first: usize
     let swap = d.needs_swap();
     match &d.element {
         Element::Bool => Ok(Box::new(BooleanArray::new(ArrowDataType::Boolean, pack_bools(bytes), None))),
-        Element::Int { .. } | Element::Float | Element::Complex => numeric(d, n, |_| Source::Bytes(bytes, swap)),
+        Element::Int { .. } | Element::Float | Element::Complex => numeric(d, n, |_| Values::Bytes(bytes, swap)),
         Element::Datetime { unit, mult } | Element::Timedelta { unit, mult } => {
             let datetime = matches!(d.element, Element::Datetime { .. });
             let target = Target::new(*unit, *mult, datetime, &d.text).map_err(ErrorKind::Unsupported)?;
-            let values = primitive_values::<i64>(Source::Bytes(bytes, swap))?;
+            let values = primitive_values::<i64>(Values::Bytes(bytes, swap))?;
             time_array(values, target, datetime)
         }
         Element::Unicode => strings::utf32(bytes, n, d.itemsize / 4, d.endian, first),
@@ -297,13 +298,13 @@ fn wrap_rows(leaf: ArrayRef, arrow: &ArrowDataType, rows: usize, inner_shape: &[
 /// Values of type `T`: a view of the mapping when they come from a stored, mapped member and
 /// are aligned and native-endian; otherwise one copy (with a byte swap when needed). Read
 /// from a deflated member, they are inflated straight into the buffer.
-fn primitive_values<T: NativeType + Pod>(source: Source<'_>) -> Result<Buffer<T>, Invalid> {
-    let (mut values, swap): (Vec<T>, bool) = match source {
-        Source::Reader(reader, n, swap) => {
+fn primitive_values<T: NativeType + Pod>(from: Values<'_>) -> Result<Buffer<T>, Invalid> {
+    let (mut values, swap): (Vec<T>, bool) = match from {
+        Values::Reader(reader, n, swap) => {
             let nbytes = n.checked_mul(size_of::<T>()).ok_or_else(|| invalid!("{n} values overflow the address space"))?;
             if !swap {
-                if let Some(range) = reader.next_mapped_aligned(nbytes, align_of::<T>())? {
-                    return Ok(Buffer::from_owner(MappedValues::<T> { range, _t: PhantomData }));
+                if let Some(range) = reader.next_in_memory_aligned(nbytes, align_of::<T>())? {
+                    return Ok(Buffer::from_owner(BackedValues::<T> { range, _t: PhantomData }));
                 }
             }
             // Byte swaps are done piece by piece as the copy fills them, while in cache.
@@ -315,7 +316,7 @@ fn primitive_values<T: NativeType + Pod>(source: Source<'_>) -> Result<Buffer<T>
             })?;
             return Ok(Buffer::from(v));
         }
-        Source::Bytes(bytes, swap) => (copy_values(bytes), swap),
+        Values::Bytes(bytes, swap) => (copy_values(bytes), swap),
     };
     if swap {
         swap_in_place(bytemuck::cast_slice_mut(&mut values), size_of::<T>());
@@ -349,10 +350,11 @@ fn swap_in_place(bytes: &mut [u8], width: usize) {
     }
 }
 
-/// Call `f` with the next `n` bytes of the member: a slice of the mapping when mapped,
-/// otherwise read (or inflated) into a temporary buffer.
+/// Call `f` with the next `n` bytes of the member: a slice of the memory holding them (the
+/// mapping, or the member inflated whole) when there is one, otherwise read (or inflated)
+/// into a temporary buffer.
 pub(crate) fn with_bytes<R>(reader: &mut MemberReader, n: usize, f: impl FnOnce(&[u8]) -> Result<R, Invalid>) -> Result<R, Invalid> {
-    if let Some(range) = reader.next_mapped(n)? {
+    if let Some(range) = reader.next_in_memory(n)? {
         return f(range.bytes());
     }
     let mut v = vec![0u8; n];

@@ -97,7 +97,7 @@ fn remote_requests() -> u64 {
 /// inflates).
 #[pyfunction]
 fn inflated_bytes() -> u64 {
-    crate::zip::learned::INFLATED.load(std::sync::atomic::Ordering::Relaxed)
+    crate::zip::inflate::INFLATED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Forget the seek points and statistics learned of plain deflated members; the bytes they

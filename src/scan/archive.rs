@@ -170,7 +170,7 @@ impl NpzArchive {
     /// object_store configuration keys (`aws_region`, `aws_endpoint_url`, ...).
     #[cfg(feature = "cloud")]
     pub fn open_url(url: &str, storage: &[(String, String)], options: &OpenOptions) -> Result<NpzArchive> {
-        Self::open_url_within(url, storage, options, &|_| false)
+        Self::open_url_within(url, &source::StoreOptions::new(storage), options, &|_| false)
     }
 
     /// As [`open_url`](Self::open_url); a small object whose size a listing gave is read whole
@@ -178,7 +178,7 @@ impl NpzArchive {
     #[cfg(feature = "cloud")]
     pub(crate) fn open_url_within(
         url: &str,
-        storage: &[(String, String)],
+        storage: &source::StoreOptions,
         options: &OpenOptions,
         take_whole: &dyn Fn(u64) -> bool,
     ) -> Result<NpzArchive> {
@@ -483,11 +483,11 @@ impl NpzArchive {
             // in parallel with the other columns; its batches then point into the inflated
             // memory) when it is at most `WHOLE_MEMBER` or read in one batch; else it streams.
             let member_rows = a.rows().unwrap_or(1);
-            let whole = skip == 0
+            let at_once = skip == 0
                 && n_rows.is_none_or(|n| n as u64 >= member_rows)
                 && (m.entry.size <= WHOLE_MEMBER || batch_rows.is_none_or(|b| b == 0 || b as u64 >= member_rows));
             let mut reader =
-                if whole { MemberReader::new_whole(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
+                if at_once { MemberReader::new_at_once(&self.source, &m.entry) } else { MemberReader::new(&self.source, &m.entry) }
                     .map_err(in_member)?;
             reader.skip(a.header.data_offset as u64).map_err(in_member)?;
             let transposed = a.header.fortran_order && a.header.shape.len() > 1;
@@ -509,9 +509,13 @@ impl NpzArchive {
                     }
                     Mode::Constant(None)
                 }
-                Some(_) if transposed => {
-                    Mode::Whole { shape: a.header.shape.clone(), itemsize: a.dtype.itemsize, keep: skip + total, array: None, offset: skip }
-                }
+                Some(_) if transposed => Mode::Transposed {
+                    shape: a.header.shape.clone(),
+                    itemsize: a.dtype.itemsize,
+                    keep: skip + total,
+                    array: None,
+                    offset: skip,
+                },
                 Some(_) => {
                     let skipped =
                         (skip as u64).checked_mul(decoder.row_bytes() as u64).ok_or_else(|| in_member(invalid!("row offset too large")))?;

@@ -32,7 +32,7 @@ pub(crate) enum Mode {
     Constant(Option<Series>),
     /// Fortran order (2+ dimensions): rows are not contiguous, so the array's first `keep`
     /// rows (all the reader produces) are transposed to C order once and sliced per batch.
-    Whole { shape: Vec<u64>, itemsize: usize, keep: usize, array: Option<ArrayRef>, offset: usize },
+    Transposed { shape: Vec<u64>, itemsize: usize, keep: usize, array: Option<ArrayRef>, offset: usize },
 }
 
 impl ColumnReader {
@@ -45,7 +45,7 @@ impl ColumnReader {
                     || rows.saturating_mul(self.decoder.row_bytes()) <= CHEAP_BYTES
             }
             Mode::Constant(scalar) => scalar.is_some() || self.decoder.row_bytes() <= CHEAP_BYTES,
-            Mode::Whole { array, .. } => array.is_some(),
+            Mode::Transposed { array, .. } => array.is_some(),
         }
     }
 
@@ -75,7 +75,7 @@ impl ColumnReader {
                 let repeated = scalar.as_ref().map(|s| s.new_from_index(0, rows).rechunk()).unwrap_or_default();
                 return Ok(repeated.to_arrow(0, CompatLevel::newest()));
             }
-            Mode::Whole { shape, itemsize, keep, array, offset } => {
+            Mode::Transposed { shape, itemsize, keep, array, offset } => {
                 if array.is_none() {
                     // The kept rows of the last position of the trailing axes end the bytes needed.
                     let needed = fortran::fortran_prefix_len(shape, *itemsize, *keep).map_err(in_member)?;

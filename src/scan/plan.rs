@@ -27,7 +27,9 @@ pub(crate) const DEFAULT_CONCURRENCY: usize = 32;
 pub struct DatasetPlan {
     files: Vec<PlannedFile>,
     options: OpenOptions,
-    storage: Vec<(String, String)>,
+    /// The storage options, with the environment's store settings read once for the plan.
+    #[cfg(feature = "cloud")]
+    storage: crate::source::StoreOptions,
     concurrency: usize,
     /// Bytes of small objects this plan may still read whole when indexing them (kept in
     /// memory for their data reads).
@@ -82,7 +84,18 @@ impl DatasetPlan {
             .enumerate()
             .map(|(i, name)| PlannedFile { live: i == 0 || is_url(&name), name, archive: OnceLock::new(), opening: Default::default() })
             .collect();
-        DatasetPlan { files, options, storage, concurrency: concurrency.max(1), whole_budget: WHOLE_BUDGET.into() }
+        #[cfg(feature = "cloud")]
+        let storage = crate::source::StoreOptions::new(&storage);
+        #[cfg(not(feature = "cloud"))]
+        let _ = storage;
+        DatasetPlan {
+            files,
+            options,
+            #[cfg(feature = "cloud")]
+            storage,
+            concurrency: concurrency.max(1),
+            whole_budget: WHOLE_BUDGET.into(),
+        }
     }
 
     /// Number of files.
@@ -178,7 +191,7 @@ impl DatasetPlan {
     /// request when it is small and the plan's budget allows).
     #[cfg(feature = "cloud")]
     fn open_remote(&self, url: &str) -> Result<NpzArchive> {
-        let key = cache::key(url, &self.storage, &self.options);
+        let key = cache::key(url, self.storage.given(), &self.options);
         if let Some((size, Some(e_tag))) = crate::source::listed(url, &self.storage) {
             if let Some(archive) = cache::get(&key, size, &e_tag) {
                 return Ok(archive);
@@ -193,7 +206,6 @@ impl DatasetPlan {
 
     #[cfg(not(feature = "cloud"))]
     fn open_remote(&self, url: &str) -> Result<NpzArchive> {
-        let _ = &self.storage;
         Err(NpzError::request(Path::new(url), "object-store URLs need the `cloud` feature of polars-npz".to_string()))
     }
 

@@ -20,10 +20,10 @@ pub(crate) use memory::Memory;
 #[cfg(all(feature = "cloud", feature = "python"))]
 pub(crate) use remote::upload_file;
 #[cfg(feature = "cloud")]
-pub(crate) use remote::{expand as expand_url, listed, Remote};
+pub(crate) use remote::{expand as expand_url, listed, Remote, StoreOptions};
 #[cfg(all(feature = "cloud", feature = "python"))]
 pub(crate) use remote::{BYTES_FETCHED, REQUESTS};
-pub(crate) use view::{Backing, MappedRange};
+pub(crate) use view::{BackedRange, Backing};
 pub(crate) use window::WindowReader;
 
 /// A memory mapping shared by every column that borrows from it.
@@ -123,7 +123,7 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> std::io::Result<Source> {
 
 /// The object at `url` in an object store (`s3://`, `gs://`, `az://`, `http(s)://`, ...).
 #[cfg(feature = "cloud")]
-pub(crate) fn open_url(url: &str, options: &[(String, String)], take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Source> {
+pub(crate) fn open_url(url: &str, options: &StoreOptions, take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Source> {
     Ok(Arc::new(Remote::open(url, options, take_whole)?))
 }
 

@@ -156,20 +156,67 @@ fn listed_objects() -> &'static std::sync::Mutex<Listed> {
     LISTED.get_or_init(Default::default)
 }
 
-/// The key of a store's options (credentials included: two stores may serve one URL).
-/// What decides which store a URL reaches and as whom: the options given, and the
-/// environment's store settings (a client, a listing or a cached index made under other
-/// settings, such as another `AWS_ENDPOINT_URL`, is not reused).
-fn options_key(options: &[(String, String)]) -> String {
-    let mut env: Vec<(String, String)> = ["AWS_", "GOOGLE_", "AZURE_"].iter().flat_map(|p| env_options(p)).collect();
-    env.sort();
-    options.iter().chain(&env).map(|(k, v)| format!("{k}={v}\0")).collect()
+/// The prefixes of the environment variables that hold store settings (as object_store's
+/// `from_env` reads them: `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, credentials, ...).
+const ENV_PREFIXES: [&str; 3] = ["AWS_", "GOOGLE_", "AZURE_"];
+
+/// What decides which store a URL reaches and as whom: the storage options given
+/// (object_store's configuration keys and Polars' own) and the environment's store settings,
+/// read once, when these are made. A plan (or a single call) makes them once and every object
+/// it opens goes by them: a plan of many objects does not read the environment per object.
+#[derive(Clone)]
+pub(crate) struct StoreOptions {
+    given: Vec<(String, String)>,
+    /// The environment's store settings: each variable's prefix (of [`ENV_PREFIXES`]), its
+    /// name lower-cased (object_store's configuration key), its value; sorted.
+    env: Vec<(&'static str, String, String)>,
+    /// The key of both (credentials included: two stores may serve one URL). A client, a
+    /// listing or a cached index made under other settings (such as another
+    /// `AWS_ENDPOINT_URL`) is not reused.
+    key: String,
+}
+
+impl StoreOptions {
+    /// The options `given`, and the environment's store settings as they are now.
+    pub(crate) fn new(given: &[(String, String)]) -> StoreOptions {
+        let env = std::env::vars()
+            .filter_map(|(k, v)| ENV_PREFIXES.iter().find(|p| k.starts_with(*p)).map(|p| (*p, k.to_ascii_lowercase(), v)))
+            .collect();
+        StoreOptions::with_env(given.to_vec(), env)
+    }
+
+    fn with_env(given: Vec<(String, String)>, mut env: Vec<(&'static str, String, String)>) -> StoreOptions {
+        env.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+        let key = given.iter().map(|(k, v)| (k, v)).chain(env.iter().map(|(_, k, v)| (k, v))).map(|(k, v)| format!("{k}={v}\0")).collect();
+        StoreOptions { given, env, key }
+    }
+
+    /// The storage options given.
+    pub(crate) fn given(&self) -> &[(String, String)] {
+        &self.given
+    }
+
+    /// The environment's settings for a store (variables starting with `prefix`, such as
+    /// `AWS_`), as configuration pairs. They are applied after this reader's client defaults
+    /// (which `from_env` alone would let the defaults replace), and before the options given.
+    fn env<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.env.iter().filter(move |(p, _, _)| *p == prefix).map(|(_, k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// The options given, and the names of the environment's settings (their values may be
+/// credentials).
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self.env.iter().map(|(_, k, _)| k.as_str()).collect();
+        f.debug_struct("StoreOptions").field("given", &self.given).field("env", &env).finish()
+    }
 }
 
 /// The size and ETag the latest listing gave for `url` (under these store options).
-pub(crate) fn listed(url: &str, options: &[(String, String)]) -> Option<(u64, Option<String>)> {
+pub(crate) fn listed(url: &str, options: &StoreOptions) -> Option<(u64, Option<String>)> {
     let listed = listed_objects().lock().unwrap_or_else(|p| p.into_inner());
-    listed.get(&(options_key(options), url.to_string())).cloned()
+    listed.get(&(options.key.clone(), url.to_string())).cloned()
 }
 
 /// The runtime that drives object-store requests (two worker threads; callers block on it,
@@ -237,25 +284,17 @@ fn client() -> ClientOptions {
     ClientOptions::new().with_timeout(Duration::from_secs(30)).with_connect_timeout(Duration::from_secs(10))
 }
 
-/// The environment's settings for a store (variables starting with `prefix`, such as
-/// `AWS_ENDPOINT_URL` or `AWS_ALLOW_HTTP`, as object_store's `from_env` reads them), as
-/// configuration pairs. They are applied after this reader's client defaults (which
-/// `from_env` alone would let the defaults replace), and before the storage options given.
-fn env_options(prefix: &str) -> Vec<(String, String)> {
-    std::env::vars().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
-}
-
 /// The store serving `url` and the object's path in it. `options`: object_store configuration
-/// keys (those Polars' own scans take as `storage_options`); credentials are also read from
-/// the environment, as object_store reads them.
-pub(crate) fn store_for(url: &str, options: &[(String, String)]) -> std::io::Result<(Arc<dyn ObjectStore>, StorePath)> {
+/// keys (those Polars' own scans take as `storage_options`) and the environment's store
+/// settings (credentials among them), as object_store reads them.
+pub(crate) fn store_for(url: &str, options: &StoreOptions) -> std::io::Result<(Arc<dyn ObjectStore>, StorePath)> {
     // One client per store (scheme and authority: a bucket, a container, a server) and set of
     // options, shared by its objects: connections, TLS sessions and credentials are reused.
     type Stores = std::collections::HashMap<(String, String), Arc<dyn ObjectStore>>;
     static STORES: OnceLock<std::sync::Mutex<Stores>> = OnceLock::new();
     let parsed =
         url::Url::parse(url).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: not a URL: {e}")))?;
-    let key = (format!("{}://{}", parsed.scheme(), parsed.authority()), options_key(options));
+    let key = (format!("{}://{}", parsed.scheme(), parsed.authority()), options.key.clone());
     let known = STORES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
     if let Some(store) = known {
         let path = StorePath::from_url_path(parsed.path())
@@ -269,11 +308,11 @@ pub(crate) fn store_for(url: &str, options: &[(String, String)]) -> std::io::Res
 }
 
 /// A new client for the store of `url`, and the object's path in it.
-fn build_store(url: &str, options: &[(String, String)]) -> std::io::Result<(Arc<dyn ObjectStore>, StorePath)> {
+fn build_store(url: &str, storage: &StoreOptions) -> std::io::Result<(Arc<dyn ObjectStore>, StorePath)> {
     let bad = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg);
     let parsed = url::Url::parse(url).map_err(|e| bad(format!("{url}: not a URL: {e}")))?;
     let key = |k: &str, e: object_store::Error| bad(format!("storage option '{k}': {e}"));
-    let (polars, options): (Vec<_>, Vec<_>) = options.iter().cloned().partition(|(k, _)| POLARS_KEYS.contains(&k.as_str()));
+    let (polars, options): (Vec<_>, Vec<_>) = storage.given().iter().cloned().partition(|(k, _)| POLARS_KEYS.contains(&k.as_str()));
     let retry = retry(&polars)?;
     // The environment's settings again after the client defaults (which replaced those of
     // `from_env`; unknown names ignored, as there),
@@ -281,7 +320,7 @@ fn build_store(url: &str, options: &[(String, String)]) -> std::io::Result<(Arc<
     macro_rules! configure {
         ($builder:expr, $prefix:expr) => {{
             let mut b = $builder;
-            for (k, v) in env_options($prefix) {
+            for (k, v) in storage.env($prefix) {
                 if let Ok(config) = k.parse() {
                     b = b.with_config(config, v);
                 }
@@ -348,7 +387,7 @@ impl Remote {
     /// bytes (which also tells its size and ETag). A store without suffix ranges (Azure, some
     /// HTTP servers) is asked for the object's size first (a HEAD), then a range; a server
     /// that ignores ranges gives the whole object in one answer, which is then held whole.
-    pub(crate) fn open(url: &str, options: &[(String, String)], take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Remote> {
+    pub(crate) fn open(url: &str, options: &StoreOptions, take_whole: &dyn Fn(u64) -> bool) -> std::io::Result<Remote> {
         let (store, path) = store_for(url, options)?;
         let known = listed(url, options);
         let if_match = known.as_ref().and_then(|(_, e_tag)| e_tag.clone());
@@ -579,7 +618,7 @@ impl ByteSource for Remote {
 /// not end with `/`; otherwise every object under the longest prefix without glob characters
 /// that matches the pattern (`**` crosses `/`), or, for a URL ending in `/`, every `.npz`
 /// under it. Sorted. HTTP(S) servers cannot be listed: their URLs name one object each.
-pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result<Vec<String>> {
+pub(crate) fn expand(url: &str, options: &StoreOptions) -> std::io::Result<Vec<String>> {
     let is_glob = url.contains(['*', '?', '[']);
     if !is_glob && !url.ends_with('/') {
         return Ok(vec![url.to_string()]);
@@ -616,7 +655,7 @@ pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result
         .map(|m| (format!("{root}/{}", m.location), m.size, m.e_tag))
         .collect();
     // What the listing tells of each object, for opening it and for the plan cache.
-    let key = options_key(options);
+    let key = &options.key;
     let mut listed = listed_objects().lock().unwrap_or_else(|p| p.into_inner());
     for (u, size, e_tag) in &found {
         listed.insert((key.clone(), u.clone()), (*size, e_tag.clone()));
@@ -632,7 +671,7 @@ pub(crate) fn expand(url: &str, options: &[(String, String)]) -> std::io::Result
 /// upload that fails is aborted.
 pub(crate) fn upload_file(path: &std::path::Path, url: &str, options: &[(String, String)]) -> std::io::Result<()> {
     use std::io::Read;
-    let (store, object) = store_for(url, options)?;
+    let (store, object) = store_for(url, &StoreOptions::new(options))?;
     let mut file = std::fs::File::open(path)?;
     runtime().block_on(async {
         let upload = store.put_multipart(&object).await.map_err(|e| io_err(url, e))?;
@@ -677,5 +716,24 @@ mod tests {
         assert_eq!(open_read(None, true, &|_| true), OpenRead::Suffix);
         assert_eq!(open_read(Some(10 << 20), true, &|_| true), OpenRead::Suffix);
         assert_eq!(open_read(Some(1000), true, &|_| true), OpenRead::Range(0..1000));
+    }
+
+    /// Store options key on what is given and on the environment's settings as they were read
+    /// (in any order), and hand each store the settings of its own prefix.
+    #[test]
+    fn store_options_key_on_the_environment_read() {
+        let given = vec![("aws_region".to_string(), "eu-west-1".to_string())];
+        let env =
+            |pairs: &[(&'static str, &str, &str)]| pairs.iter().map(|&(p, k, v)| (p, k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let a = StoreOptions::with_env(given.clone(), env(&[("AWS_", "aws_endpoint_url", "http://a"), ("AZURE_", "azure_x", "1")]));
+        let b = StoreOptions::with_env(given.clone(), env(&[("AZURE_", "azure_x", "1"), ("AWS_", "aws_endpoint_url", "http://a")]));
+        let c = StoreOptions::with_env(given.clone(), env(&[("AWS_", "aws_endpoint_url", "http://b"), ("AZURE_", "azure_x", "1")]));
+        let d = StoreOptions::with_env(Vec::new(), env(&[("AWS_", "aws_endpoint_url", "http://a"), ("AZURE_", "azure_x", "1")]));
+        assert_eq!(a.key, b.key);
+        assert_ne!(a.key, c.key);
+        assert_ne!(a.key, d.key);
+        assert_eq!(a.env("AWS_").collect::<Vec<_>>(), [("aws_endpoint_url", "http://a")]);
+        assert_eq!(a.env("GOOGLE_").count(), 0);
+        assert_eq!(a.given(), &given[..]);
     }
 }

@@ -23,9 +23,9 @@ impl Backing {
     }
 }
 
-/// A range of the shared mapping (or of a wholly inflated member).
+/// A range of a [`Backing`]: of the shared mapping, or of a member inflated whole.
 #[derive(Debug, Clone)]
-pub(crate) struct MappedRange {
+pub(crate) struct BackedRange {
     /// The memory.
     pub(crate) backing: Backing,
     /// Start offset.
@@ -34,7 +34,7 @@ pub(crate) struct MappedRange {
     pub(crate) len: usize,
 }
 
-impl MappedRange {
+impl BackedRange {
     /// The bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.backing.bytes()[self.start..self.start + self.len]

@@ -7,12 +7,11 @@
 use std::io::BufWriter;
 use std::path::Path;
 
-use crate::error::{invalid, ErrorKind, Invalid, NpzError, Result};
+use crate::error::{invalid, Invalid, NpzError, Result};
 use crate::scan::{NpzArchive, OpenOptions};
 use crate::write::archive::{add_member, check_align, write_atomically};
 use crate::zip::writer::ZipWriter;
 use crate::zip::Compression;
-use crate::zip::MemberReader;
 
 /// Options of [`align_npz`].
 #[derive(Debug, Clone)]
@@ -67,18 +66,11 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
             }
             continue;
         }
-        // The member's bytes (a deflated one inflated whole, which checks its CRC).
+        // The member's bytes, read whole and checked against its CRC-32.
         let size = usize::try_from(e.size).map_err(|_| in_member(invalid!("member too large")))?;
         let deflated = e.compression == Compression::Deflated;
-        let mut reader = if deflated { MemberReader::new_whole(source, e) } else { MemberReader::new(source, e) }.map_err(in_member)?;
         let mut bytes = vec![0u8; size];
-        reader.read_exact(&mut bytes).map_err(in_member)?;
-        if !deflated {
-            let computed = crc32fast::hash(&bytes);
-            if computed != e.crc32 {
-                return Err(in_member(ErrorKind::Checksum { computed, expected: e.crc32 }));
-            }
-        }
+        crate::zip::read_whole_into(source, e, &mut bytes).map_err(in_member)?;
         if m.array.is_none() {
             zip.add(&e.name, 0, e.crc32, e.size, &bytes, options.align, 0).map_err(io)?;
             continue;

@@ -14,10 +14,10 @@
 //! 0.01 % (a block per MiB of values).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::index::{Compression, ZipEntry};
+use super::inflate::{known, record};
 use super::seek::{Points, SPAN};
 use crate::error::Invalid;
 use crate::row_stats::ColumnStats;
@@ -37,15 +37,6 @@ fn whole_min_size() -> u64 {
 
 /// The default memory budget.
 const DEFAULT_BUDGET: u64 = 64 << 20;
-
-/// Inflated bytes produced by every reader of deflated members (tests check what a read
-/// inflates).
-pub(crate) static INFLATED: AtomicU64 = AtomicU64::new(0);
-
-/// Count `n` bytes inflated.
-pub(crate) fn count_inflated(n: usize) {
-    INFLATED.fetch_add(n as u64, Ordering::Relaxed);
-}
 
 /// One member of one archive as it is now.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -231,19 +222,15 @@ pub(crate) fn inflate_whole(source: &Source, entry: &ZipEntry, compressed: &[u8]
         return None;
     }
     if let Some(points) = points {
-        return match points.inflate_all(compressed, dst) {
-            Ok(()) => {
-                count_inflated(dst.len());
-                Some(Ok(()))
-            }
+        return match known::inflate_spans(&points, compressed, dst) {
+            Ok(()) => Some(Ok(())),
             Err(_) => {
                 forget(&key);
                 None
             }
         };
     }
-    let points = super::seek::inflate_recording(compressed, dst, SPAN, entry.crc32).ok()?;
-    count_inflated(dst.len());
+    let points = record::inflate_recording(compressed, dst, SPAN, entry.crc32).ok()?;
     put_points(key, points);
     Some(Ok(()))
 }

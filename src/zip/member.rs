@@ -1,7 +1,8 @@
 //! A member's uncompressed bytes, from any byte source: stored members are ranges of the
 //! source (borrowed from its mapping when it has one, for zero-copy columns); deflated members
 //! are inflated on demand, never past their declared size, and their CRC-32 is checked once
-//! the whole member has been inflated.
+//! the whole member has been inflated. This module picks the bytes and the way; inflating and
+//! checking CRC-32s are [`super::inflate`]'s.
 
 use std::sync::Arc;
 
@@ -9,10 +10,11 @@ use rayon::prelude::*;
 
 use super::blocks::BlockIndex;
 use super::index::{Compression, ZipEntry};
-use super::inflate::Inflater;
+use super::inflate::{crc, known, Inflater};
+use super::learned;
 use crate::error::{internal, invalid, ErrorKind, Invalid};
 use crate::pieces::{for_each_piece, try_for_each_piece};
-use crate::source::{Backing, ByteSource, MappedRange, Source};
+use crate::source::{BackedRange, Backing, ByteSource, Source};
 
 /// Compressed bytes fetched up front for a deflated member's `.npy` header (usually far more
 /// than its first few hundred inflated bytes need).
@@ -49,7 +51,7 @@ pub(crate) fn verify_stored(source: &dyn ByteSource, entry: &ZipEntry) -> Result
     if entry.compression != Compression::Stored {
         return Ok(());
     }
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = crc::Crc32::new();
     let mut buf = vec![0u8; (1 << 20).min(entry.compressed_size as usize)];
     let mut at = entry.data_start;
     let end = entry.data_start + entry.compressed_size;
@@ -59,11 +61,7 @@ pub(crate) fn verify_stored(source: &dyn ByteSource, entry: &ZipEntry) -> Result
         hasher.update(&buf[..n]);
         at += n as u64;
     }
-    let computed = hasher.finalize();
-    if computed != entry.crc32 {
-        return Err(ErrorKind::Checksum { computed, expected: entry.crc32 });
-    }
-    Ok(())
+    hasher.check(entry.crc32)
 }
 
 /// A sequential reader of one member's uncompressed bytes.
@@ -95,7 +93,7 @@ enum ReaderKind {
     Spans(Box<super::spans::SpanReader>),
     Deflated {
         inflater: Box<Inflater>,
-        crc: crc32fast::Hasher,
+        crc: crc::Crc32,
         expected_crc: u32,
     },
     /// A deflated member written in blocks: each read inflates the blocks it covers (in
@@ -123,8 +121,8 @@ impl MemberReader {
             Compression::Deflated => match super::spans::SpanReader::new(source, entry) {
                 Some(spans) => ReaderKind::Spans(Box::new(spans)),
                 None => ReaderKind::Deflated {
-                    inflater: Box::new(Inflater::for_member(source, entry)),
-                    crc: crc32fast::Hasher::new(),
+                    inflater: Box::new(streaming_inflater(source, entry)),
+                    crc: crc::Crc32::new(),
                     expected_crc: entry.crc32,
                 },
             },
@@ -135,10 +133,10 @@ impl MemberReader {
         Ok(MemberReader { kind, pos: 0, size: entry.size })
     }
 
-    /// A reader over the whole member, inflated at once on its first read (libdeflate, output
-    /// size known; the blocks of a member written in blocks in parallel) into aligned memory that the columns then point into; for stored members,
-    /// the usual reader.
-    pub(crate) fn new_whole(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
+    /// A reader of a deflated member inflated whole at once on its first read (libdeflate,
+    /// output size known; the blocks of a member written in blocks in parallel) into aligned
+    /// heap memory that the columns then point into; for stored members, the usual reader.
+    pub(crate) fn new_at_once(source: &Source, entry: &ZipEntry) -> Result<MemberReader, Invalid> {
         if entry.compression != Compression::Deflated || entry.encrypted {
             return Self::new(source, entry);
         }
@@ -149,7 +147,7 @@ impl MemberReader {
     /// Inflate a pending whole member now.
     fn materialize(&mut self) -> Result<(), Invalid> {
         if let ReaderKind::PendingWhole { source, entry } = &self.kind {
-            let buf = inflate_whole(source, entry)?;
+            let buf = inflate_to_heap(source, entry)?;
             self.kind = ReaderKind::Inflated { buf };
         }
         Ok(())
@@ -162,7 +160,7 @@ impl MemberReader {
 
     /// The memory holding this member's bytes (the shared mapping, or the wholly inflated
     /// member) and the offset of its next byte there; `None` when its bytes must be read.
-    fn mapped_position(&mut self) -> Result<Option<(Backing, usize)>, Invalid> {
+    fn memory_position(&mut self) -> Result<Option<(Backing, usize)>, Invalid> {
         self.materialize()?;
         Ok(match &self.kind {
             ReaderKind::Stored { source, data_start } => {
@@ -182,20 +180,21 @@ impl MemberReader {
         }
     }
 
-    /// The next `len` bytes as a range of the shared mapping, if this member is stored and
-    /// the archive is mapped; `None` otherwise (then use [`MemberReader::read_exact`]).
-    pub(crate) fn next_mapped(&mut self, len: usize) -> Result<Option<MappedRange>, Invalid> {
-        let Some((backing, start)) = self.mapped_position()? else { return Ok(None) };
+    /// The next `len` bytes as a range of the memory holding them: the shared mapping, if this
+    /// member is stored and the archive is mapped, or the member inflated whole (see
+    /// [`MemberReader::new_at_once`]); `None` otherwise (then use [`MemberReader::read_exact`]).
+    pub(crate) fn next_in_memory(&mut self, len: usize) -> Result<Option<BackedRange>, Invalid> {
+        let Some((backing, start)) = self.memory_position()? else { return Ok(None) };
         self.check_len(len)?;
         self.pos += len as u64;
-        Ok(Some(MappedRange { backing, start, len }))
+        Ok(Some(BackedRange { backing, start, len }))
     }
 
-    /// Like [`MemberReader::next_mapped`], but only when the bytes start at an address that
-    /// is a multiple of `align`; otherwise `None`, and nothing is consumed.
-    pub(crate) fn next_mapped_aligned(&mut self, len: usize, align: usize) -> Result<Option<MappedRange>, Invalid> {
-        match self.mapped_position()? {
-            Some((backing, start)) if (backing.bytes().as_ptr() as usize + start) % align.max(1) == 0 => self.next_mapped(len),
+    /// Like [`MemberReader::next_in_memory`], but only when the bytes start at an address
+    /// that is a multiple of `align`; otherwise `None`, and nothing is consumed.
+    pub(crate) fn next_in_memory_aligned(&mut self, len: usize, align: usize) -> Result<Option<BackedRange>, Invalid> {
+        match self.memory_position()? {
+            Some((backing, start)) if (backing.bytes().as_ptr() as usize + start) % align.max(1) == 0 => self.next_in_memory(len),
             _ => Ok(None),
         }
     }
@@ -310,12 +309,20 @@ impl MemberReader {
             if !inflater.finished() && inflater.inflate(&mut extra)? > 0 {
                 return Err(ErrorKind::StreamTooLong { declared: self.size });
             }
-            let computed = std::mem::replace(crc, crc32fast::Hasher::new()).finalize();
-            if computed != *expected_crc {
-                return Err(ErrorKind::Checksum { computed, expected: *expected_crc });
-            }
+            crc.check(*expected_crc)?;
         }
         Ok(())
+    }
+}
+
+/// The streaming inflater of a member written without blocks, from its start: recording seek
+/// points on the way when the member is worth learning (see [`super::learned`]; they are kept
+/// if it is read to its end and its CRC-32 matches).
+fn streaming_inflater(source: &Source, entry: &ZipEntry) -> Inflater {
+    let inflater = Inflater::new(source.clone(), entry.data_start, entry.compressed_size, entry.size);
+    match learned::key(source, entry) {
+        Some(key) => inflater.recording(entry.crc32, move |points| learned::put_points(key, points)),
+        None => inflater,
     }
 }
 
@@ -393,7 +400,7 @@ fn read_blocks(source: &Source, entry: &ZipEntry, cache: &mut BlockCache, pos: u
             let r = index.inflated_range(b);
             let mut buf = vec![0u8; (r.end - r.start) as usize];
             let crc = index.offsets.as_ref().and_then(|o| o.get(b)).map_or(0, |o| o.1);
-            super::inflate::inflate_block(&compressed[b - lo], &mut buf, b + 1 == index.len(), crc)?;
+            known::inflate_block(&compressed[b - lo], &mut buf, b + 1 == index.len(), crc)?;
             Ok((b, buf))
         };
         let fresh = if needed.len() > 1 {
@@ -433,40 +440,29 @@ pub(crate) struct BlockCache {
 /// A block inflated as far as reads have needed, and its inflater, to go on.
 struct PartialBlock {
     block: usize,
-    compressed: Vec<u8>,
-    consumed: usize,
+    inflater: Inflater,
     out: Vec<u8>,
     filled: usize,
-    z: flate2::Decompress,
     crc: u32,
 }
 
 impl PartialBlock {
     fn new(block: usize, compressed: Vec<u8>, len: usize, crc: u32) -> PartialBlock {
-        PartialBlock { block, compressed, consumed: 0, out: vec![0; len], filled: 0, z: flate2::Decompress::new(false), crc }
+        PartialBlock { block, inflater: Inflater::of_block(compressed, len as u64), out: vec![0; len], filled: 0, crc }
     }
 
     /// Inflate until the first `need` bytes of the block are out; the whole block, once out,
     /// is checked against its CRC-32.
     fn fill_to(&mut self, need: usize) -> Result<(), Invalid> {
-        while self.filled < need {
-            let (in_before, out_before) = (self.z.total_in(), self.z.total_out());
-            self.z
-                .decompress(&self.compressed[self.consumed..], &mut self.out[self.filled..need], flate2::FlushDecompress::None)
-                .map_err(|e| invalid!("corrupt deflate stream in a block: {e}"))?;
-            let consumed = (self.z.total_in() - in_before) as usize;
-            let produced = (self.z.total_out() - out_before) as usize;
-            if consumed == 0 && produced == 0 {
-                return Err(invalid!("a block inflates to fewer bytes than its index says"));
-            }
-            self.consumed += consumed;
-            self.filled += produced;
+        if self.filled < need {
+            self.inflater.fill(&mut self.out[self.filled..need]).map_err(|e| match e {
+                ErrorKind::StreamEndsEarly { .. } => invalid!("a block inflates to fewer bytes than its index says"),
+                e => e,
+            })?;
+            self.filled = need;
         }
         if self.filled == self.out.len() {
-            let computed = crc32fast::hash(&self.out);
-            if computed != self.crc {
-                return Err(ErrorKind::Checksum { computed, expected: self.crc });
-            }
+            crc::check_bytes(&self.out, self.crc)?;
         }
         Ok(())
     }
@@ -476,57 +472,45 @@ impl PartialBlock {
 /// checked against its CRC-32 and the whole against the member's.
 fn inflate_blocks_into(source: &Source, entry: &ZipEntry, index: &BlockIndex, dst: &mut [u8]) -> Result<(), Invalid> {
     let compressed = compressed_blocks(source, entry, index, 0..index.len())?;
-    let mut pieces = Vec::with_capacity(index.len());
-    let mut rest = dst;
-    for b in 0..index.len() {
-        let r = index.inflated_range(b);
-        let (piece, tail) = std::mem::take(&mut rest).split_at_mut((r.end - r.start) as usize);
-        pieces.push((b, piece));
-        rest = tail;
-    }
     let offsets = index.offsets.as_ref().ok_or_else(|| internal!("block index without offsets"))?;
-    polars_core::runtime::THREAD_POOL.install(|| {
-        pieces
-            .into_par_iter()
-            .try_for_each(|(b, piece)| super::inflate::inflate_block(&compressed[b], piece, b + 1 == index.len(), offsets[b].1))
-    })?;
-    let mut crc = crc32fast::Hasher::new();
-    for (b, &(_, block_crc)) in offsets.iter().enumerate() {
-        let r = index.inflated_range(b);
-        crc.combine(&crc32fast::Hasher::new_with_initial_len(block_crc, r.end - r.start));
-    }
-    let computed = crc.finalize();
-    if computed != entry.crc32 {
-        return Err(ErrorKind::Checksum { computed, expected: entry.crc32 });
-    }
-    Ok(())
+    let blocks: Vec<(u64, u32)> = offsets
+        .iter()
+        .enumerate()
+        .map(|(b, &(_, crc))| {
+            let r = index.inflated_range(b);
+            (r.end - r.start, crc)
+        })
+        .collect();
+    known::inflate_blocks(&compressed, &blocks, dst, entry.crc32)
 }
 
 /// Inflate a whole deflated member (libdeflate) into 8-aligned memory, CRC checked.
-fn inflate_whole(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
+fn inflate_to_heap(source: &Source, entry: &ZipEntry) -> Result<Backing, Invalid> {
     let size = usize::try_from(entry.size).map_err(|_| invalid!("member too large"))?;
     let mut out = vec![0u64; size.div_ceil(8)];
     inflate_into(source, entry, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut out)[..size])?;
     Ok(Backing::Heap(Arc::new(out)))
 }
 
-/// The whole of a member's uncompressed bytes into `dst` (of exactly its size): a stored
-/// member read (in parallel pieces, or few requests from a store), a deflated one inflated
-/// straight into `dst` (its blocks in parallel when it was written in blocks); CRC-32 checked
-/// for deflated members.
+/// The whole of a member's uncompressed bytes into `dst` (of exactly its size), checked against
+/// its CRC-32: a stored member read (in parallel pieces, or few requests from a store; once its
+/// bytes are in memory, hashing them costs no read), a deflated one inflated straight into `dst`
+/// (its blocks in parallel when it was written in blocks).
 pub(crate) fn read_whole_into(source: &Source, entry: &ZipEntry, dst: &mut [u8]) -> Result<(), Invalid> {
     if dst.len() as u64 != entry.size {
         return Err(internal!("a buffer of {} bytes for a member of {}", dst.len(), entry.size));
     }
     match entry.compression {
         Compression::Deflated if !entry.encrypted => inflate_into(source, entry, dst),
-        _ => MemberReader::new(source, entry)?.read_exact(dst),
+        _ => {
+            MemberReader::new(source, entry)?.read_exact(dst)?;
+            crc::check_bytes(dst, entry.crc32)
+        }
     }
 }
 
 /// Inflate a whole deflated member into `dst` (of exactly its size), CRC checked.
 fn inflate_into(source: &Source, entry: &ZipEntry, dst: &mut [u8]) -> Result<(), Invalid> {
-    let size = dst.len();
     if let Some(index) = entry.blocks.as_deref() {
         return inflate_blocks_into(source, entry, index, dst);
     }
@@ -543,16 +527,5 @@ fn inflate_into(source: &Source, entry: &ZipEntry, dst: &mut [u8]) -> Result<(),
     if let Some(done) = super::learned::inflate_whole(source, entry, compressed, dst) {
         return done;
     }
-    let n = libdeflater::Decompressor::new().deflate_decompress(compressed, dst).map_err(|e| match e {
-        libdeflater::DecompressionError::InsufficientSpace => ErrorKind::StreamTooLong { declared: entry.size },
-        libdeflater::DecompressionError::BadData => invalid!("corrupt deflate stream"),
-    })?;
-    if n != size {
-        return Err(ErrorKind::StreamEndsEarly { declared: entry.size });
-    }
-    let computed = crc32fast::hash(dst);
-    if computed != entry.crc32 {
-        return Err(ErrorKind::Checksum { computed, expected: entry.crc32 });
-    }
-    Ok(())
+    known::inflate_member(compressed, dst, entry.crc32)
 }

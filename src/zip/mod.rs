@@ -1,6 +1,7 @@
 //! The zip layer: the central directory read into a table of members ([`index`]), a
-//! member's uncompressed bytes from any byte source ([`member`], inflating with [`inflate`]),
-//! and the writer of aligned archives ([`writer`]).
+//! member's uncompressed bytes from any byte source ([`member`], which picks the bytes and the
+//! way; [`inflate`] does every inflation and every CRC-32 check), and the writer of aligned
+//! archives ([`writer`]).
 
 pub(crate) mod blocks;
 pub(crate) mod index;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::index::ZipEntry;
-use super::inflate::Inflater;
-use super::learned::{self, count_inflated, Key};
+use super::inflate::{crc, known, Inflater};
+use super::learned::{self, Key};
 use super::seek::Points;
-use crate::error::{internal, ErrorKind, Invalid};
+use crate::error::{internal, Invalid};
 use crate::source::Source;
 
 pub(crate) struct SpanReader {
@@ -26,7 +26,7 @@ pub(crate) struct SpanReader {
     /// inflated at the same time (one per thread of the pool).
     next: u64,
     /// After a span did not hold: the member as a plain stream, and its position.
-    plain: Option<(Box<Inflater>, u64, crc32fast::Hasher)>,
+    plain: Option<(Box<Inflater>, u64, crc::Crc32)>,
 }
 
 impl SpanReader {
@@ -49,7 +49,7 @@ impl SpanReader {
                     learned::forget(&self.key);
                     let e = &self.entry;
                     let inflater = Inflater::new(self.source.clone(), e.data_start, e.compressed_size, e.size);
-                    self.plain = Some((Box::new(inflater), 0, crc32fast::Hasher::new()));
+                    self.plain = Some((Box::new(inflater), 0, crc::Crc32::new()));
                 }
             }
         }
@@ -78,8 +78,7 @@ impl SpanReader {
             let s = needed[k];
             let r = points.span(s);
             let mut buf = vec![0u8; (r.end - r.start) as usize];
-            points.inflate_span(s, &compressed[k], &mut buf)?;
-            count_inflated(buf.len());
+            known::inflate_span(points, s, &compressed[k], &mut buf)?;
             Ok((s, buf))
         };
         let mut spans = if needed.len() > 1 {
@@ -117,10 +116,7 @@ impl SpanReader {
         crc.update(out);
         *at += out.len() as u64;
         if *at == self.entry.size {
-            let computed = std::mem::replace(crc, crc32fast::Hasher::new()).finalize();
-            if computed != self.entry.crc32 {
-                return Err(ErrorKind::Checksum { computed, expected: self.entry.crc32 });
-            }
+            crc.check(self.entry.crc32)?;
         }
         Ok(())
     }

@@ -65,6 +65,12 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
             if let Some(index) = &e.blocks {
                 zip.set_blocks(index);
             }
+            if m.array.is_some() {
+                // Its `.npy` header (block 0 alone inflated), carried in the central directory.
+                let mut head = vec![0u8; inner];
+                MemberReader::new(source, e).and_then(|mut r| r.read_exact(&mut head)).map_err(in_member)?;
+                zip.set_header(&head);
+            }
             continue;
         }
         // The member's bytes (a deflated one inflated whole, which checks its CRC).

@@ -2,7 +2,10 @@
 //! the file offset of each member's data. Sizes and CRCs come from the central directory
 //! (members written to a stream carry data descriptors and zeros in their local headers).
 
+use std::sync::Arc;
+
 use super::blocks::{BlockIndex, BLOCKS_ID};
+use super::carried::{central_extra_fields, CarriedHeader, HEADER_ID as CARRIED_ID};
 use crate::error::{ErrorKind, Invalid};
 use crate::source::{ByteSource, WindowReader};
 
@@ -50,7 +53,14 @@ pub(crate) struct ZipEntry {
     /// File offset of the member's (compressed) data.
     pub(crate) data_start: u64,
     /// The member's block index, when it has one that matches it (see [`super::blocks`]).
-    pub(crate) blocks: Option<std::sync::Arc<BlockIndex>>,
+    pub(crate) blocks: Option<Arc<BlockIndex>>,
+    /// The member's `.npy` header as its central-directory entry carries it, when it matches
+    /// the member (see [`super::carried`]; the scan layer checks that it parses).
+    pub(crate) header: Option<Arc<[u8]>>,
+    /// Set when `data_start` was taken from the carried header's record of the local header's
+    /// length (a remote archive, whose local headers are then not read when it is opened): the
+    /// local header is checked against it before the member's data is first read.
+    pub(crate) local: Option<Arc<LocalCheck>>,
 }
 
 impl ZipEntry {
@@ -58,6 +68,54 @@ impl ZipEntry {
     pub(crate) fn data_range(&self) -> std::ops::Range<u64> {
         self.data_start..self.data_start + self.compressed_size
     }
+
+    /// Check, once, that the member's local header ends where `data_start` says its data
+    /// starts (when that was taken from the central directory): every read of the member's
+    /// data goes through here first.
+    pub(crate) fn check_local(&self, source: &dyn ByteSource) -> Result<(), Invalid> {
+        let Some(check) = &self.local else { return Ok(()) };
+        if let Some(verdict) = check.verdict.get() {
+            return verdict.clone().map_err(ErrorKind::Zip);
+        }
+        let mut fixed = [0u8; 30];
+        source.read_exact_at(&mut fixed, check.header_start).map_err(crate::error::read_failed)?;
+        let len = |i: usize| u64::from(u16::from_le_bytes([fixed[i], fixed[i + 1]]));
+        let ends = check.header_start + 30 + len(26) + len(28);
+        let verdict = if fixed[..4] != *b"PK\x03\x04" {
+            Err(format!("no local header at offset {}", check.header_start))
+        } else if ends != self.data_start {
+            Err(format!(
+                "its local header ends at offset {ends}, where its central-directory entry says its data starts at {}: \
+                 the archive was changed by another tool since it was written (align_npz rewrites it whole)",
+                self.data_start
+            ))
+        } else {
+            Ok(())
+        };
+        check.verdict.get_or_init(|| verdict).clone().map_err(ErrorKind::Zip)
+    }
+}
+
+/// The local header of a member whose data start was taken from its central-directory entry,
+/// and, once read, whether it agrees.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct LocalCheck {
+    header_start: u64,
+    verdict: std::sync::OnceLock<Result<(), String>>,
+}
+
+/// Fetch the local headers of `entries` not checked yet (see [`ZipEntry::check_local`]) in
+/// one batch, so that checking them costs no further request.
+pub(crate) fn prefetch_locals<'a>(source: &dyn ByteSource, entries: impl IntoIterator<Item = &'a ZipEntry>) -> Result<(), Invalid> {
+    let ranges: Vec<_> = entries
+        .into_iter()
+        .filter_map(|e| e.local.as_ref().filter(|c| c.verdict.get().is_none()))
+        .map(|c| c.header_start..c.header_start + 30)
+        .collect();
+    if ranges.len() > 1 {
+        source.prefetch(&ranges).map_err(crate::error::read_failed)?;
+    }
+    Ok(())
 }
 
 /// Bytes fetched ahead at each member's local header of a remote archive, beyond its name:
@@ -67,7 +125,9 @@ const LOCAL_HEADER_PREFETCH: u64 = 30 + 4096 + 512;
 /// Read the central directory of the zip archive in `source`.
 ///
 /// Every member's data range is checked to lie inside the file and not to overlap another's
-/// or the central directory; names must be unique.
+/// or the central directory; names must be unique. A member whose entry carries its `.npy`
+/// header (archives written by this package) needs no read of its local header from a remote
+/// source: opening such an archive reads its central directory alone.
 pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Invalid> {
     let file_len = source.len();
     let mut zip = zip::ZipArchive::new(WindowReader::new(source)).map_err(|e| zip_err!("{e}"))?;
@@ -75,18 +135,13 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
     if zip.has_duplicate_names() {
         return Err(zip_err!("a member name appears more than once in the central directory"));
     }
-    if source.is_remote() {
-        // Each member's local header (its length is known only once read) and the start of
-        // its `.npy` header, all in one batch of requests instead of one per member.
-        let ranges: Vec<_> = (0..zip.len())
-            .filter_map(|i| zip.by_index_data(i).ok())
-            .map(|e| e.header_start()..e.header_start().saturating_add(LOCAL_HEADER_PREFETCH + e.name_raw().len() as u64))
-            .collect();
-        source.prefetch(&ranges).map_err(|e| zip_err!("reading the local headers: {e}"))?;
-    }
+    let cd_start = zip.central_directory_start().min(file_len);
+    // The central directory's bytes, for our extra fields (the zip crate reads them from a
+    // member's local header on; from memory for a remote archive whose end was read at open).
+    let cd = crate::source::read_vec(source, cd_start, file_len - cd_start).map_err(|e| zip_err!("reading the central directory: {e}"))?;
     let mut entries = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
-        let f = zip.by_index_raw(i).map_err(|e| zip_err!("member #{i}: {e}"))?;
+        let f = zip.by_index_data(i).map_err(|e| zip_err!("member #{i}: {e}"))?;
         let name = match f.name() {
             Ok(n) => n.into_owned(),
             Err(_) => String::from_utf8_lossy(f.name_raw()).into_owned(),
@@ -99,21 +154,65 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
             8 => Compression::Deflated,
             m => Compression::Other(m),
         };
-        let data_start = f.data_start().ok_or_else(|| zip_err!("member '{name}': local header could not be located"))?;
-        let blocks = f.extra_data_fields().find_map(|field| match field {
-            zip::extra_fields::ExtraField::Custom(c) if c.header_id == BLOCKS_ID => BlockIndex::parse(&c.data),
-            _ => None,
-        });
-        let mut entry = ZipEntry {
-            blocks: None,
+        let fields = usize::try_from(f.central_header_start().wrapping_sub(cd_start))
+            .map(|at| central_extra_fields(&cd, at))
+            .unwrap_or_default();
+        let field = |id: u16| fields.iter().find(|(i, _)| *i == id).map(|(_, d)| *d);
+        let entry = ZipEntry {
+            name,
             compression,
             encrypted: f.encrypted(),
             compressed_size: f.compressed_size(),
             size: f.size(),
             crc32: f.crc32(),
-            data_start,
-            name,
+            data_start: 0,
+            blocks: None,
+            header: None,
+            local: None,
         };
+        let readable = !entry.encrypted && matches!(entry.compression, Compression::Stored | Compression::Deflated);
+        // An index is followed only when it was written for this member's bytes, and, for a
+        // deflated member, says where its blocks start.
+        let blocks = field(BLOCKS_ID).and_then(BlockIndex::parse).filter(|b| {
+            readable
+                && b.matches(entry.crc32, entry.compressed_size, entry.size)
+                && (b.offsets.is_some() == (entry.compression == Compression::Deflated))
+        });
+        // A carried header likewise, and it ends where the block index says the data starts.
+        let carried = field(CARRIED_ID).and_then(CarriedHeader::parse).filter(|h| {
+            readable
+                && h.matches(entry.crc32, entry.compressed_size, entry.size)
+                && blocks.as_ref().is_none_or(|b| b.data_offset == h.header.len() as u64)
+        });
+        // From an object store, the data start the carried header records is taken as it is
+        // (and checked before the data is read); otherwise the local header is read.
+        let local = carried.as_ref().filter(|_| source.is_remote()).and_then(|h| f.header_start().checked_add(u64::from(h.local_len)));
+        let header_start = f.header_start();
+        entries.push(ZipEntry {
+            data_start: local.unwrap_or(0),
+            blocks: blocks.map(Arc::new),
+            header: carried.map(|h| h.header.into()),
+            local: local.map(|_| Arc::new(LocalCheck { header_start, verdict: Default::default() })),
+            ..entry
+        });
+    }
+    let unread: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].local.is_none()).collect();
+    if source.is_remote() && !unread.is_empty() {
+        // Each member's local header (its length is known only once read) and the start of
+        // its `.npy` header, all in one batch of requests instead of one per member.
+        let ranges: Vec<_> = unread
+            .iter()
+            .filter_map(|&i| zip.by_index_data(i).ok())
+            .map(|e| e.header_start()..e.header_start().saturating_add(LOCAL_HEADER_PREFETCH + e.name_raw().len() as u64))
+            .collect();
+        source.prefetch(&ranges).map_err(|e| zip_err!("reading the local headers: {e}"))?;
+    }
+    for i in unread {
+        let f = zip.by_index_raw(i).map_err(|e| zip_err!("member #{i}: {e}"))?;
+        let entry = &mut entries[i];
+        entry.data_start = f.data_start().ok_or_else(|| zip_err!("member '{}': local header could not be located", entry.name))?;
+    }
+    for entry in &entries {
         let end = entry.data_start.checked_add(entry.compressed_size);
         if end.is_none_or(|end| end > file_len) {
             return Err(zip_err!(
@@ -140,35 +239,26 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
                 entry.compressed_size
             ));
         }
-        // An index is followed only when it was written for this member's bytes, and, for a
-        // deflated member, says where its blocks start.
-        entry.blocks = blocks
-            .filter(|b| {
-                b.matches(entry.crc32, entry.compressed_size, entry.size)
-                    && (b.offsets.is_some() == (entry.compression == Compression::Deflated))
-            })
-            .filter(|_| !entry.encrypted && matches!(entry.compression, Compression::Stored | Compression::Deflated))
-            .map(std::sync::Arc::new);
-        entries.push(entry);
     }
-    if zip.has_overlapping_files().map_err(|e| zip_err!("{e}"))? {
-        return Err(zip_err!(
-            "members overlap: {}",
-            overlapping(&entries).unwrap_or_else(|| "a member's data runs into the central directory".into())
-        ));
+    if let Some(what) = overlapping(&entries, zip.central_directory_start()) {
+        return Err(zip_err!("members overlap: {what}"));
     }
     Ok(entries)
 }
 
-/// Names of two members whose data overlaps (for the message; the zip crate only says yes).
-fn overlapping(entries: &[ZipEntry]) -> Option<String> {
+/// Whether members' data overlaps, or runs into the central directory at `cd_start`, as the
+/// zip crate judges it (members of no bytes aside): what overlaps, for the message.
+fn overlapping(entries: &[ZipEntry], cd_start: u64) -> Option<String> {
     let mut ranges: Vec<(u64, u64, &str)> = entries
         .iter()
         .filter(|e| e.compressed_size > 0)
         .map(|e| (e.data_start, e.data_start + e.compressed_size, e.name.as_str()))
         .collect();
     ranges.sort_unstable();
-    ranges.windows(2).find(|w| w[1].0 < w[0].1).map(|w| format!("'{}' and '{}'", w[0].2, w[1].2))
+    if let Some(w) = ranges.windows(2).find(|w| w[1].0 < w[0].1) {
+        return Some(format!("'{}' and '{}'", w[0].2, w[1].2));
+    }
+    ranges.iter().any(|r| r.1 > cd_start).then(|| "a member's data runs into the central directory".to_string())
 }
 
 /// The most bytes a deflate stream of `compressed` bytes can inflate to (deflate's best ratio
@@ -216,3 +306,4 @@ mod tests {
         assert!(read(b"").is_err());
     }
 }
+

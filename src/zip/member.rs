@@ -49,6 +49,7 @@ pub(crate) fn verify_stored(source: &dyn ByteSource, entry: &ZipEntry) -> Result
     if entry.compression != Compression::Stored {
         return Ok(());
     }
+    entry.check_local(source)?;
     let mut hasher = crc32fast::Hasher::new();
     let mut buf = vec![0u8; (1 << 20).min(entry.compressed_size as usize)];
     let mut at = entry.data_start;
@@ -115,6 +116,7 @@ impl MemberReader {
         if entry.encrypted {
             return Err(invalid!("member is encrypted; encrypted archives are not supported"));
         }
+        entry.check_local(&**source)?;
         let kind = match entry.compression {
             Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
             Compression::Deflated if entry.blocks.is_some() => {
@@ -142,6 +144,7 @@ impl MemberReader {
         if entry.compression != Compression::Deflated || entry.encrypted {
             return Self::new(source, entry);
         }
+        entry.check_local(&**source)?;
         let kind = ReaderKind::PendingWhole { source: source.clone(), entry: Box::new(entry.clone()) };
         Ok(MemberReader { kind, pos: 0, size: entry.size })
     }
@@ -518,6 +521,7 @@ pub(crate) fn read_whole_into(source: &Source, entry: &ZipEntry, dst: &mut [u8])
     if dst.len() as u64 != entry.size {
         return Err(internal!("a buffer of {} bytes for a member of {}", dst.len(), entry.size));
     }
+    entry.check_local(&**source)?;
     match entry.compression {
         Compression::Deflated if !entry.encrypted => inflate_into(source, entry, dst),
         _ => MemberReader::new(source, entry)?.read_exact(dst),

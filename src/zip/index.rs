@@ -69,42 +69,54 @@ impl ZipEntry {
         self.data_start..self.data_start + self.compressed_size
     }
 
-    /// Check, once, that the member's local header ends where `data_start` says its data
-    /// starts (when that was taken from the central directory): every read of the member's
-    /// data goes through here first.
-    pub(crate) fn check_local(&self, source: &dyn ByteSource) -> Result<(), Invalid> {
-        let Some(check) = &self.local else { return Ok(()) };
-        if let Some(verdict) = check.verdict.get() {
-            return verdict.clone().map_err(ErrorKind::Zip);
+    /// This entry with its data's start as its local header says, when `data_start` was taken
+    /// from the central directory (read once, and checked to keep the member's data before the
+    /// next member and the central directory): every read of a member's data starts here. A
+    /// local header that disagrees (the archive was changed by another tool that kept our
+    /// extra fields) is followed.
+    pub(crate) fn resolved(&self, source: &dyn ByteSource) -> Result<std::borrow::Cow<'_, ZipEntry>, Invalid> {
+        use std::borrow::Cow;
+        let Some(check) = &self.local else { return Ok(Cow::Borrowed(self)) };
+        let start = match check.verdict.get() {
+            Some(verdict) => verdict.clone(),
+            None => {
+                let mut fixed = [0u8; 30];
+                source.read_exact_at(&mut fixed, check.header_start).map_err(crate::error::read_failed)?;
+                check.verdict.get_or_init(|| check.data_start(&fixed, self.compressed_size)).clone()
+            }
         }
-        let mut fixed = [0u8; 30];
-        source.read_exact_at(&mut fixed, check.header_start).map_err(crate::error::read_failed)?;
-        let len = |i: usize| u64::from(u16::from_le_bytes([fixed[i], fixed[i + 1]]));
-        let ends = check.header_start + 30 + len(26) + len(28);
-        let verdict = if fixed[..4] != *b"PK\x03\x04" {
-            Err(format!("no local header at offset {}", check.header_start))
-        } else if ends != self.data_start {
-            Err(format!(
-                "its local header ends at offset {ends}, where its central-directory entry says its data starts at {}: \
-                 the archive was changed by another tool since it was written (align_npz rewrites it whole)",
-                self.data_start
-            ))
-        } else {
-            Ok(())
-        };
-        check.verdict.get_or_init(|| verdict).clone().map_err(ErrorKind::Zip)
+        .map_err(ErrorKind::Zip)?;
+        Ok(if start == self.data_start { Cow::Borrowed(self) } else { Cow::Owned(ZipEntry { data_start: start, local: None, ..self.clone() }) })
     }
 }
 
 /// The local header of a member whose data start was taken from its central-directory entry,
-/// and, once read, whether it agrees.
+/// and, once read, where it says the data starts.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct LocalCheck {
     header_start: u64,
-    verdict: std::sync::OnceLock<Result<(), String>>,
+    /// Where the next member's local header, or the central directory, starts.
+    limit: u64,
+    verdict: std::sync::OnceLock<Result<u64, String>>,
 }
 
-/// Fetch the local headers of `entries` not checked yet (see [`ZipEntry::check_local`]) in
+impl LocalCheck {
+    /// The data start the local header `fixed` (its first 30 bytes) gives, for a member of
+    /// `compressed` bytes.
+    fn data_start(&self, fixed: &[u8; 30], compressed: u64) -> Result<u64, String> {
+        let len = |i: usize| u64::from(u16::from_le_bytes([fixed[i], fixed[i + 1]]));
+        if fixed[..4] != *b"PK\x03\x04" {
+            return Err(format!("no local header at offset {}", self.header_start));
+        }
+        let start = self.header_start + 30 + len(26) + len(28);
+        if start.saturating_add(compressed) > self.limit {
+            return Err(format!("data at offset {start} of {compressed} bytes runs into what follows it (at offset {})", self.limit));
+        }
+        Ok(start)
+    }
+}
+
+/// Fetch the local headers of `entries` not read yet (see [`ZipEntry::resolved`]) in
 /// one batch, so that checking them costs no further request.
 pub(crate) fn prefetch_locals<'a>(source: &dyn ByteSource, entries: impl IntoIterator<Item = &'a ZipEntry>) -> Result<(), Invalid> {
     let ranges: Vec<_> = entries
@@ -140,6 +152,7 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
     // member's local header on; from memory for a remote archive whose end was read at open).
     let cd = crate::source::read_vec(source, cd_start, file_len - cd_start).map_err(|e| zip_err!("reading the central directory: {e}"))?;
     let mut entries = Vec::with_capacity(zip.len());
+    let mut starts = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
         let f = zip.by_index_data(i).map_err(|e| zip_err!("member #{i}: {e}"))?;
         let name = match f.name() {
@@ -192,9 +205,19 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
             data_start: local.unwrap_or(0),
             blocks: blocks.map(Arc::new),
             header: carried.map(|h| h.header.into()),
-            local: local.map(|_| Arc::new(LocalCheck { header_start, verdict: Default::default() })),
+            local: local.map(|_| Arc::new(LocalCheck { header_start, limit: 0, verdict: Default::default() })),
             ..entry
         });
+        starts.push(header_start);
+    }
+    // What follows each member whose local header is not read: the next local header, or the
+    // central directory.
+    starts.sort_unstable();
+    for e in &mut entries {
+        if let Some(check) = e.local.as_mut().and_then(Arc::get_mut) {
+            let next = starts.partition_point(|&s| s <= check.header_start);
+            check.limit = starts.get(next).copied().unwrap_or(u64::MAX).min(zip.central_directory_start());
+        }
     }
     let unread: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].local.is_none()).collect();
     if source.is_remote() && !unread.is_empty() {

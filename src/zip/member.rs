@@ -49,7 +49,8 @@ pub(crate) fn verify_stored(source: &dyn ByteSource, entry: &ZipEntry) -> Result
     if entry.compression != Compression::Stored {
         return Ok(());
     }
-    entry.check_local(source)?;
+    let resolved = entry.resolved(source)?;
+    let entry = &*resolved;
     let mut hasher = crc32fast::Hasher::new();
     let mut buf = vec![0u8; (1 << 20).min(entry.compressed_size as usize)];
     let mut at = entry.data_start;
@@ -116,7 +117,8 @@ impl MemberReader {
         if entry.encrypted {
             return Err(invalid!("member is encrypted; encrypted archives are not supported"));
         }
-        entry.check_local(&**source)?;
+        let resolved = entry.resolved(&**source)?;
+        let entry = &*resolved;
         let kind = match entry.compression {
             Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
             Compression::Deflated if entry.blocks.is_some() => {
@@ -144,7 +146,8 @@ impl MemberReader {
         if entry.compression != Compression::Deflated || entry.encrypted {
             return Self::new(source, entry);
         }
-        entry.check_local(&**source)?;
+        let resolved = entry.resolved(&**source)?;
+        let entry = &*resolved;
         let kind = ReaderKind::PendingWhole { source: source.clone(), entry: Box::new(entry.clone()) };
         Ok(MemberReader { kind, pos: 0, size: entry.size })
     }
@@ -521,7 +524,8 @@ pub(crate) fn read_whole_into(source: &Source, entry: &ZipEntry, dst: &mut [u8])
     if dst.len() as u64 != entry.size {
         return Err(internal!("a buffer of {} bytes for a member of {}", dst.len(), entry.size));
     }
-    entry.check_local(&**source)?;
+    let resolved = entry.resolved(&**source)?;
+    let entry = &*resolved;
     match entry.compression {
         Compression::Deflated if !entry.encrypted => inflate_into(source, entry, dst),
         _ => MemberReader::new(source, entry)?.read_exact(dst),

@@ -216,7 +216,8 @@ impl NpzArchive {
         let to_read = |e: &ZipEntry| e.name.ends_with(".npy") && carried_header(e, max).is_none();
         let ranges: Vec<_> = entries.iter().filter(|e| to_read(e)).map(|e| zip::header_prefix_range(e, want(e))).collect();
         let carries_headers = ranges.is_empty() && entries.iter().any(|e| e.name.ends_with(".npy"));
-        let mut prefixes = if ranges.is_empty() { Vec::new() } else { source.read_ranges(&ranges).map_err(|e| NpzError::io(&path, e))? }.into_iter();
+        let mut prefixes =
+            if ranges.is_empty() { Vec::new() } else { source.read_ranges(&ranges).map_err(|e| NpzError::io(&path, e))? }.into_iter();
         let mut members = Vec::with_capacity(entries.len());
         let mut by_column = HashMap::with_capacity(entries.len());
         for entry in entries {

@@ -189,8 +189,9 @@ impl DatasetPlan {
                 return Ok(archive);
             }
         }
-        let take_whole =
-            |size: u64| whole && self.whole_budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(size)).is_ok();
+        let take_whole = |size: u64| {
+            whole && self.whole_budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(size)).is_ok()
+        };
         let archive = NpzArchive::open_url_within(url, &self.storage, &self.options, &take_whole)?;
         cache::put(key, &archive);
         Ok(archive)

@@ -86,7 +86,11 @@ impl ZipEntry {
             }
         }
         .map_err(ErrorKind::Zip)?;
-        Ok(if start == self.data_start { Cow::Borrowed(self) } else { Cow::Owned(ZipEntry { data_start: start, local: None, ..self.clone() }) })
+        Ok(if start == self.data_start {
+            Cow::Borrowed(self)
+        } else {
+            Cow::Owned(ZipEntry { data_start: start, local: None, ..self.clone() })
+        })
     }
 }
 
@@ -167,9 +171,8 @@ pub(crate) fn read_index(source: &dyn ByteSource) -> Result<Vec<ZipEntry>, Inval
             8 => Compression::Deflated,
             m => Compression::Other(m),
         };
-        let fields = usize::try_from(f.central_header_start().wrapping_sub(cd_start))
-            .map(|at| central_extra_fields(&cd, at))
-            .unwrap_or_default();
+        let fields =
+            usize::try_from(f.central_header_start().wrapping_sub(cd_start)).map(|at| central_extra_fields(&cd, at)).unwrap_or_default();
         let field = |id: u16| fields.iter().find(|(i, _)| *i == id).map(|(_, d)| *d);
         let entry = ZipEntry {
             name,
@@ -318,6 +321,34 @@ mod tests {
         assert_eq!(idx[1].crc32, crc32fast::hash(b"world!"));
     }
 
+    /// Our writer's members carry their header; a header too large to carry beside a block
+    /// index in the entry's extra fields is left out, and the member still reads.
+    #[test]
+    fn carried_headers_are_bound_to_their_members() {
+        let mut w = crate::zip::writer::ZipWriter::new(Cursor::new(Vec::new()));
+        let (header, data) = (b"HEADER--".to_vec(), b"0123456789".to_vec());
+        let member = [header.as_slice(), data.as_slice()].concat();
+        w.add("a.npy", 0, crc32fast::hash(&member), member.len() as u64, &member, 64, header.len()).unwrap();
+        w.set_header(&header);
+        let huge = vec![b' '; 65_535 - 28 - 4 - 36 + 1];
+        let member = [huge.as_slice(), data.as_slice()].concat();
+        w.add("b.npy", 0, crc32fast::hash(&member), member.len() as u64, &member, 64, huge.len()).unwrap();
+        w.set_header(&huge);
+        let bytes = w.finish().unwrap().into_inner();
+        let idx = read_index(&*crate::source::from_bytes(&bytes).unwrap()).unwrap();
+        assert_eq!(idx[0].header.as_deref(), Some(header.as_slice()));
+        assert_eq!(idx[1].header, None);
+        assert!(idx.iter().all(|e| e.local.is_none()), "local sources read their local headers");
+        let r = idx[1].data_range();
+        assert_eq!(&bytes[r.start as usize..r.end as usize], member.as_slice());
+        // The same field on a member of other bytes (its CRC-32 differs) is ignored.
+        let at = bytes.windows(4).position(|w| w == b"NPZH").unwrap();
+        let mut other = bytes.clone();
+        other[at + 8] ^= 1;
+        let idx = read_index(&*crate::source::from_bytes(&other).unwrap()).unwrap();
+        assert_eq!(idx[0].header, None);
+    }
+
     #[test]
     fn refuses_truncated_and_garbage() {
         let bytes = write_zip(&[("a.npy", b"hello", false)]);
@@ -329,4 +360,3 @@ mod tests {
         assert!(read(b"").is_err());
     }
 }
-

@@ -181,4 +181,3 @@ def test_opening_archives_we_wrote_costs_one_request_per_object(tmp_path):
             want = pl.concat([numpy_frame(tmp_path / f"{kind}{i}.npz") for i in range(4)])
             assert_frame_equal(lf.collect(), want)
             assert_frame_equal(lf.select(pl.col("i").sum()).collect(), want.select(pl.col("i").sum()))
-

@@ -120,19 +120,28 @@ impl LocalCheck {
     }
 }
 
-/// Fetch the local headers of `entries` not read yet (see [`ZipEntry::resolved`]) in
-/// one batch, so that checking them costs no further request.
+/// Fetch the local headers of `entries` not read yet (see [`ZipEntry::resolved`]) in one
+/// batch, so that checking them costs no further request. From an object of at most
+/// [`SMALL_OBJECT`] bytes (opened by its end alone, for a count), the members' data comes in
+/// the same request: from their first local header to their last data byte.
 pub(crate) fn prefetch_locals<'a>(source: &dyn ByteSource, entries: impl IntoIterator<Item = &'a ZipEntry>) -> Result<(), Invalid> {
-    let ranges: Vec<_> = entries
+    let pending: Vec<(u64, u64)> = entries
         .into_iter()
-        .filter_map(|e| e.local.as_ref().filter(|c| c.verdict.get().is_none()))
-        .map(|c| c.header_start..c.header_start + 30)
+        .filter_map(|e| e.local.as_ref().filter(|c| c.verdict.get().is_none()).map(|c| (c.header_start, e.data_range().end)))
         .collect();
-    if ranges.len() > 1 {
+    let ranges: Vec<_> = match pending.iter().map(|p| p.0).min() {
+        Some(first) if source.len() <= SMALL_OBJECT => vec![first..pending.iter().map(|p| p.1).max().unwrap_or(first)],
+        _ => pending.iter().map(|&(start, _)| start..start + 30).collect(),
+    };
+    if ranges.len() > 1 || source.len() <= SMALL_OBJECT {
         source.prefetch(&ranges).map_err(crate::error::read_failed)?;
     }
     Ok(())
 }
+
+/// Objects of at most this many bytes have their members' data fetched with their local
+/// headers (as an object store source reads such objects whole when it may).
+const SMALL_OBJECT: u64 = 2 << 20;
 
 /// Bytes fetched ahead at each member's local header of a remote archive, beyond its name:
 /// the fixed header, its extra fields (zip64, alignment padding) and the `.npy` header's start.

@@ -130,7 +130,7 @@ pub(crate) fn prefetch_locals<'a>(source: &dyn ByteSource, entries: impl IntoIte
         .filter_map(|e| e.local.as_ref().filter(|c| c.verdict.get().is_none()).map(|c| (c.header_start, e.data_range().end)))
         .collect();
     let ranges: Vec<_> = match pending.iter().map(|p| p.0).min() {
-        Some(first) if source.len() <= SMALL_OBJECT => vec![first..pending.iter().map(|p| p.1).max().unwrap_or(first)],
+        Some(first) if source.len() <= SMALL_OBJECT => std::iter::once(first..pending.iter().map(|p| p.1).max().unwrap_or(first)).collect(),
         _ => pending.iter().map(|&(start, _)| start..start + 30).collect(),
     };
     if ranges.len() > 1 || source.len() <= SMALL_OBJECT {

@@ -86,6 +86,14 @@ pub mod fuzzing {
         true
     }
 
+    /// Parse `data` as a member's carried `.npy` header field; when it parses, its header is
+    /// no longer than the member it claims to start. True when it parses.
+    pub fn parse_carried_header(data: &[u8]) -> bool {
+        let Some(h) = crate::zip::carried::CarriedHeader::parse(data) else { return false };
+        assert!(!h.header.is_empty() && h.header.len() as u64 <= h.size);
+        true
+    }
+
     /// Parse `data` as a `.npy` header, then its dtype and Arrow type; true when all succeed.
     pub fn parse_header(data: &[u8]) -> bool {
         let Ok(h) = crate::npy::header::parse(data, crate::npy::header::DEFAULT_MAX_HEADER_SIZE) else { return false };

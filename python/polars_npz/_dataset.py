@@ -299,14 +299,32 @@ class GroupReader:
     def __init__(self, dataset: Dataset, start: int, end: int) -> None:
         self.dataset = dataset
         self.start = start
-        # An indexed dataset's files are opened for their data only when read (a filter may
-        # rule them out, a count needs none); others are opened now, for their index too.
-        self.opened = dataset.counts is None
+        self.end = end
+        # Nothing is read until Polars asks: a count needs each file's rows alone (for objects
+        # written by this package, one request each), a read its data too.
+        self.ready = False
+        self.opened = False
+
+    def _ready(self, data: bool) -> None:
+        """Read what the group's files say of themselves: opened for their data when `data`
+        (objects not indexed yet are read whole when small), else only indexed, for a count
+        (see `Plan.index_heights`); an indexed dataset's files are opened for their data only
+        when read (a filter may rule them out, a count needs none)."""
+        if self.ready:
+            return
+        dataset = self.dataset
         plan = dataset.plan
-        self.archives = plan.open(list(range(start, end))) if self.opened else [plan.indexed(i) for i in range(start, end)]
+        which = list(range(self.start, self.end))
+        if dataset.counts is None and data:
+            self.archives = plan.open(which)
+            self.opened = True
+        else:
+            if dataset.counts is None:
+                plan.index_heights(which)
+            self.archives = [plan.indexed(i) for i in which]
         self.columns: list[list[str]] = []
         held: set[str] = set()
-        for i, archive in zip(range(start, end), self.archives):
+        for i, archive in zip(which, self.archives):
             # Types and missing columns are checked for the columns a query reads, when read.
             cols = dataset.columns_of(i, archive, [])
             self.columns.append(cols)
@@ -317,8 +335,10 @@ class GroupReader:
         # Archives whose arrays differ in length (scipy's sparse layout): their rows depend on
         # the columns read, so a count or a slice that does not name its columns is refused.
         self.ragged = [archive.is_ragged() for archive in self.archives]
+        self.ready = True
 
     def schema(self) -> dict[str, pl.DataType]:
+        self._ready(data=True)
         d = self.dataset
         out = d.full_schema if self.held is d.all_columns else {name: d.schema[name] for name in self.held}
         if d.file_path_column is not None:
@@ -337,6 +357,7 @@ class GroupReader:
         return df.select(columns) if df.columns != list(columns) else df
 
     def n_rows_in_file(self, limit: int | None = None) -> int:
+        self._ready(data=False)
         self._refuse_ragged("a slice from the end or a row count")
         return sum(self.heights)
 
@@ -361,6 +382,7 @@ class GroupReader:
         filters: Sequence[Any],
         num_pipelines: int,
     ) -> Iterator[pl.DataFrame]:
+        self._ready(data=any(c in self.dataset.full_schema for c in columns))
         skip, left = pre_slice if pre_slice is not None else (0, None)
         heights = self.heights
         if any(self.ragged):

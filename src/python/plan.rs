@@ -52,6 +52,17 @@ impl Plan {
         })
     }
 
+    /// Read the rows and schemas of files `which` (a count), with the GIL released: objects
+    /// written by this package are opened by their central directory alone (see
+    /// `DatasetPlan::index_heights`).
+    fn index_heights(&self, py: Python<'_>, which: Vec<usize>) -> PyResult<()> {
+        guarded(|| {
+            self.check(&which)?;
+            let plan = self.inner.clone();
+            py.detach(move || plan.index_heights(&which)).map_err(to_py)
+        })
+    }
+
     /// File `i`'s index and headers (for its schema, members and rows; not for its data),
     /// read now if they were not.
     fn indexed(&self, py: Python<'_>, i: usize) -> PyResult<Archive> {

@@ -148,6 +148,8 @@ struct ArchiveIndex {
     by_column: HashMap<String, usize>,
     /// The file's length when the index was read (a reopened file must have it still).
     len: u64,
+    /// Whether the central directory carried every array's `.npy` header (none was read).
+    carries_headers: bool,
 }
 
 impl NpzArchive {
@@ -197,21 +199,31 @@ impl NpzArchive {
 
     pub(crate) fn from_source(path: PathBuf, source: Source, options: &OpenOptions) -> Result<NpzArchive> {
         let entries = zip::read_index(&*source).map_err(|e| e.in_file(&path))?;
-        // The start of every array member in one batch of reads (one round of concurrent
-        // requests for a remote source); a header longer than that is read on its own.
+        let max = options.max_header_size;
+        // The headers the central directory carries (archives written by this package) need
+        // no read; the start of every other array member is read in one batch (one round of
+        // concurrent requests for a remote source); a header longer than that is read on its own.
         let want = |e: &ZipEntry| FIRST_HEADER_READ.min(usize::try_from(e.size).unwrap_or(usize::MAX).saturating_sub(1));
-        let is_array = |e: &ZipEntry| e.name.ends_with(".npy");
-        let ranges: Vec<_> = entries.iter().filter(|e| is_array(e)).map(|e| zip::header_prefix_range(e, want(e))).collect();
-        let mut prefixes = source.read_ranges(&ranges).map_err(|e| NpzError::io(&path, e))?.into_iter();
+        let to_read = |e: &ZipEntry| e.name.ends_with(".npy") && carried_header(e, max).is_none();
+        let ranges: Vec<_> = entries.iter().filter(|e| to_read(e)).map(|e| zip::header_prefix_range(e, want(e))).collect();
+        let carries_headers = ranges.is_empty() && entries.iter().any(|e| e.name.ends_with(".npy"));
+        let mut prefixes =
+            if ranges.is_empty() { Vec::new() } else { source.read_ranges(&ranges).map_err(|e| NpzError::io(&path, e))? }.into_iter();
         let mut members = Vec::with_capacity(entries.len());
         let mut by_column = HashMap::with_capacity(entries.len());
         for entry in entries {
             let array = match entry.name.strip_suffix(".npy") {
                 Some(name) => {
-                    let raw = prefixes.next().unwrap_or_default();
-                    let prefix = zip::header_prefix(&entry, &raw, want(&entry));
-                    let a = read_array_member(&source, &entry, name, &prefix, options.max_header_size)
-                        .map_err(|e| e.in_member(&path, &entry.name))?;
+                    let in_member = |e: Invalid| e.in_member(&path, &entry.name);
+                    let bytes = match carried_header(&entry, max) {
+                        Some(bytes) => bytes.to_vec(),
+                        None => {
+                            let raw = prefixes.next().unwrap_or_default();
+                            let prefix = zip::header_prefix(&entry, &raw, want(&entry));
+                            header_bytes(&source, &entry, &prefix, max).map_err(in_member)?
+                        }
+                    };
+                    let a = read_array_member(&entry, name, &bytes, max).map_err(in_member)?;
                     by_column.insert(a.name.clone(), members.len());
                     Some(a)
                 }
@@ -219,7 +231,7 @@ impl NpzArchive {
             };
             members.push(Member { entry, array });
         }
-        let index = Arc::new(ArchiveIndex { members, by_column, len: source.len() });
+        let index = Arc::new(ArchiveIndex { members, by_column, len: source.len(), carries_headers });
         Ok(NpzArchive { path, source, index, verify_checksums: options.verify_checksums })
     }
 
@@ -250,6 +262,12 @@ impl NpzArchive {
     pub(crate) fn open_modified(path: &Path, options: &OpenOptions) -> Result<(NpzArchive, Option<SystemTime>)> {
         let (source, modified) = source::open_file_modified(path, options.memory_map).map_err(|e| NpzError::io(path, e))?;
         Ok((Self::from_source(path.to_path_buf(), source, options)?, modified))
+    }
+
+    /// Whether the central directory carried every array's `.npy` header (archives written by
+    /// this package): opening it read no member's data.
+    pub(crate) fn carries_headers(&self) -> bool {
+        self.index.carries_headers
     }
 
     /// Whether reads verify the CRC-32 of stored members.
@@ -469,6 +487,10 @@ impl NpzArchive {
             let (m, a) = self.find(c)?;
             self.decoder(m, a)?;
         }
+        // The local headers of the members read (of a remote archive opened by its central
+        // directory alone), fetched in one batch to be checked.
+        let entries = columns.iter().filter_map(|c| self.find(c).ok().map(|(m, _)| &m.entry));
+        zip::prefetch_locals(&*self.source, entries).map_err(|e| e.in_file(&self.path))?;
         let height = usize::try_from(self.rows_of(columns)?).unwrap_or(usize::MAX);
         let skip = skip.min(height);
         let total = n_rows.map_or(height - skip, |n| n.min(height - skip));
@@ -598,15 +620,16 @@ fn header_bytes(source: &Source, entry: &ZipEntry, prefix: &[u8], max_header_siz
     Ok(bytes)
 }
 
-fn read_array_member(
-    source: &Source,
-    entry: &ZipEntry,
-    name: &str,
-    prefix: &[u8],
-    max_header_size: usize,
-) -> std::result::Result<ArrayMember, Invalid> {
-    let bytes = header_bytes(source, entry, prefix, max_header_size)?;
-    let header = header::parse(&bytes, max_header_size)?;
+/// The member's `.npy` header as its central-directory entry carries it, when that is a whole
+/// header that ends where the member's data starts (see [`zip::carried`]); otherwise it is read
+/// from the member.
+fn carried_header(entry: &ZipEntry, max_header_size: usize) -> Option<&[u8]> {
+    let bytes = entry.header.as_deref()?;
+    header::parse(bytes, max_header_size).ok().filter(|h| h.data_offset == bytes.len()).map(|_| bytes)
+}
+
+fn read_array_member(entry: &ZipEntry, name: &str, bytes: &[u8], max_header_size: usize) -> std::result::Result<ArrayMember, Invalid> {
+    let header = header::parse(bytes, max_header_size)?;
     let dtype = NpyDtype::from_descr(&header.descr)?;
     let count = header.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
     let needed = count.and_then(|c| c.checked_mul(dtype.itemsize as u64));

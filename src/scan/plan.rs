@@ -122,15 +122,20 @@ impl DatasetPlan {
     /// parallel, objects at most `concurrency` at once. Every file that could be read is
     /// kept; the first failure (in `which`'s order) is returned, naming its file.
     pub fn index(&self, which: &[usize]) -> Result<()> {
+        self.index_with(which, true)
+    }
+
+    /// As [`index`](Self::index); small objects are read whole when opened only when `whole`.
+    fn index_with(&self, which: &[usize], whole: bool) -> Result<()> {
         let todo: Vec<usize> = which.iter().copied().filter(|&i| self.files[i].archive.get().is_none()).collect();
         let (remote, local): (Vec<usize>, Vec<usize>) = todo.iter().partition(|&&i| self.is_remote(i));
         let mut results: Vec<(usize, Result<()>)> = Vec::with_capacity(todo.len());
         if !local.is_empty() {
-            let read = || local.par_iter().map(|&i| (i, self.index_one(i))).collect::<Vec<_>>();
+            let read = || local.par_iter().map(|&i| (i, self.index_one(i, true))).collect::<Vec<_>>();
             results.extend(if local.len() > 1 { THREAD_POOL.install(read) } else { read() });
         }
         if !remote.is_empty() {
-            results.extend(self.index_concurrently(&remote));
+            results.extend(self.index_concurrently(&remote, whole));
         }
         // The failure of the earliest file in `which`'s order (only failures are ordered).
         let mut errors: Vec<(usize, NpzError)> = results.into_iter().filter_map(|(i, r)| r.err().map(|e| (i, e))).collect();
@@ -143,7 +148,7 @@ impl DatasetPlan {
 
     /// Objects of `which` indexed by at most `concurrency` threads (each open waits on the
     /// network; the remote layer bounds requests in flight per object).
-    fn index_concurrently(&self, which: &[usize]) -> Vec<(usize, Result<()>)> {
+    fn index_concurrently(&self, which: &[usize], whole: bool) -> Vec<(usize, Result<()>)> {
         let next = AtomicUsize::new(0);
         let workers = self.concurrency.min(which.len());
         std::thread::scope(|s| {
@@ -152,7 +157,7 @@ impl DatasetPlan {
                     s.spawn(|| {
                         let mut out = Vec::new();
                         while let Some(&i) = which.get(next.fetch_add(1, Ordering::Relaxed)) {
-                            out.push((i, self.index_one(i)));
+                            out.push((i, self.index_one(i, whole)));
                         }
                         out
                     })
@@ -162,7 +167,7 @@ impl DatasetPlan {
         })
     }
 
-    fn index_one(&self, i: usize) -> Result<()> {
+    fn index_one(&self, i: usize, whole: bool) -> Result<()> {
         let file = &self.files[i];
         if file.archive.get().is_some() {
             return Ok(());
@@ -172,7 +177,7 @@ impl DatasetPlan {
             return Ok(());
         }
         let planned = if self.is_remote(i) {
-            (self.open_remote(&file.name)?, None)
+            (self.open_remote(&file.name, whole)?, None)
         } else if file.live {
             NpzArchive::open_modified(local_path(&file.name), &self.options)?
         } else {
@@ -190,22 +195,24 @@ impl DatasetPlan {
     /// size and ETag it was read with (no request), else read (the whole object in one
     /// request when it is small and the plan's budget allows).
     #[cfg(feature = "cloud")]
-    fn open_remote(&self, url: &str) -> Result<NpzArchive> {
+    fn open_remote(&self, url: &str, whole: bool) -> Result<NpzArchive> {
         let key = cache::key(url, self.storage.given(), &self.options);
         if let Some((size, Some(e_tag))) = crate::source::listed(url, &self.storage) {
             if let Some(archive) = cache::get(&key, size, &e_tag) {
                 return Ok(archive);
             }
         }
-        let take_whole =
-            |size: u64| self.whole_budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(size)).is_ok();
+        let take_whole = |size: u64| {
+            whole && self.whole_budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(size)).is_ok()
+        };
         let archive = NpzArchive::open_url_within(url, &self.storage, &self.options, &take_whole)?;
         cache::put(key, &archive);
         Ok(archive)
     }
 
     #[cfg(not(feature = "cloud"))]
-    fn open_remote(&self, url: &str) -> Result<NpzArchive> {
+    fn open_remote(&self, url: &str, whole: bool) -> Result<NpzArchive> {
+        let _ = (&self.storage, whole);
         Err(NpzError::request(Path::new(url), "object-store URLs need the `cloud` feature of polars-npz".to_string()))
     }
 
@@ -247,6 +254,19 @@ impl DatasetPlan {
     /// following object that fails is left for its own reader to report), local files opened
     /// in parallel.
     pub fn open_many(&self, which: &[usize]) -> Result<Vec<Arc<NpzArchive>>> {
+        self.index_ahead(which, true)?;
+        if which.len() > 1 {
+            THREAD_POOL.install(|| which.par_iter().map(|&i| self.open(i)).collect())
+        } else {
+            which.iter().map(|&i| self.open(i)).collect()
+        }
+    }
+
+    /// Objects of `which` not indexed yet, indexed concurrently together with the objects that
+    /// follow them (up to `concurrency` in all: the next readers' round trips overlap this
+    /// one's; a following object that fails is left for its own reader to report); small
+    /// objects read whole when `whole`.
+    fn index_ahead(&self, which: &[usize], whole: bool) -> Result<()> {
         let remote: Vec<usize> = which.iter().copied().filter(|&i| self.is_remote(i) && self.indexed(i).is_none()).collect();
         if let Some(&last) = remote.last() {
             let ahead = (last + 1..self.files.len())
@@ -255,14 +275,21 @@ impl DatasetPlan {
             let mut batch = remote.clone();
             batch.extend(ahead);
             // Errors of the objects asked for only.
-            let _ = self.index(&batch);
-            self.index(&remote)?;
+            let _ = self.index_with(&batch, whole);
+            self.index_with(&remote, whole)?;
         }
-        if which.len() > 1 {
-            THREAD_POOL.install(|| which.par_iter().map(|&i| self.open(i)).collect())
-        } else {
-            which.iter().map(|&i| self.open(i)).collect()
-        }
+        Ok(())
+    }
+
+    /// Files `which` indexed for their rows and schemas alone (a count; see
+    /// [`index_ahead`](Self::index_ahead)). When the first file carries every `.npy` header in
+    /// its central directory (archives written by this package), objects are opened by their
+    /// central directory alone (one request), not read whole: their data, if a later query
+    /// reads it, is then read in ranges. Local files are indexed as by [`index`](Self::index).
+    pub fn index_heights(&self, which: &[usize]) -> Result<()> {
+        let whole = !self.indexed(0).is_some_and(|a| a.carries_headers());
+        self.index_ahead(which, whole)?;
+        self.index(which)
     }
 
     /// Whether every file is indexed and has file 0's schema (columns, types, order).

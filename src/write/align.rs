@@ -11,7 +11,7 @@ use crate::error::{invalid, Invalid, NpzError, Result};
 use crate::scan::{NpzArchive, OpenOptions};
 use crate::write::archive::{add_member, check_align, write_atomically};
 use crate::zip::writer::ZipWriter;
-use crate::zip::Compression;
+use crate::zip::{Compression, MemberReader};
 
 /// Options of [`align_npz`].
 #[derive(Debug, Clone)]
@@ -63,6 +63,12 @@ fn write_aligned(archive: &NpzArchive, tmp: &Path, options: &AlignOptions) -> Re
             zip.add(&e.name, 8, e.crc32, e.size, &raw, 1, 0).map_err(io)?;
             if let Some(index) = &e.blocks {
                 zip.set_blocks(index);
+            }
+            if m.array.is_some() {
+                // Its `.npy` header (block 0 alone inflated), carried in the central directory.
+                let mut head = vec![0u8; inner];
+                MemberReader::new(source, e).and_then(|mut r| r.read_exact(&mut head)).map_err(in_member)?;
+                zip.set_header(&head);
             }
             continue;
         }

@@ -185,6 +185,7 @@ pub(crate) fn write_spilled(
             if let Some((packed, packed_len)) = packed {
                 zip.add_file(m.name, 8, crc, size, &[], &packed, packed_len, 1).map_err(io)?;
                 zip.set_blocks(&index);
+                zip.set_header(m.header);
                 continue;
             }
             let data = std::fs::File::open(m.data).map_err(io)?;
@@ -201,6 +202,7 @@ pub(crate) fn write_spilled(
                 return Err(io(std::io::Error::other("a spilled file changed while it was written")));
             }
             zip.set_blocks(&index);
+            zip.set_header(m.header);
         }
         let out = zip.finish().map_err(io)?;
         let file = out.into_inner().map_err(|e| io(e.into_error()))?;
@@ -258,6 +260,7 @@ pub(crate) fn add_member<W: Write + std::io::Seek>(
         zip.add_parts(name, 0, crc, size, &[header, data], align, header.len())?;
     }
     zip.set_blocks(&index);
+    zip.set_header(header);
     Ok(())
 }
 

@@ -51,6 +51,8 @@ pub(crate) fn verify_stored(source: &dyn ByteSource, entry: &ZipEntry) -> Result
     if entry.compression != Compression::Stored {
         return Ok(());
     }
+    let resolved = entry.resolved(source)?;
+    let entry = &*resolved;
     let mut hasher = crc::Crc32::new();
     let mut buf = vec![0u8; (1 << 20).min(entry.compressed_size as usize)];
     let mut at = entry.data_start;
@@ -113,6 +115,8 @@ impl MemberReader {
         if entry.encrypted {
             return Err(invalid!("member is encrypted; encrypted archives are not supported"));
         }
+        let resolved = entry.resolved(&**source)?;
+        let entry = &*resolved;
         let kind = match entry.compression {
             Compression::Stored => ReaderKind::Stored { source: source.clone(), data_start: entry.data_start },
             Compression::Deflated if entry.blocks.is_some() => {
@@ -140,6 +144,8 @@ impl MemberReader {
         if entry.compression != Compression::Deflated || entry.encrypted {
             return Self::new(source, entry);
         }
+        let resolved = entry.resolved(&**source)?;
+        let entry = &*resolved;
         let kind = ReaderKind::PendingWhole { source: source.clone(), entry: Box::new(entry.clone()) };
         Ok(MemberReader { kind, pos: 0, size: entry.size })
     }
@@ -500,6 +506,8 @@ pub(crate) fn read_whole_into(source: &Source, entry: &ZipEntry, dst: &mut [u8])
     if dst.len() as u64 != entry.size {
         return Err(internal!("a buffer of {} bytes for a member of {}", dst.len(), entry.size));
     }
+    let resolved = entry.resolved(&**source)?;
+    let entry = &*resolved;
     match entry.compression {
         Compression::Deflated if !entry.encrypted => inflate_into(source, entry, dst),
         _ => {

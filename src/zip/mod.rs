@@ -4,6 +4,7 @@
 //! archives ([`writer`]).
 
 pub(crate) mod blocks;
+pub(crate) mod carried;
 pub(crate) mod index;
 pub(crate) mod inflate;
 pub(crate) mod learned;
@@ -12,5 +13,5 @@ pub(crate) mod seek;
 pub(crate) mod spans;
 pub(crate) mod writer;
 
-pub(crate) use index::{read_index, Compression, ZipEntry};
+pub(crate) use index::{prefetch_locals, read_index, Compression, ZipEntry};
 pub(crate) use member::{header_prefix, header_prefix_range, read_whole_into, verify_stored, MemberReader};

@@ -14,8 +14,21 @@ struct CdEntry {
     compressed: u64,
     size: u64,
     offset: u64,
-    /// Extra fields of the central-directory entry besides zip64 (the block index).
-    extra: Vec<u8>,
+    /// Extra fields of the central-directory entry besides zip64: the block index, then the
+    /// carried `.npy` header.
+    blocks: Vec<u8>,
+    header: Vec<u8>,
+    /// Bytes of the local header (the data starts this far after `offset`).
+    local_len: u32,
+}
+
+impl CdEntry {
+    /// The extra fields after zip64 (whose field is 28 bytes): the block index, and the
+    /// carried header when both fit in the entry's 65,535 bytes of extra fields.
+    fn extra(&self) -> Vec<u8> {
+        let with_header = 28 + self.blocks.len() + self.header.len() <= u16::MAX as usize;
+        [&self.blocks[..], if with_header { &self.header[..] } else { &[] }].concat()
+    }
 }
 
 /// Writes members one after another, then the central directory.
@@ -156,7 +169,18 @@ impl<W: Write + Seek> ZipWriter<W> {
         h.extend((pad as u16).to_le_bytes());
         h.resize(h.len() + pad as usize, 0);
         self.out.write_all(&h)?;
-        self.entries.push(CdEntry { name: name_bytes, method, crc, compressed, size, offset: self.pos, extra: Vec::new() });
+        let local_len = u32::try_from(h.len()).expect("a local header is at most 30 + 3 x 65,535 bytes");
+        self.entries.push(CdEntry {
+            name: name_bytes,
+            method,
+            crc,
+            compressed,
+            size,
+            offset: self.pos,
+            blocks: Vec::new(),
+            header: Vec::new(),
+            local_len,
+        });
         self.pos += h.len() as u64;
         Ok(())
     }
@@ -173,10 +197,33 @@ impl<W: Write + Seek> ZipWriter<W> {
         if data.len() > crate::zip::blocks::MAX_INDEX_BYTES {
             return;
         }
-        e.extra = Vec::with_capacity(4 + data.len());
-        e.extra.extend(crate::zip::blocks::BLOCKS_ID.to_le_bytes());
-        e.extra.extend(len.to_le_bytes());
-        e.extra.extend(data);
+        e.blocks = Vec::with_capacity(4 + data.len());
+        e.blocks.extend(crate::zip::blocks::BLOCKS_ID.to_le_bytes());
+        e.blocks.extend(len.to_le_bytes());
+        e.blocks.extend(data);
+    }
+
+    /// Give the member written last its `.npy` header (its first bytes) in its central-directory
+    /// entry (see [`crate::zip::carried`]); a header that does not fit beside the entry's other
+    /// extra fields is left out (and read from the member's data).
+    pub(crate) fn set_header(&mut self, header: &[u8]) {
+        let Some(e) = self.entries.last_mut() else { return };
+        if header.is_empty() || header.len() as u64 > e.size {
+            return;
+        }
+        let carried = crate::zip::carried::CarriedHeader {
+            crc32: e.crc,
+            compressed_size: e.compressed,
+            size: e.size,
+            local_len: e.local_len,
+            header: header.to_vec(),
+        };
+        let data = carried.encode();
+        let Ok(len) = u16::try_from(data.len()) else { return };
+        e.header = Vec::with_capacity(4 + data.len());
+        e.header.extend(crate::zip::carried::HEADER_ID.to_le_bytes());
+        e.header.extend(len.to_le_bytes());
+        e.header.extend(data);
     }
 
     /// Write the central directory and the (zip64) end records; returns the output.
@@ -195,6 +242,7 @@ impl<W: Write + Seek> ZipWriter<W> {
         let cd_start = self.pos;
         let mut cd = Vec::new();
         for e in &self.entries {
+            let extra = e.extra();
             cd.extend(0x0201_4b50u32.to_le_bytes());
             cd.extend((45u16 | (3 << 8)).to_le_bytes()); // made by: unix, zip64
             cd.extend(45u16.to_le_bytes());
@@ -206,7 +254,7 @@ impl<W: Write + Seek> ZipWriter<W> {
             cd.extend(u32::MAX.to_le_bytes());
             cd.extend(u32::MAX.to_le_bytes());
             cd.extend((e.name.len() as u16).to_le_bytes()); // checked when the member was added
-            cd.extend((28 + e.extra.len() as u16).to_le_bytes()); // extra: zip64 with sizes and offset, then ours
+            cd.extend((28 + extra.len() as u16).to_le_bytes()); // extra: zip64 with sizes and offset, then ours
             cd.extend(0u16.to_le_bytes()); // comment
             cd.extend(0u16.to_le_bytes()); // disk
             cd.extend(0u16.to_le_bytes()); // internal attributes
@@ -218,7 +266,7 @@ impl<W: Write + Seek> ZipWriter<W> {
             cd.extend(e.size.to_le_bytes());
             cd.extend(e.compressed.to_le_bytes());
             cd.extend(e.offset.to_le_bytes());
-            cd.extend(&e.extra);
+            cd.extend(&extra);
         }
         let n = self.entries.len() as u64;
         let eocd64 = cd_start + cd.len() as u64;

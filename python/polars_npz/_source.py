@@ -10,14 +10,15 @@ from typing import IO, Union
 import polars as pl
 
 from polars_npz._internal import Archive as _Archive
+from polars_npz._internal import is_url as _is_url
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
 
 
 def is_url(path: str) -> bool:
-    """Whether `path` names an object in a store (``s3://``, ``https://``, ...), not a file."""
-    scheme, sep, _ = path.partition("://")
-    return bool(sep) and scheme.isalnum() and scheme != "file"
+    """Whether `path` names an object in a store (``s3://``, ``https://``, ...), not a file:
+    the native scan's rule, so Python and Rust never disagree about a path."""
+    return _is_url(path)
 
 
 def local_path(path: str) -> str:

@@ -115,6 +115,13 @@ fn learned_bytes() -> u64 {
     crate::zip::learned::held_bytes()
 }
 
+/// Whether `path` names an object in a store, not a local file: the scan's own rule (one
+/// place decides it, for Python too).
+#[pyfunction]
+fn is_url(path: &str) -> bool {
+    crate::scan::plan::is_url(path)
+}
+
 /// Forget the object-store indexes kept across scans (for benchmarks of a first scan).
 #[pyfunction]
 fn clear_plan_cache() {
@@ -142,6 +149,7 @@ fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inflated_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(clear_learned, m)?)?;
     m.add_function(wrap_pyfunction!(learned_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(is_url, m)?)?;
     m.add_function(wrap_pyfunction!(write::align_npz, m)?)?;
     m.add_function(wrap_pyfunction!(write::write_members, m)?)?;
     m.add_function(wrap_pyfunction!(write::series_to_npy, m)?)?;

@@ -90,3 +90,14 @@ def test_the_lazy_namespace_takes_every_option_of_sink_npz():
 
     ns = set(inspect.signature(type(pl.LazyFrame().npz).sink).parameters) - {"self"}
     assert ns == set(inspect.signature(polars_npz.sink_npz).parameters) - {"lf"}
+
+
+def test_one_rule_for_urls():
+    """Python and the native scan decide alike whether a path is an object-store URL (Python's
+    own rule once took any Unicode scheme)."""
+    from polars_npz._internal import is_url as native
+    from polars_npz._source import is_url
+
+    for path in ["s3://b/k.npz", "https://h/x.npz", "file:///x.npz", "a/b.npz", "ünï://x", "://x", "c:/x", "gs://b/"]:
+        assert is_url(path) == native(path)
+    assert not is_url("ünï://x") and is_url("s3a://b/k")

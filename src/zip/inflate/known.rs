@@ -28,6 +28,7 @@ pub(crate) fn inflate_member(compressed: &[u8], dst: &mut [u8], crc: u32) -> Res
     if n != dst.len() {
         return Err(ErrorKind::StreamEndsEarly { declared });
     }
+    count_inflated(n);
     crc::check_bytes(dst, crc)
 }
 
@@ -52,6 +53,7 @@ pub(crate) fn inflate_block(compressed: &[u8], out: &mut [u8], last: bool, crc: 
     if n != out.len() {
         return Err(invalid!("a block inflates to {n} bytes, its index says {}", out.len()));
     }
+    count_inflated(n);
     crc::check_bytes(out, crc)
 }
 

@@ -18,8 +18,8 @@ pub(crate) mod stream;
 
 pub(crate) use stream::{inflate_prefix, Inflater};
 
-/// Inflated bytes produced by the streaming inflater and by spans inflated from seek points
-/// (tests check what a read inflates).
+/// Inflated bytes produced by every inflation: whole members, blocks, spans from seek points,
+/// the streaming inflater (tests check what a read inflates).
 pub(crate) static INFLATED: AtomicU64 = AtomicU64::new(0);
 
 /// Count `n` bytes inflated.

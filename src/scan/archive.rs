@@ -238,7 +238,7 @@ impl NpzArchive {
     /// This archive without its byte source (a placeholder that refuses reads): what a
     /// dataset plan keeps of a local file, so thousands of planned files hold no descriptor.
     pub(crate) fn detached(&self) -> NpzArchive {
-        NpzArchive { source: source::closed(self.index.len), ..self.clone() }
+        NpzArchive { source: source::closed(self.index.len, self.source.identity()), ..self.clone() }
     }
 
     /// This archive's index over a new open of its file (mapped when `memory_map`): the zip

@@ -127,14 +127,19 @@ pub(crate) fn open_url(url: &str, options: &StoreOptions, take_whole: &dyn Fn(u6
     Ok(Arc::new(Remote::open(url, options, take_whole)?))
 }
 
-/// A source that is no longer open: its length, and an error for every read. What a dataset
-/// plan keeps of a local file between planning and reading (see `NpzArchive::detached`).
+/// A source that is no longer open: its length and identity (what the process learned of the
+/// file is found by it), and an error for every read. What a dataset plan keeps of a local
+/// file between planning and reading (see `NpzArchive::detached`).
 #[derive(Debug)]
-struct Closed(u64);
+struct Closed(u64, Option<String>);
 
 impl ByteSource for Closed {
     fn len(&self) -> u64 {
         self.0
+    }
+
+    fn identity(&self) -> Option<String> {
+        self.1.clone()
     }
 
     fn read_exact_at(&self, _buf: &mut [u8], _offset: u64) -> std::io::Result<()> {
@@ -142,9 +147,9 @@ impl ByteSource for Closed {
     }
 }
 
-/// A closed source of `len` bytes (see [`Closed`]).
-pub(crate) fn closed(len: u64) -> Source {
-    Arc::new(Closed(len))
+/// A closed source of `len` bytes that had `identity` when open (see [`Closed`]).
+pub(crate) fn closed(len: u64, identity: Option<String>) -> Source {
+    Arc::new(Closed(len, identity))
 }
 
 /// Read `len` bytes at `start` into a new vector.

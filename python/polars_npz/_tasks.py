@@ -24,7 +24,7 @@ from polars_npz._dataset import expand_sources, hive_start
 from polars_npz._scan import SCAN_DEFAULTS, complete_scan_options, default_hive_partitioning, scan_paths
 from polars_npz._source import is_url, local_path, storage_pairs
 
-__all__ = ["FileInfo", "Plan", "Task", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
+__all__ = ["FileInfo", "Task", "TaskPlan", "groups_by_count", "groups_by_size", "make_plan", "read_task", "split_contiguous"]
 
 # The options a distributed read takes: every keyword of scan_npz (`columns` is the readers'
 # own argument), from their one definition, so a new scan option reaches Ray's and Dask's
@@ -65,7 +65,7 @@ class Task:
 
 
 @dataclass
-class Plan:
+class TaskPlan:
     """What every task of one read needs, and what the caller reports before reading."""
 
     files: list[str]
@@ -202,7 +202,7 @@ def split_contiguous(weights: Sequence[int], parts: int) -> list[tuple[int, int]
     return list(itertools.pairwise(bounds))
 
 
-def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str, Any]) -> Plan:
+def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str, Any]) -> TaskPlan:
     """Expand `source`, resolve the options every task must share (hive columns and their
     types, the dataset's schema) and check `columns` against the schema; opens the first
     file's index and headers only."""
@@ -234,7 +234,7 @@ def make_plan(source: Any, columns: Sequence[str] | None, scan_options: dict[str
 
     lf, native = scan_paths(files, glob=False, row_index_name=row_index_name, row_index_offset=row_index_offset, **opts)
     schema = lf.collect_schema()
-    plan = Plan(
+    plan = TaskPlan(
         files=files,
         schema=schema,
         columns=None,

@@ -25,7 +25,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 import polars as pl
 
-from polars_npz._tasks import Plan, Task, make_plan, read_task
+from polars_npz._tasks import Task, TaskPlan, make_plan, read_task
 
 __all__ = ["NpzDatasource", "read_npz"]
 
@@ -57,7 +57,7 @@ class NpzDatasource(Datasource):
 
     def __init__(self, source: Any, *, columns: Sequence[str] | None = None, **scan_options: Any) -> None:
         super().__init__()
-        self._plan: Plan = make_plan(source, columns, scan_options)
+        self._plan: TaskPlan = make_plan(source, columns, scan_options)
         self._plan.infos()  # every file's rows and sizes, from its headers, once
         self._projection_map: dict[str, str] | None = None
 

@@ -360,9 +360,8 @@ impl NpzArchive {
     /// Whether any member carries block statistics (archives written by this package), or has
     /// statistics learned by this process: only then can a filter skip anything in it.
     pub fn has_statistics(&self) -> bool {
-        let learned = |m: &Member| zip::learned::stats_key(&self.source, &m.entry).is_some_and(|k| zip::learned::has_stats(&k));
         self.index.members.iter().any(|m| m.entry.blocks.as_deref().is_some_and(|b| b.stats.is_some()))
-            || (zip::learned::any_stats() && self.index.members.iter().any(learned))
+            || zip::learned::any_stats_of(&self.source, self.index.members.iter().map(|m| &m.entry))
     }
 
     /// Whether the arrays' first-axis lengths differ (0-d arrays aside), as in scipy's sparse

@@ -63,12 +63,23 @@ pub(crate) fn key(source: &Source, entry: &ZipEntry) -> Option<Key> {
 /// on. (Not stored members: a read of them may hand out views of pages it never touches,
 /// which learning would read; and filtering them costs no inflating to skip.)
 pub(crate) fn stats_key(source: &Source, entry: &ZipEntry) -> Option<Key> {
+    stats_key_of(&source.identity()?, entry)
+}
+
+/// [`stats_key`] of a source whose identity is `identity`.
+fn stats_key_of(identity: &str, entry: &ZipEntry) -> Option<Key> {
     let learnable =
         entry.compression == Compression::Deflated && !entry.encrypted && entry.blocks.as_ref().is_none_or(|b| b.stats.is_none());
-    if !learnable {
+    if !learnable || budget() == 0 {
         return None;
     }
-    identify(source, entry)
+    Some(Key {
+        identity: identity.to_string(),
+        data_start: entry.data_start,
+        compressed_size: entry.compressed_size,
+        size: entry.size,
+        crc32: entry.crc32,
+    })
 }
 
 fn identify(source: &Source, entry: &ZipEntry) -> Option<Key> {
@@ -168,6 +179,17 @@ pub(crate) fn stats(key: &Key) -> Option<Arc<ColumnStats>> {
 /// Whether the statistics of a member's rows are learned (without counting as a use).
 pub(crate) fn has_stats(key: &Key) -> bool {
     cache().members.get(key).is_some_and(|l| l.stats.is_some())
+}
+
+/// Whether the statistics of any of `entries` of `source` are learned: the source's identity
+/// read once, the cache locked once (a scan asks this of every file).
+pub(crate) fn any_stats_of<'a>(source: &Source, entries: impl Iterator<Item = &'a ZipEntry>) -> bool {
+    if !any_stats() {
+        return false;
+    }
+    let Some(identity) = source.identity() else { return false };
+    let c = cache();
+    entries.filter_map(|e| stats_key_of(&identity, e)).any(|k| c.members.get(&k).is_some_and(|l| l.stats.is_some()))
 }
 
 /// Whether the statistics of any member are learned.

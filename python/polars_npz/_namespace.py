@@ -33,8 +33,8 @@ class NpzFrame:
         block_rows: int | None = None,
     ) -> None:
         """Write the frame to an ``.npz`` archive (a local path or an object-store URL); see
-        :func:`write_npz`."""
-        write_npz(self._df, path, compress=compress, align=align, fill=fill, storage_options=storage_options, block_rows=block_rows)
+        :func:`write_npz` (a test holds this signature to write_npz's)."""
+        write_npz(self._df, path, **{name: value for name, value in locals().items() if name not in ("self", "path")})
 
 
 @pl.api.register_lazyframe_namespace("npz")

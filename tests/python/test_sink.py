@@ -239,16 +239,17 @@ def test_block_rows_reach_sink_npz_and_write_npz_of_a_lazy_frame(tmp_path):
 
 def test_one_definition_of_the_sink_options(tmp_path):
     """sink_npz's signature defines the options: lf.npz.sink has the same (names, defaults),
-    and the writer behind both (and the CLI) refuses others."""
+    and the writer behind both (and the CLI) refuses others; df.npz.write has write_npz's."""
     import inspect
 
-    from polars_npz._namespace import NpzLazyFrame
+    from polars_npz._namespace import NpzFrame, NpzLazyFrame
     from polars_npz._sink import SINK_DEFAULTS, sink
 
     def options(f) -> dict[str, object]:
         return {n: p.default for n, p in inspect.signature(f).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
     assert options(NpzLazyFrame.sink) == options(sink_npz) == SINK_DEFAULTS
+    assert options(NpzFrame.write) == options(write_npz)
     with pytest.raises(TypeError, match="unexpected sink options: compression"):
         sink(pl.LazyFrame({"x": [1]}), tmp_path / "a.npz", compression=True)
     pl.LazyFrame({"x": [1, 2]}).npz.sink(tmp_path / "b.npz", compress=True, block_rows=1)

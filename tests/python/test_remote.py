@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import needs_polars2
+from motoserver import moto_s3
 from polars.testing import assert_frame_equal
 from polars_npz import NpzError, npz_members, read_npz, scan_npz
 from polars_npz._dataset import has_multi_file_scan
@@ -139,34 +140,15 @@ def test_missing_objects_and_unknown_schemes(served):
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    opts = {
-        "aws_endpoint_url": endpoint,
-        "aws_region": "us-east-1",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-        "aws_allow_http": True,
-    }
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    client.create_bucket(Bucket="bucket")
-    local = tmp_path_factory.mktemp("s3")
-    for i, (site, n) in enumerate([("a", 5), ("b", 0), ("a", 7), ("b", 3)]):
-        p = local / f"site={site}" / f"part-{i}.npz"
-        p.parent.mkdir(exist_ok=True)
-        (np.savez_compressed if i % 2 else np.savez)(p, t=np.arange(n) + 100 * i, x=np.random.default_rng(i).random(n))
-        client.upload_file(str(p), "bucket", f"runs/{p.relative_to(local).as_posix()}")
-    client.put_object(Bucket="bucket", Key="runs/readme.txt", Body=b"not an archive")
-    try:
-        yield opts, local
-    finally:
-        server.stop()
+    with moto_s3("bucket") as store:
+        local = tmp_path_factory.mktemp("s3")
+        for i, (site, n) in enumerate([("a", 5), ("b", 0), ("a", 7), ("b", 3)]):
+            p = local / f"site={site}" / f"part-{i}.npz"
+            p.parent.mkdir(exist_ok=True)
+            (np.savez_compressed if i % 2 else np.savez)(p, t=np.arange(n) + 100 * i, x=np.random.default_rng(i).random(n))
+            store.client.upload_file(str(p), "bucket", f"runs/{p.relative_to(local).as_posix()}")
+        store.client.put_object(Bucket="bucket", Key="runs/readme.txt", Body=b"not an archive")
+        yield store.options, local
 
 
 def test_s3_dataset(s3):

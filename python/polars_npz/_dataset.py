@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import glob as _glob
+import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ from polars_npz._errors import npz_error
 from polars_npz._internal import Archive as _Archive
 from polars_npz._internal import NpzError, Plan
 from polars_npz._internal import expand_url as _expand_url
+from polars_npz._internal import learned_bytes as _learned_bytes
 from polars_npz._internal import read_chain as _read_chain
 from polars_npz._polars import MultiFileScan, multi_file_scan
 from polars_npz._source import is_url, local_path, storage_pairs
@@ -42,6 +45,14 @@ _CHAIN_BYTES = 16 << 20
 
 # Rows per batch asked of a deflated member (stored members come in larger batches or whole).
 _BATCH_ROWS = 100_000
+
+# Filters handed to a reader let it skip blocks by their statistics, but Polars converts each
+# filter it hands a reader to a pyarrow expression, importing pyarrow and, through its scalars,
+# pandas: about 200 ms, once a process. Before that import is paid, filters are handed only
+# where the members they could skip hold at least this many bytes to inflate (stored bytes
+# count an eighth: skipping a mapped block saves touching it, not inflating it), about what
+# inflating or filtering in 200 ms gets through on one core.
+_HAND_FILTERS_BYTES = 64 << 20
 
 
 def is_glob(path: str) -> bool:
@@ -248,6 +259,24 @@ class Dataset:
         self._kept_lock = threading.Lock()
         self._checked: dict[tuple[str, ...], NpzError | None] = {}
         self._uniform: bool | None = None
+        # `(learned bytes, plan.statistics_bytes())` when last asked (see `hand_filters`).
+        self._stats_bytes: tuple[int, tuple[int, int, bool]] | None = None
+
+    def hand_filters(self) -> bool:
+        """Whether a query's filters are worth handing to the readers now (see
+        `_HAND_FILTERS_BYTES`): some file has block statistics (written, or learned by this
+        process since), and either Polars' conversion of the filters imports nothing or the
+        data they could skip is large (or not known: files not indexed, objects of a store).
+        Asked at each query; the plan is asked again only when learned statistics changed."""
+        if not self.use_statistics:
+            return False
+        learned = _learned_bytes()
+        if self._stats_bytes is None or self._stats_bytes[0] != learned:
+            self._stats_bytes = (learned, self.plan.statistics_bytes())
+        deflated, stored, partial = self._stats_bytes[1]
+        if deflated == 0 and stored == 0:
+            return False
+        return _filter_conversion_paid() or partial or deflated + stored // 8 >= _HAND_FILTERS_BYTES
 
     def kept(self, filters: list[pl.Expr]) -> list[list[tuple[int, int]] | None] | None:
         """For every file of an indexed dataset, the row ranges that may match `filters` (see
@@ -477,6 +506,20 @@ class GroupReader:
         return out
 
 
+@functools.cache
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _filter_conversion_paid() -> bool:
+    """Whether Polars' conversion of the filters it hands a reader imports nothing now: pyarrow
+    is not installed (the conversion gives up at once), or pyarrow's compute module and pandas
+    (when installed) are already imported."""
+    if not _installed("pyarrow"):
+        return True
+    return "pyarrow.compute" in sys.modules and ("pandas" in sys.modules or not _installed("pandas"))
+
+
 class ReaderBuilder:
     """Builds the reader of each source Polars' multi-file scan reads (a file, or the first
     file of a group)."""
@@ -488,7 +531,12 @@ class ReaderBuilder:
         self.reader = reader
 
     def reader_capabilities(self) -> Any:
-        return self.capabilities
+        """Asked by Polars at each query: slices are taken, and filters (to skip blocks by
+        their statistics; Polars still filters every row read) where `Dataset.hand_filters`."""
+        capabilities = self.capabilities(pre_slice=True)
+        if hasattr(capabilities, "supported_filter") and self.dataset.hand_filters():
+            capabilities.supported_filter = "partial"
+        return capabilities
 
     def build_file_reader(self, source: str | bytes, multi_scan_context: dict[str, Any]) -> GroupReader:
         if not isinstance(source, str) or source not in self.groups:
@@ -565,15 +613,7 @@ def scan_dataset(
     dataset.file_path_column = include_file_paths
     schema = dataset.schema if include_file_paths is None else pl.Schema({**dataset.schema, include_file_paths: pl.String()})
     reader, builder_type = _reader_types(mfs)
-    # Filters are handed to the readers to skip blocks by their statistics; Polars still
-    # filters every row read ("partial").
-    capabilities = mfs.ReaderCapabilities(pre_slice=True)
-    # Only where some file has block statistics (the first file, or every file of an indexed
-    # dataset): handing filters to a reader makes Polars convert them to pyarrow expressions,
-    # which imports pyarrow (and pandas) on a process's first filtered query, ~300 ms.
-    if dataset.use_statistics and hasattr(capabilities, "supported_filter") and plan.any_statistics():
-        capabilities.supported_filter = "partial"
-    builder = builder_type(dataset, groups, capabilities, reader)
+    builder = builder_type(dataset, groups, mfs.ReaderCapabilities, reader)
     lf = mfs.scan(
         sources,
         builder,

@@ -109,9 +109,10 @@ impl Plan {
         self.inner.uniform_schema()
     }
 
-    /// Whether any file indexed so far carries block statistics.
-    fn any_statistics(&self) -> bool {
-        self.inner.any_statistics()
+    /// `(deflated, stored, partial)`: bytes of the members with block statistics of the files
+    /// indexed so far, and whether some file is not counted (see `DatasetPlan::statistics_bytes`).
+    fn statistics_bytes(&self) -> (u64, u64, bool) {
+        self.inner.statistics_bytes()
     }
 
     fn counts(&self) -> Option<Vec<(u64, u64)>> {

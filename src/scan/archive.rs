@@ -360,8 +360,27 @@ impl NpzArchive {
     /// Whether any member carries block statistics (archives written by this package), or has
     /// statistics learned by this process: only then can a filter skip anything in it.
     pub fn has_statistics(&self) -> bool {
-        self.index.members.iter().any(|m| m.entry.blocks.as_deref().is_some_and(|b| b.stats.is_some()))
-            || zip::learned::any_stats_of(&self.source, self.index.members.iter().map(|m| &m.entry))
+        self.with_statistics().contains(&true)
+    }
+
+    /// Bytes (inflated) of the members a filter could skip parts of, those with block
+    /// statistics written or learned: `(deflated, stored)`.
+    pub fn statistics_bytes(&self) -> (u64, u64) {
+        let mut out = (0, 0);
+        for (m, has) in self.index.members.iter().zip(self.with_statistics()) {
+            match (has, m.entry.compression) {
+                (false, _) => {}
+                (true, Compression::Deflated) => out.0 += m.entry.size,
+                (true, _) => out.1 += m.entry.size,
+            }
+        }
+        out
+    }
+
+    /// Whether each member has block statistics, written or learned (in the index's order).
+    fn with_statistics(&self) -> Vec<bool> {
+        let learned = zip::learned::stats_learned(&self.source, self.index.members.iter().map(|m| &m.entry));
+        self.index.members.iter().zip(learned).map(|(m, l)| l || m.entry.blocks.as_deref().is_some_and(|b| b.stats.is_some())).collect()
     }
 
     /// Whether the arrays' first-axis lengths differ (0-d arrays aside), as in scipy's sparse

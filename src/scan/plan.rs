@@ -299,9 +299,23 @@ impl DatasetPlan {
         self.files.iter().all(|f| f.archive.get().is_some_and(|(a, _)| a.schema() == schema))
     }
 
-    /// Whether any file indexed so far carries block statistics.
-    pub fn any_statistics(&self) -> bool {
-        self.files.iter().any(|f| f.archive.get().is_some_and(|(a, _)| a.has_statistics()))
+    /// Bytes (inflated) of the members with block statistics (written or learned) of the files
+    /// indexed so far, `(deflated, stored)`, and whether any file is not counted: not indexed
+    /// yet, or an object of a store.
+    pub fn statistics_bytes(&self) -> (u64, u64, bool) {
+        let mut out = (0, 0, false);
+        for (i, f) in self.files.iter().enumerate() {
+            match f.archive.get() {
+                Some((a, _)) => {
+                    let (deflated, stored) = a.statistics_bytes();
+                    out.0 += deflated;
+                    out.1 += stored;
+                    out.2 |= self.is_remote(i) && deflated + stored > 0;
+                }
+                None => out.2 = true,
+            }
+        }
+        out
     }
 
     /// Each file's rows and bytes of array data once inflated, when every file is indexed and

@@ -181,15 +181,16 @@ pub(crate) fn has_stats(key: &Key) -> bool {
     cache().members.get(key).is_some_and(|l| l.stats.is_some())
 }
 
-/// Whether the statistics of any of `entries` of `source` are learned: the source's identity
-/// read once, the cache locked once (a scan asks this of every file).
-pub(crate) fn any_stats_of<'a>(source: &Source, entries: impl Iterator<Item = &'a ZipEntry>) -> bool {
+/// Which of `entries` of `source` have statistics learned, in their order: the source's
+/// identity read once, the cache locked once (a scan asks this of every file).
+pub(crate) fn stats_learned<'a>(source: &Source, entries: impl ExactSizeIterator<Item = &'a ZipEntry>) -> Vec<bool> {
+    let n = entries.len();
     if !any_stats() {
-        return false;
+        return vec![false; n];
     }
-    let Some(identity) = source.identity() else { return false };
+    let Some(identity) = source.identity() else { return vec![false; n] };
     let c = cache();
-    entries.filter_map(|e| stats_key_of(&identity, e)).any(|k| c.members.get(&k).is_some_and(|l| l.stats.is_some()))
+    entries.map(|e| stats_key_of(&identity, e).is_some_and(|k| c.members.get(&k).is_some_and(|l| l.stats.is_some()))).collect()
 }
 
 /// Whether the statistics of any member are learned.

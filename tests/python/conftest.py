@@ -8,6 +8,17 @@ import polars as pl
 import pytest
 from polars_npz._dataset import has_multi_file_scan
 
+# Polars converts the filters it hands a reader to pyarrow expressions (importing pyarrow's
+# compute module and pandas); before that import is paid, a scan hands filters only over large
+# data. The suite runs as a process that paid it, whatever order its tests run in, so that
+# tests of statistics see filters handed; test_filter_handoff.py checks the rule in fresh
+# processes.
+for _module in ("pyarrow.compute", "pandas"):
+    try:
+        __import__(_module)
+    except ImportError:
+        pass
+
 # Features that need Polars' multi-file scan for external readers (Polars 2.x): hive columns,
 # counts from headers, explain names; on Polars 1.x the other paths are tested.
 needs_polars2 = pytest.mark.skipif(not has_multi_file_scan(), reason="needs Polars 2 (multi-file scan for external readers)")

@@ -89,6 +89,20 @@ def test_a_selective_filter_reads_only_the_blocks_it_may_match(sorted_archive):
 
 
 @needs_polars2
+def test_a_scan_made_before_learning_uses_what_was_learned_since(sorted_archive):
+    """Whether filters are handed to the readers is decided at each query, so the same
+    LazyFrame skips blocks by statistics its own first query learned."""
+    path, df = sorted_archive
+    lf = scan_npz(path)
+    q = pl.col("x").is_between(0.5, 0.51)
+    first, before = inflated(lambda: lf.filter(q).collect())
+    got, after = inflated(lambda: lf.filter(q).collect())
+    assert_frame_equal(first, df.filter(q))
+    assert_frame_equal(got, df.filter(q))
+    assert after < before / 2, (after, before)
+
+
+@needs_polars2
 def test_files_ruled_out_are_not_read(tmp_path):
     """A dataset of numpy's files: after a first full read, a filter matching one file reads
     that file only."""

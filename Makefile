@@ -84,6 +84,7 @@ compare: build
 	$(PY) benches/compare_blocks.py
 	$(PY) benches/compare_learned.py
 	$(PY) benches/sink_memory.py
+	$(PY) benches/first_query.py
 
 # Object-store datasets only: moto's S3 server and an HTTP server with 20 ms per request.
 compare-remote: build

@@ -64,6 +64,7 @@ test-wheel: wheel
 lint: venv
 	cargo fmt --check
 	cargo clippy --release --all-targets --features "cloud arrow python" -- -D warnings
+	cargo clippy --release --lib -- -D warnings
 	$(VENV)/bin/ruff check python tests benches examples
 	$(VENV)/bin/ruff format --check python tests benches examples
 	$(VENV)/bin/mypy python/polars_npz

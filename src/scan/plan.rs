@@ -212,7 +212,7 @@ impl DatasetPlan {
 
     #[cfg(not(feature = "cloud"))]
     fn open_remote(&self, url: &str, whole: bool) -> Result<NpzArchive> {
-        let _ = (&self.storage, whole);
+        let _ = whole;
         Err(NpzError::request(Path::new(url), "object-store URLs need the `cloud` feature of polars-npz".to_string()))
     }
 

@@ -144,7 +144,7 @@ unsafe extern "C" fn zfree(_: *mut std::ffi::c_void, p: *mut std::ffi::c_void) {
     unsafe { free(p) }
 }
 
-/// A z_stream with no input or output yet, its allocators set.
+/// A z_stream of zlib's with no input or output yet, its allocators set.
 fn empty_stream() -> libz_sys::z_stream {
     libz_sys::z_stream {
         next_in: std::ptr::null_mut(),
@@ -164,12 +164,13 @@ fn empty_stream() -> libz_sys::z_stream {
     }
 }
 
-/// zlib's raw inflate (no zlib or gzip wrapper), which can stop at the end of each deflate
-/// block and report where in the input it stands, and start mid-stream: at a block boundary
-/// from its bit offset and the 32 KiB of output before it (zlib's `zran` technique).
+/// A raw inflate (no zlib or gzip wrapper; zlib-rs through zlib's C API), which can stop at the
+/// end of each deflate block and report where in the input it stands, and start mid-stream: at
+/// a block boundary from its bit offset and the 32 KiB of output before it (zlib's `zran`
+/// technique).
 pub(crate) struct ZInflate {
-    /// Boxed: zlib's state points back to the stream, which must not move.
-    strm: Box<libz_sys::z_stream>,
+    /// Boxed: the inflater's state points back to the stream, which must not move.
+    strm: Box<libz_rs_sys::z_stream>,
 }
 
 // SAFETY: the stream and the state zlib allocated for it are owned by this value alone (no
@@ -193,10 +194,11 @@ pub(crate) struct ZStep {
 impl ZInflate {
     /// A raw inflater at the start of a deflate stream.
     pub(crate) fn new() -> std::io::Result<ZInflate> {
-        use libz_sys as z;
-        let mut strm = Box::new(empty_stream());
-        // SAFETY: `strm` is initialised as zlib requires (allocators set, no input yet) and
-        // boxed, so it stays where zlib's state points; the version and size are this build's.
+        use libz_rs_sys as z;
+        let mut strm = Box::new(z::z_stream::default());
+        // SAFETY: `strm` is initialised as zlib requires (no allocators: the default ones; no
+        // input yet) and boxed, so it stays where the state points; version and size are this
+        // build's.
         let code = unsafe { z::inflateInit2_(&mut *strm, -15, z::zlibVersion(), size_of::<z::z_stream>() as std::ffi::c_int) };
         if code != z::Z_OK {
             return Err(std::io::Error::other(format!("zlib inflateInit2 failed ({code})")));
@@ -210,7 +212,7 @@ impl ZInflate {
     /// libdeflate; this checks them in tests.)
     #[cfg(test)]
     pub(crate) fn resume(&mut self, bits: u8, value: u8, window: &[u8]) -> std::io::Result<()> {
-        use libz_sys as z;
+        use libz_rs_sys as z;
         let fail = |what: &str, code| std::io::Error::other(format!("zlib {what} failed ({code})"));
         if bits > 0 {
             // SAFETY: the stream was initialised by `new`; priming takes no pointers.
@@ -234,13 +236,13 @@ impl ZInflate {
     /// Inflate from `input` into `output` until the input is used up, the output full or the
     /// stream ends; with `block`, also stop at the end of each deflate block.
     pub(crate) fn inflate(&mut self, input: &[u8], output: &mut [u8], block: bool) -> std::io::Result<ZStep> {
-        use libz_sys as z;
+        use libz_rs_sys as z;
         let mut dummy = [0u8; 1];
         let avail_in = input.len().min(u32::MAX as usize);
         let avail_out = output.len().min(u32::MAX as usize);
         // zlib refuses a null output pointer even when no room is given.
         let out_ptr = if output.is_empty() { dummy.as_mut_ptr() } else { output.as_mut_ptr() };
-        self.strm.next_in = input.as_ptr().cast_mut();
+        self.strm.next_in = input.as_ptr();
         self.strm.avail_in = avail_in as u32;
         self.strm.next_out = out_ptr;
         self.strm.avail_out = avail_out as u32;
@@ -250,7 +252,7 @@ impl ZInflate {
         let consumed = avail_in - self.strm.avail_in as usize;
         let produced = avail_out - self.strm.avail_out as usize;
         // No pointer into the caller's buffers is kept past this call.
-        self.strm.next_in = std::ptr::null_mut();
+        self.strm.next_in = std::ptr::null();
         self.strm.avail_in = 0;
         self.strm.next_out = std::ptr::null_mut();
         self.strm.avail_out = 0;
@@ -271,7 +273,7 @@ impl ZInflate {
 impl Drop for ZInflate {
     fn drop(&mut self) {
         // SAFETY: the stream was initialised by `new` and is ended once.
-        unsafe { libz_sys::inflateEnd(&mut *self.strm) };
+        unsafe { libz_rs_sys::inflateEnd(&mut *self.strm) };
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) struct SpanReader {
     key: Key,
     points: Arc<Points>,
     /// Spans inflated and not yet read past (the last read's, and those inflated ahead).
-    kept: Vec<(usize, Vec<u8>)>,
+    kept: Vec<(usize, known::Span)>,
     /// Where the last read ended: a read starting there reads on, so spans after it are
     /// inflated at the same time (one per thread of the pool).
     next: u64,
@@ -74,12 +74,8 @@ impl SpanReader {
             Some(m) => ranges.iter().map(|r| std::borrow::Cow::Borrowed(&m[r.start as usize..r.end as usize])).collect(),
             None => self.source.read_ranges(&ranges).map_err(crate::error::read_failed)?.into_iter().map(std::borrow::Cow::Owned).collect(),
         };
-        let inflate = |k: usize| -> Result<(usize, Vec<u8>), Invalid> {
-            let s = needed[k];
-            let r = points.span(s);
-            let mut buf = vec![0u8; (r.end - r.start) as usize];
-            known::inflate_span(points, s, &compressed[k], &mut buf)?;
-            Ok((s, buf))
+        let inflate = |k: usize| -> Result<(usize, known::Span), Invalid> {
+            Ok((needed[k], known::inflate_span(points, needed[k], &compressed[k])?))
         };
         let mut spans = if needed.len() > 1 {
             polars_core::runtime::THREAD_POOL.install(|| (0..needed.len()).into_par_iter().map(inflate).collect::<Result<Vec<_>, _>>())?
@@ -88,8 +84,8 @@ impl SpanReader {
         };
         spans.append(&mut kept);
         spans.sort_unstable_by_key(|(s, _)| *s);
-        for (s, buf) in spans.iter().filter(|(s, _)| *s <= last) {
-            let r = points.span(*s);
+        for (s, span) in spans.iter().filter(|(s, _)| *s <= last) {
+            let (r, buf) = (points.span(*s), span.bytes());
             let (from, to) = (pos.max(r.start), end.min(r.end));
             out[(from - pos) as usize..(to - pos) as usize].copy_from_slice(&buf[(from - r.start) as usize..(to - r.start) as usize]);
         }

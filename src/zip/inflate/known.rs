@@ -89,31 +89,41 @@ fn does_not_hold(span: usize, why: &str) -> Invalid {
     invalid!("a learned seek point does not hold (span {span}: {why})")
 }
 
-/// Inflate span `i` of `points` from `input` (its [`compressed_range`](Points::compressed_range))
-/// into `out` (exactly its length), checked as [`super::super::seek`] says (an error when the
-/// point does not hold).
-pub(crate) fn inflate_span(points: &Points, i: usize, input: &[u8], out: &mut [u8]) -> Result<(), Invalid> {
-    span_into(points, i, input, out)?;
-    count_inflated(out.len());
-    Ok(())
+/// A span's bytes inflated apart, after its window (the stream it inflates from starts there).
+pub(crate) struct Span {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Span {
+    /// The span's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+/// Inflate span `i` of `points` from `input` (its [`compressed_range`](Points::compressed_range)),
+/// checked as [`super::super::seek`] says (an error when the point does not hold).
+pub(crate) fn inflate_span(points: &Points, i: usize, input: &[u8]) -> Result<Span, Invalid> {
+    let span = span_apart(points, i, input)?;
+    count_inflated(span.bytes().len());
+    Ok(span)
 }
 
 /// [`inflate_span`], not counted. The span is made a deflate stream of its own (see
-/// [`Points::span_stream`]), its window first.
-fn span_into(points: &Points, i: usize, input: &[u8], out: &mut [u8]) -> Result<(), Invalid> {
+/// [`Points::span_stream`]) that starts with its window: inflated after it in one buffer.
+fn span_apart(points: &Points, i: usize, input: &[u8]) -> Result<Span, Invalid> {
     let r = points.span(i);
-    if out.len() as u64 != r.end - r.start {
-        return Err(invalid!("internal error: span {i} of {} bytes into {}", r.end - r.start, out.len()));
-    }
-    let window = points.point(i).map_or(0, |p| p.window.len());
+    let start = points.point(i).map_or(0, |p| p.window.len());
+    let len = usize::try_from(r.end - r.start).map_err(|_| invalid!("internal error: a span too large"))?;
     let stream = points.span_stream(i, input).ok_or_else(|| does_not_hold(i, "its bits are not where it says"))?;
-    let mut buf = vec![0u8; window + out.len()];
+    let mut buf = vec![0u8; start + len];
     let n = decompress(&stream, &mut buf).map_err(|_| does_not_hold(i, "corrupt from its point"))?;
     if n != buf.len() {
         return Err(does_not_hold(i, "it inflates to another length"));
     }
-    out.copy_from_slice(&buf[window..]);
-    crc::check_bytes(out, points.span_crc(i)).map_err(|_| does_not_hold(i, "CRC-32 mismatch"))
+    crc::check_bytes(&buf[start..], points.span_crc(i)).map_err(|_| does_not_hold(i, "CRC-32 mismatch"))?;
+    Ok(Span { buf, start })
 }
 
 /// Inflate a whole member from its learned `points`, `compressed` (its bytes) into `dst` (of
@@ -133,7 +143,9 @@ pub(crate) fn inflate_spans(points: &Points, compressed: &[u8], dst: &mut [u8]) 
     polars_core::runtime::THREAD_POOL.install(|| {
         pieces.into_par_iter().try_for_each(|(i, piece)| {
             let c = points.compressed_range(i);
-            span_into(points, i, &compressed[c.start as usize..c.end as usize], piece)
+            let span = span_apart(points, i, &compressed[c.start as usize..c.end as usize])?;
+            piece.copy_from_slice(span.bytes());
+            Ok(())
         })
     })?;
     count_inflated(dst.len());

@@ -37,15 +37,21 @@ from polars_npz._internal import clear_learned, clear_plan_cache
 COLUMNS = ["a", "b", "c", "d"]
 
 
-def timed(readers: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+def timed(readers: dict[str, Callable[[], object]], runs: int, cpu: dict[str, float] | None = None) -> dict[str, float]:
+    """Median wall time of each reader; with `cpu`, also the median cpu / wall of each."""
     times: dict[str, list[float]] = {k: [] for k in readers}
+    shares: dict[str, list[float]] = {k: [] for k in readers}
     for _ in range(runs):
         order = list(readers.items())
         random.shuffle(order)
         for name, fn in order:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - t)
+            wall = time.perf_counter() - t
+            times[name].append(wall)
+            shares[name].append((time.process_time() - c) / wall)
+    if cpu is not None:
+        cpu.update({k: statistics.median(v) for k, v in shares.items()})
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -60,6 +66,7 @@ def one_member(root: Path, mb: int, runs: int) -> None:
         write_npz({"x": x}, ours, compress=True)
     blocks = npz_members(ours)["blocks"][0]
     assert read_npz(ours).equals(read_npz(numpy_file))
+    cpu: dict[str, float] = {}
     r = timed(
         {
             "blocks: read whole": lambda: read_npz(ours),
@@ -70,6 +77,7 @@ def one_member(root: Path, mb: int, runs: int) -> None:
             "one stream: tail(1000)": lambda: (clear_learned(), scan_npz(numpy_file).tail(1000).collect()),
         },
         runs,
+        cpu,
     )
     size, numpy_size = ours.stat().st_size, numpy_file.stat().st_size
     print(f"\nOne deflated member of {mb} MB ({n:,} float64; {blocks} blocks), {os.cpu_count()} cores, medians of {runs}")
@@ -77,7 +85,8 @@ def one_member(root: Path, mb: int, runs: int) -> None:
     print("|---|---|---|---|")
     for task in ["read whole", "tail(1000)"]:
         a, b = r[f"blocks: {task}"], r[f"one stream: {task}"]
-        print(f"| {task} | {a * 1e3:.1f} ms | {b * 1e3:.1f} ms | {b / a:.1f}x |")
+        shares = f" (cpu/wall {cpu[f'blocks: {task}']:.2f})", f" (cpu/wall {cpu[f'one stream: {task}']:.2f})"
+        print(f"| {task} | {a * 1e3:.1f} ms{shares[0]} | {b * 1e3:.1f} ms{shares[1]} | {b / a:.1f}x |")
     print(f"| archive size | {size / 1e6:.1f} MB | {numpy_size / 1e6:.1f} MB | {size / numpy_size:.4f} |")
 
 

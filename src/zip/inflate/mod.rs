@@ -5,7 +5,7 @@
 //!   written in blocks, a span from a learned seek point): the fastest, all at once;
 //! - [`stream`]: zlib-rs, streaming with guaranteed progress, compressed bytes fetched as
 //!   needed: a member read on as far as its reader needs;
-//! - [`record`]: zlib, stopping at the end of each deflate block to record seek points (see
+//! - [`record`]: zlib-rs through zlib's C API, stopping at the end of each deflate block to record seek points (see
 //!   [`super::seek`]) on the way: only while learning a member's points;
 //! - [`crc`]: the CRC-32 of what is inflated, and the one check of it.
 

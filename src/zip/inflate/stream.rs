@@ -3,7 +3,7 @@
 //! forever. Compressed bytes are fetched from the byte source in reads that start small (a
 //! header or a `head()` needs a few KiB) and double; or they are all at hand already (a block
 //! of a member written in blocks, inflated part of the way). On request it records seek points
-//! on the way instead (by zlib: see [`super::record`]).
+//! on the way instead (see [`super::record`]).
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -43,7 +43,7 @@ pub(crate) struct Inflater {
     chunk: usize,
     z: Decompress,
     finished: bool,
-    /// Seek points being recorded (zlib, stopping at each deflate block), kept if the stream
+    /// Seek points being recorded (stopping at each deflate block), kept if the stream
     /// ends and its CRC-32 is the one given.
     recording: Option<(Box<Recorder>, u32, PointsSink)>,
 }
@@ -89,8 +89,8 @@ impl Inflater {
         }
     }
 
-    /// This inflater, recording seek points (by zlib) on the way: once the stream is read to its
-    /// end, when its CRC-32 is `crc`, they are handed to `keep`. As it was when zlib cannot
+    /// This inflater, recording seek points on the way: once the stream is read to its end,
+    /// when its CRC-32 is `crc`, they are handed to `keep`. As it was when the recorder cannot
     /// start.
     pub(crate) fn recording(mut self, crc: u32, keep: impl FnOnce(Points) + Send + 'static) -> Inflater {
         if let Ok(rec) = Recorder::new(SPAN) {

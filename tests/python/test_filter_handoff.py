@@ -33,9 +33,11 @@ import polars_npz
 from polars_npz import _dataset
 from polars_npz._internal import inflated_bytes
 
-path, threshold = sys.argv[1], sys.argv[2]
+path, threshold, count_at_scan = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 if threshold != "default":
     _dataset._HAND_FILTERS_BYTES = int(threshold)
+if not count_at_scan:
+    _dataset._COUNT_AT_SCAN_MAX = 0  # as a dataset of more files than are indexed at scan time
 lf = polars_npz.scan_npz(path)
 before = inflated_bytes()
 got = lf.filter(pl.col("x") >= 99_000).select(pl.col("x").sum(), pl.len()).collect()
@@ -50,8 +52,9 @@ print(json.dumps({
 """
 
 
-def _run(path: Path, threshold: str = "default") -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-c", _QUERY, str(path), threshold], capture_output=True, text=True, timeout=120)
+def _run(path: Path | str, threshold: str = "default", count_at_scan: bool = True) -> dict[str, object]:
+    args = [sys.executable, "-c", _QUERY, str(path), threshold, "1" if count_at_scan else "0"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["equal"], result
@@ -80,6 +83,24 @@ def test_filters_are_handed_where_the_data_repays_the_import(sorted_blocks):
     """Where the data the statistics could skip reaches the threshold, the filter is handed:
     only the matching block is inflated (Polars' conversion then imports pyarrow's compute)."""
     r = _run(sorted_blocks, threshold="0")
+    assert r["pyarrow_compute"] is True, r
+    assert 0 < r["inflated"] <= 2 * 1000 * 8, r
+
+
+@needs_polars2
+def test_filters_are_handed_where_the_data_is_not_all_known(sorted_blocks, tmp_path):
+    """A dataset whose files are not all indexed at scan time (their sizes unknown), and an
+    object of a store (each skipped block a request saved): filters are handed even before
+    the import is paid."""
+    from rangeserver import RangeServer
+
+    for i in range(2):
+        (tmp_path / f"part-{i}.npz").write_bytes(sorted_blocks.read_bytes())
+    r = _run(tmp_path, count_at_scan=False)
+    assert r["pyarrow_compute"] is True, r
+    assert 0 < r["inflated"] <= 2 * 2 * 1000 * 8, r
+    with RangeServer(sorted_blocks.parent) as server:
+        r = _run(server.url(sorted_blocks.name))
     assert r["pyarrow_compute"] is True, r
     assert 0 < r["inflated"] <= 2 * 1000 * 8, r
 
